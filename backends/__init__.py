@@ -1,0 +1,1 @@
+"""Target backends: one package per target family (dialect ops, step functions, lowering, rules, emitter)."""

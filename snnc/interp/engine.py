@@ -1,0 +1,107 @@
+"""The interpreter engine: runs any verified Graph tick by tick, batched.
+
+One tick (ir_spec/SPEC.md, "Order of work in a tick"):
+  1. every graph input node emits the caller's value for this tick;
+  2. the other nodes run in `Graph.schedule()` order; each input port receives the sum of
+     its incoming edges: same-tick edges give the source's value of this tick, recurrent
+     edges the source's value of the previous tick (zeros at tick 0);
+  3. every graph output node records the sum arriving at its port.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from snnc.errors import SimulationError
+from snnc.interp.kernel import Context, stepper_for
+from snnc.ir.graph import Graph
+
+
+@dataclass
+class RunResult:
+    """Outputs by output-node name, [T, B, *shape]; `recorded` holds the same for probed nodes."""
+
+    outputs: dict[str, np.ndarray]
+    recorded: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str] = (),
+        strict: bool = False, seed: int = 0) -> RunResult:
+    """Run `graph` on time-major `inputs` ({input name: [T, B, *shape]}) and return every output.
+
+    `record` names nodes whose (first) output port is kept for every tick.
+    """
+    graph.verify()
+    types = graph.types()
+    xs = _check_inputs(graph, inputs)
+    T, B = next(iter(xs.values())).shape[:2] if xs else (0, 0)
+    ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed)
+    order = [n for n in graph.schedule() if n not in graph.inputs and n not in graph.outputs]
+    steppers = {n: stepper_for(graph.op(n))(graph.op(n), ctx, B, n) for n in order}
+    fan_in = {n: _port_sources(graph, n) for n in graph.nodes}
+    recurrent_srcs = {(e.src, e.src_port) for e in graph.edges if e.recurrent}
+    record = [r for r in record]
+    for r in record:
+        if r not in graph.nodes:
+            raise SimulationError(f"cannot record node '{r}': no such node")
+
+    def zeros(key):
+        t = types.get(key)
+        return np.zeros((B, *t.shape)) if t is not None else None
+
+    prev = {k: zeros(k) for k in recurrent_srcs}
+    outs = {n: np.zeros((T, B, *graph.op(n).shape)) for n in graph.outputs}
+    rec: dict[str, np.ndarray] = {}
+    for t in range(T):
+        now: dict[tuple[str, str], np.ndarray] = {(n, "output"): xs[n][t] for n in graph.inputs}
+        for n in order:
+            port_in = {p: _gather(srcs, now, prev) for p, srcs in fan_in[n].items()}
+            for port, val in steppers[n].step(port_in).items():
+                now[(n, port)] = val
+        for n in graph.outputs:
+            outs[n][t] = _gather(fan_in[n]["input"], now, prev)
+        for r in record:
+            v = outs[r][t] if r in outs else now[(r, graph.op(r).output_ports[0])]
+            if r not in rec:
+                rec[r] = np.zeros((T, *v.shape), dtype=v.dtype)
+            rec[r][t] = v
+        for k in recurrent_srcs:
+            prev[k] = now[k]
+    return RunResult(outs, rec)
+
+
+def _port_sources(graph: Graph, name: str) -> dict[str, list[tuple[tuple[str, str], bool]]]:
+    srcs: dict[str, list] = {p: [] for p in graph.op(name).input_ports}
+    for e in graph.in_edges(name):
+        srcs[e.dst_port].append(((e.src, e.src_port), e.recurrent))
+    return srcs
+
+
+def _gather(srcs, now, prev) -> np.ndarray:
+    total = None
+    for key, recurrent in srcs:
+        v = prev[key] if recurrent else now[key]
+        total = v if total is None else total + v
+    return total
+
+
+def _check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    missing = [n for n in graph.inputs if n not in inputs]
+    extra = [n for n in inputs if n not in graph.inputs]
+    if missing or extra:
+        raise SimulationError(f"inputs must be exactly {list(graph.inputs)}; "
+                              f"missing {missing}, unexpected {extra}")
+    xs, lead = {}, None
+    for n in graph.inputs:
+        x = np.asarray(inputs[n])
+        shape = tuple(graph.op(n).shape)
+        if x.ndim != len(shape) + 2 or tuple(x.shape[2:]) != shape:
+            raise SimulationError(f"input '{n}' has shape {list(x.shape)}, expected [T, B, "
+                                  f"{', '.join(map(str, shape))}] (time-major)")
+        if lead is not None and x.shape[:2] != lead:
+            raise SimulationError(f"input '{n}' has T, B = {list(x.shape[:2])}, but another input has {list(lead)}")
+        lead = x.shape[:2]
+        xs[n] = x.astype(np.int64) if x.dtype.kind in "biu" else x.astype(np.float64)
+    return xs

@@ -1,0 +1,103 @@
+"""The step-function registry: one `Stepper` class per op class, for every dialect.
+
+A Stepper is built once per run for one node (`Stepper(op, ctx, batch)`), owns that node's
+state for the whole run, and advances it one tick per `step` call. Inputs and outputs are
+dicts from port name to arrays of shape [B, *port_shape]. Backends register steppers for
+their own ops with the same decorator; the engine never branches on op types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.errors import SimulationError
+from snnc.ir.op import Op
+
+METHODS = ("euler", "exact")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every stepper may read: the graph's time step and method, and run options.
+
+    `strict` makes integer steppers raise on overflow instead of wrapping or saturating;
+    `seed` seeds every stochastic stepper (each derives its own stream from it and its node).
+    """
+
+    dt: float
+    method: str = "euler"
+    strict: bool = False
+    seed: int = 0
+
+    def decay(self, tau: np.ndarray) -> np.ndarray:
+        """α(τ): 1 − dt/τ for euler, exp(−dt/τ) for exact (ir_spec/SPEC.md, Discretisation)."""
+        tau = np.asarray(tau, dtype=np.float64)
+        if self.method == "euler":
+            return 1.0 - self.dt / tau
+        if self.method == "exact":
+            return np.exp(-self.dt / tau)
+        raise SimulationError(f"unknown integration method {self.method!r} (expected one of {', '.join(METHODS)})")
+
+    def ticks(self, seconds, what: str) -> np.ndarray:
+        """Convert a duration to whole ticks; raise if it is not a whole number of ticks."""
+        n = np.asarray(seconds, dtype=np.float64) / self.dt
+        r = np.rint(n)
+        if np.any(np.abs(n - r) > 1e-9 * np.maximum(1.0, np.abs(n))):
+            raise SimulationError(f"{what} of {np.max(np.asarray(seconds)):g} s is not a whole number of "
+                                  f"ticks at dt = {self.dt:g} s")
+        return r.astype(np.int64)
+
+
+class Stepper:
+    """One node's state and its per-tick update. Subclasses register with `register_stepper`."""
+
+    def __init__(self, op: Op, ctx: Context, batch: int, node: str = ""):
+        self.op, self.ctx, self.batch, self.node = op, ctx, batch, node
+
+    def step(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The current state variables by name (for probes and divergence reports)."""
+        return {}
+
+
+STEPPERS: dict[type[Op], type[Stepper]] = {}
+
+
+def register_stepper(op_cls: type[Op]):
+    """Class decorator: the decorated Stepper runs every node whose op is `op_cls`."""
+    def deco(cls: type[Stepper]) -> type[Stepper]:
+        if op_cls in STEPPERS:
+            raise TypeError(f"a stepper for {op_cls.name} is registered twice")
+        STEPPERS[op_cls] = cls
+        return cls
+    return deco
+
+
+def stepper_for(op: Op) -> type[Stepper]:
+    """The registered Stepper class for `op`, after loading every dialect's steppers."""
+    _load_steppers()
+    try:
+        return STEPPERS[type(op)]
+    except KeyError:
+        raise SimulationError(f"the interpreter has no step function for op {op.name}") from None
+
+
+def _load_steppers() -> None:
+    import importlib
+    import pkgutil
+
+    import snnc.interp.snn  # noqa: F401  (the source dialect's steppers)
+    try:
+        import snnc.backends as backends
+    except ImportError:
+        return
+    for mod in pkgutil.iter_modules(backends.__path__):
+        if mod.ispkg:
+            try:
+                importlib.import_module(f"snnc.backends.{mod.name}.steps")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"snnc.backends.{mod.name}.steps":
+                    raise
