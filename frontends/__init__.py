@@ -1,1 +1,57 @@
-"""Frontends: one module per source format, each turning a model into a `snn.*` Graph."""
+"""Frontends: one module per source format, each turning a model into a `snn.*` Graph.
+
+The registry below is the one place that maps a file suffix or a live object to the
+module that reads it. Each frontend module defines `load(source, **options) -> Graph`;
+a module that can also write its format defines `save(graph, path, **options)`.
+Modules are imported only when used, so torch or JAX are needed only for their models.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from snnc.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Frontend:
+    name: str                      # module name under snnc.frontends
+    suffixes: tuple[str, ...]      # file suffixes it reads and (if it has `save`) writes
+    accepts: Callable[[object], bool] | None = None   # live objects it reads
+
+    @property
+    def module(self):
+        return importlib.import_module(f"snnc.frontends.{self.name}")
+
+
+def _is_torch_module(obj) -> bool:
+    torch = sys.modules.get("torch")     # a live torch module means torch is already imported
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+FRONTENDS: tuple[Frontend, ...] = (
+    Frontend("snnir", (".snnir",)),
+    Frontend("nir", (".nir",)),
+    Frontend("onnx", (".onnx",)),
+    Frontend("netx", (".net",)),
+    Frontend("torch", (), _is_torch_module),
+)
+
+
+def frontend_for(source) -> Frontend:
+    """The frontend that reads `source` (a path by suffix, or a live model by type)."""
+    if isinstance(source, (str, Path)):
+        suffix = Path(source).suffix.lower()
+        for f in FRONTENDS:
+            if suffix in f.suffixes:
+                return f
+        known = ", ".join(s for f in FRONTENDS for s in f.suffixes)
+        raise UsageError(f"{source}: unknown model format '{suffix or '(no suffix)'}' (known: {known})")
+    for f in FRONTENDS:
+        if f.accepts is not None and f.accepts(source):
+            return f
+    raise UsageError(f"cannot load a {type(source).__name__}: pass a model file path "
+                     f"({', '.join(s for f in FRONTENDS for s in f.suffixes)}) or a torch.nn.Module")
