@@ -86,6 +86,10 @@ class Op:
         """Compute output port types from input port types; raise `OpRuleError` on mismatch."""
         raise NotImplementedError(self.name)
 
+    def synapse_count(self, inputs: dict[str, TensorType], outputs: dict[str, TensorType]) -> int:
+        """Number of synaptic connections this op makes per sample (0 for non-synaptic ops)."""
+        return 0
+
     # -- structural helpers ---------------------------------------------------------------
     def replace(self, **changes) -> Op:
         """A copy of this op with some fields changed."""

@@ -29,6 +29,9 @@ class Affine(Op):
         expect_input_shape(inputs, self.weight.shape[1:])
         return {"output": TensorType(self.weight.shape[:1])}
 
+    def synapse_count(self, inputs, outputs):
+        return int(np.count_nonzero(self.weight))
+
 
 @register_op
 class Linear(Op):
@@ -45,6 +48,9 @@ class Linear(Op):
     def infer_types(self, inputs):
         expect_input_shape(inputs, self.weight.shape[1:])
         return {"output": TensorType(self.weight.shape[:1])}
+
+    def synapse_count(self, inputs, outputs):
+        return int(np.count_nonzero(self.weight))
 
 
 @register_op
@@ -85,6 +91,9 @@ class SparseLinear(Op):
     def infer_types(self, inputs):
         expect_input_shape(inputs, (self.n_in,))
         return {"output": TensorType((self.n_out,))}
+
+    def synapse_count(self, inputs, outputs):
+        return int(len(self.data))
 
     def to_dense(self) -> np.ndarray:
         """The equivalent dense weight matrix [N_out, N_in]."""

@@ -56,6 +56,10 @@ class _Conv(Op):
             raise OpRuleError(f"input {list(shape)} is smaller than the kernel {list(self.weight.shape[2:])}")
         return {"output": TensorType((self.weight.shape[0], *out))}
 
+    def synapse_count(self, inputs, outputs):
+        """Connections counted as (output elements) × (weights per output), padding included."""
+        return int(outputs["output"].size * int(np.prod(self.weight.shape[1:])))
+
 
 @register_op
 class Conv1d(_Conv):
