@@ -7,6 +7,7 @@ usage. A user error prints one line, `snnc: error: <message>`, and no traceback
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except SnncError as exc:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"snnc: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -37,10 +38,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="snnc", description=DESCRIPTION)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error")
+    p = argparse.ArgumentParser(prog="snnc", description=DESCRIPTION, parents=[common])
     p.add_argument("--version", action="version", version=f"snnc {__version__}")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(metavar="COMMAND")
+    sub.add_parser = functools.partial(sub.add_parser, parents=[common])
 
     c = sub.add_parser("inspect", help="summarise a model or artifact: nodes, shapes, neurons, synapses",
                        description="Print a model's graph: each node with its op, output shape, neurons "
