@@ -1,16 +1,73 @@
 """Targets as data: one JSON file per chip family variant in this folder.
 
-`all_targets()` lists the targets whose data files are present; `get_target(name)`
-loads one. The schema and loader arrive with the first backend; until then no target
-is installed and `snnc targets` says so.
+`all_targets()` loads every `*.json` here; `get_target(name)` loads one. The schema
+(`schema.py`) says what a file must hold; loading checks it and names the file and key
+of anything wrong. Passes, rules and the verifier read limits only from these objects.
 """
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from pathlib import Path
+
+from snnc.errors import MalformedInputError, UsageError
+from snnc.targets.schema import Target, target_from_json
 
 DATA_DIR = Path(__file__).parent
 
+__all__ = ["Target", "all_targets", "get_target", "load_target_file", "target_names"]
 
-def all_targets() -> dict:
-    """Every installed target by name (empty until a target data file exists)."""
-    return {}
+
+def target_names() -> tuple[str, ...]:
+    """Names of the installed targets (the data files' stems), sorted."""
+    return tuple(sorted(p.stem for p in DATA_DIR.glob("*.json")))
+
+
+def all_targets() -> dict[str, Target]:
+    """Every installed target by name."""
+    return {name: get_target(name) for name in target_names()}
+
+
+def get_target(name: str) -> Target:
+    """The installed target `name`; `UsageError` listing the known names if there is none."""
+    if not isinstance(name, str) or name not in target_names():
+        raise UsageError(f"unknown target {name!r} (known: {', '.join(target_names()) or 'none installed'})")
+    return _load_installed(name)
+
+
+@lru_cache(maxsize=None)
+def _load_installed(name: str) -> Target:
+    return load_target_file(DATA_DIR / f"{name}.json")
+
+
+def load_target_file(path, *, _chain: tuple[str, ...] = ()) -> Target:
+    """Read and check one target data file (installed or not).
+
+    A ``costs.proxy`` names another target in the same folder, which is loaded to supply
+    the numbers; a proxy chain that loops back is an error.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MalformedInputError(f"cannot read target file ({exc.strerror})", file=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise MalformedInputError(f"not valid JSON: {exc.msg}", file=path.name,
+                                  where=f"{exc.lineno}:{exc.colno}") from None
+
+    def resolve(other: str) -> Target:
+        chain = _chain + (path.stem,)
+        if other in chain:
+            raise MalformedInputError(f"costs.proxy loops: {' -> '.join(chain + (other,))}", file=path.name)
+        other_path = path.parent / f"{other}.json"
+        if not other_path.exists():
+            known = ", ".join(sorted(p.stem for p in path.parent.glob("*.json")))
+            raise MalformedInputError(f"costs.proxy names unknown target {other!r} (known: {known})",
+                                      file=path.name)
+        return load_target_file(other_path, _chain=chain)
+
+    target = target_from_json(data, path.name, resolve)
+    if target.name != path.stem:
+        raise MalformedInputError(f"name {target.name!r} differs from the file name {path.stem!r}",
+                                  file=path.name, where="name")
+    return target
