@@ -6,6 +6,9 @@ One tick (ir_spec/SPEC.md, "Order of work in a tick"):
      its incoming edges: same-tick edges give the source's value of this tick, recurrent
      edges the source's value of the previous tick (zeros at tick 0);
   3. every graph output node records the sum arriving at its port.
+
+Steppers never modify an array once returned (see `Stepper`), so one tick's values are
+passed around and kept for the next tick by reference, without copies.
 """
 from __future__ import annotations
 
@@ -31,7 +34,10 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
         strict: bool = False, seed: int = 0) -> RunResult:
     """Run `graph` on time-major `inputs` ({input name: [T, B, *shape]}) and return every output.
 
-    `record` names nodes whose (first) output port is kept for every tick.
+    `record` names what to keep for every tick, [T, B, ...] in `RunResult.recorded` under
+    the same name: a node name keeps the node's (first) output port, or the value arriving
+    at an output node; ``node:var`` keeps the state variable `var` of the node's stepper
+    (`Stepper.state()`, read at the end of each tick), e.g. ``lif1:v``.
     """
     graph.verify()
     types = graph.types()
@@ -42,34 +48,52 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
     steppers = {n: stepper_for(graph.op(n))(graph.op(n), ctx, B, n) for n in order}
     fan_in = {n: _port_sources(graph, n) for n in graph.nodes}
     recurrent_srcs = {(e.src, e.src_port) for e in graph.edges if e.recurrent}
-    record = [r for r in record]
-    for r in record:
-        if r not in graph.nodes:
-            raise SimulationError(f"cannot record node '{r}': no such node")
+    probes = [_probe(graph, steppers, r) for r in record]
 
-    def zeros(key):
-        t = types.get(key)
-        return np.zeros((B, *t.shape)) if t is not None else None
-
-    prev = {k: zeros(k) for k in recurrent_srcs}
+    prev = {k: np.zeros((B, *types[k].shape)) for k in recurrent_srcs}
     outs = {n: np.zeros((T, B, *graph.op(n).shape)) for n in graph.outputs}
     rec: dict[str, np.ndarray] = {}
     for t in range(T):
         now: dict[tuple[str, str], np.ndarray] = {(n, "output"): xs[n][t] for n in graph.inputs}
         for n in order:
             port_in = {p: _gather(srcs, now, prev) for p, srcs in fan_in[n].items()}
-            for port, val in steppers[n].step(port_in).items():
+            try:
+                port_out = steppers[n].step(port_in)
+            except Exception as exc:
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"while running node '{n}' ({graph.op(n).name}) at tick {t}")
+                raise
+            for port, val in port_out.items():
                 now[(n, port)] = val
         for n in graph.outputs:
             outs[n][t] = _gather(fan_in[n]["input"], now, prev)
-        for r in record:
-            v = outs[r][t] if r in outs else now[(r, graph.op(r).output_ports[0])]
-            if r not in rec:
-                rec[r] = np.zeros((T, *v.shape), dtype=v.dtype)
-            rec[r][t] = v
+        for label, read in probes:
+            v = np.asarray(read(now, outs, t))
+            if label not in rec:
+                rec[label] = np.zeros((T, *v.shape), dtype=v.dtype)
+            rec[label][t] = v
         for k in recurrent_srcs:
             prev[k] = now[k]
     return RunResult(outs, rec)
+
+
+def _probe(graph: Graph, steppers, label: str):
+    """(label, reader) for one `record` entry; the reader gives this tick's value."""
+    node, _, var = label.partition(":")
+    if node not in graph.nodes:
+        raise SimulationError(f"cannot record '{label}': no node '{node}'")
+    if not var:
+        if node in graph.outputs:
+            return label, lambda now, outs, t: outs[node][t]
+        port = (node, graph.op(node).output_ports[0])
+        return label, lambda now, outs, t: now[port]
+    stepper = steppers.get(node)
+    names = list(stepper.state()) if stepper is not None else []
+    if var not in names:
+        have = f"its state variables are {', '.join(names)}" if names else "it has no state variables"
+        raise SimulationError(f"cannot record '{label}': node '{node}' ({graph.op(node).name}) has no "
+                              f"state variable '{var}'; {have}")
+    return label, lambda now, outs, t: stepper.state()[var]
 
 
 def _port_sources(graph: Graph, name: str) -> dict[str, list[tuple[tuple[str, str], bool]]]:

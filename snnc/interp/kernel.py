@@ -41,16 +41,24 @@ class Context:
 
     def ticks(self, seconds, what: str) -> np.ndarray:
         """Convert a duration to whole ticks; raise if it is not a whole number of ticks."""
-        n = np.asarray(seconds, dtype=np.float64) / self.dt
+        seconds = np.asarray(seconds, dtype=np.float64)
+        n = seconds / self.dt
         r = np.rint(n)
-        if np.any(np.abs(n - r) > 1e-9 * np.maximum(1.0, np.abs(n))):
-            raise SimulationError(f"{what} of {np.max(np.asarray(seconds)):g} s is not a whole number of "
-                                  f"ticks at dt = {self.dt:g} s")
+        off = np.abs(n - r) > 1e-9 * np.maximum(1.0, np.abs(n))
+        if np.any(off):
+            bad = float(seconds[off].flat[0]) if seconds.ndim else float(seconds)
+            raise SimulationError(f"{what} of {bad:g} s is not a whole number of ticks at dt = {self.dt:g} s "
+                                  f"({bad / self.dt:g} ticks)")
         return r.astype(np.int64)
 
 
 class Stepper:
-    """One node's state and its per-tick update. Subclasses register with `register_stepper`."""
+    """One node's state and its per-tick update. Subclasses register with `register_stepper`.
+
+    `step` must neither modify the arrays it receives nor modify an array after returning
+    it: the engine hands one node's output to many consumers and keeps it for the next
+    tick's recurrent edges. Build new arrays (or copy out of internal buffers) instead.
+    """
 
     def __init__(self, op: Op, ctx: Context, batch: int, node: str = ""):
         self.op, self.ctx, self.batch, self.node = op, ctx, batch, node
