@@ -1,0 +1,209 @@
+"""Bit-exact step functions of the `loihi.*` dialect (equations in `ops.py`).
+
+Everything is int64 and vectorised over [B, neurons]. The order of operations is that
+of Lava's `PyLifModelBitAcc.run_spk` and `PyDenseModelBitAcc.run_spk`; the fixed-point
+helpers are the named ones in `snnc.interp.fixed`. In strict mode (`Context.strict`) a
+value that would wrap or saturate raises `SimulationError` naming the node, the tick,
+the batch sample and the neuron.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.backends.loihi.ops import (ACTIVATION_SHIFT, DECAY_SHIFT, STATE_BITS, THRESHOLD_SHIFT,
+                                     U_DECAY_OFFSET, V_DECAY_OFFSET, AxonDelay, Cuba, Dense, Sparse)
+from snnc.errors import SimulationError
+from snnc.interp import fixed
+from snnc.interp.kernel import Stepper, register_stepper
+
+# Largest |sum| a float64 matmul adds up exactly (integers below 2^53 are exact in float64).
+_FLOAT64_EXACT = 1 << 53
+# Below this fraction of active inputs, summing the active weight rows beats a matmul.
+_GATHER_FRACTION = 0.03
+
+
+def _integers(x, node: str, tick: int) -> np.ndarray:
+    try:
+        return fixed.as_int64(x, "input")
+    except ValueError as exc:
+        raise SimulationError(f"node '{node}' tick {tick}: {exc}") from None
+
+
+class _Ticking(Stepper):
+    """A stepper that counts its ticks and raises strict-mode errors with a location."""
+
+    def __init__(self, op, ctx, batch, node=""):
+        super().__init__(op, ctx, batch, node)
+        self.tick = 0
+
+    def overflow(self, mask: np.ndarray, values: np.ndarray, what: str, limit: str) -> None:
+        """Raise if `mask` ([B, *shape]) marks any element (strict mode only)."""
+        if not self.ctx.strict or not mask.any():
+            return
+        idx = tuple(int(i) for i in np.argwhere(mask)[0])
+        neuron = idx[1:] if len(idx) > 2 else idx[1]
+        raise SimulationError(f"node '{self.node}' ({self.op.name}) tick {self.tick}, sample {idx[0]}, "
+                              f"neuron {neuron}: {what} = {int(values[idx])} {limit} (strict mode)")
+
+
+@register_stepper(Cuba)
+class CubaStepper(_Ticking):
+    """CUBA compartments: u wraps at 24 bits, v saturates at ±(2^23 − 1), strict > threshold."""
+
+    def __init__(self, op: Cuba, ctx, batch, node=""):
+        super().__init__(op, ctx, batch, node)
+        one = 1 << DECAY_SHIFT
+        self.u_mult = one - (op.du + U_DECAY_OFFSET)
+        self.v_mult = one - (op.dv + V_DECAY_OFFSET)
+        self.theta = fixed.shift_left(op.vth_mant, THRESHOLD_SHIFT)
+        self.bias = fixed.shift_by_exponent(op.bias_mant, op.bias_exp)
+        self.subtract = op.reset_mode == "subtract"
+        shape = (batch, *op.shape)
+        self.u = np.zeros(shape, np.int64)
+        self.v = np.zeros(shape, np.int64)
+        self.z = np.zeros(shape, bool)
+        self.refrac_left = np.zeros(shape, np.int64)
+
+    def step(self, inputs):
+        a = _integers(inputs["input"], self.node, self.tick)
+        u = fixed.decay_toward_zero(self.u, self.u_mult, DECAY_SHIFT) + fixed.shift_left(a, ACTIVATION_SHIFT)
+        self.overflow(fixed.wrap_once_upper_overflow(u, STATE_BITS), u, "current u",
+                      f"wraps (24-bit range is ({-(1 << 23)}, {1 << 23}])")
+        self.u = fixed.wrap_once_upper(u, STATE_BITS)
+
+        refractory = self.refrac_left > 0
+        pending = self.theta * self.z if self.subtract else 0
+        integrated = fixed.decay_toward_zero(self.v, self.v_mult, DECAY_SHIFT) + self.u + self.bias
+        v = np.where(refractory, self.v, integrated) - pending
+        self.overflow(fixed.saturate_symmetric_overflow(v, STATE_BITS), v, "voltage v",
+                      f"saturates (limit ±{(1 << 23) - 1})")
+        v = fixed.saturate_symmetric(v, STATE_BITS)
+
+        z = (v > self.theta) & ~refractory
+        out = np.where(z, v, 0) if self.op.graded else z.astype(np.int64)
+        self.v = np.where(z, 0, v) if not self.subtract else v
+        self.refrac_left = np.where(z, self.op.refractory, self.refrac_left - refractory)
+        self.z = z
+        self.tick += 1
+        return {"output": out}
+
+    def state(self):
+        return {"u": self.u, "v": self.v, "refractory_left": self.refrac_left}
+
+
+class _Accumulator:
+    """Sums W · s for integer W [N_out, N_in] over a batch of inputs s [B, N_in], exactly.
+
+    Binary spikes with few active inputs: add up the weight rows of the active inputs
+    (what Lava does). Otherwise a float64 BLAS matmul, exact while every partial sum stays
+    below 2^53 (checked from the weights and the input's magnitude); else an int64 matmul.
+    """
+
+    def __init__(self, weight: np.ndarray):
+        self.wt = np.ascontiguousarray(weight.T, dtype=np.int64)       # [N_in, N_out]
+        self.wt_f = self.wt.astype(np.float64)
+        self.row_abs_sum = int(np.abs(self.wt).sum(axis=0).max(initial=0))
+
+    def __call__(self, s: np.ndarray, binary: bool) -> np.ndarray:
+        n_in = self.wt.shape[0]
+        if binary:
+            active = s != 0
+            n_active = int(np.count_nonzero(active))
+            if n_active <= _GATHER_FRACTION * active.size:
+                out = np.zeros((s.shape[0], self.wt.shape[1]), np.int64)
+                for b in range(s.shape[0]):
+                    rows = np.flatnonzero(active[b])
+                    if rows.size:
+                        out[b] = self.wt[rows].sum(axis=0)
+                return out
+            if self.row_abs_sum < _FLOAT64_EXACT:
+                return (active.astype(np.float64) @ self.wt_f).astype(np.int64)
+            return active.astype(np.int64) @ self.wt
+        peak = int(np.abs(s).max(initial=0))
+        if peak * self.row_abs_sum < _FLOAT64_EXACT and n_in:
+            return (s.astype(np.float64) @ self.wt_f).astype(np.int64)
+        return s @ self.wt
+
+
+class _DelayedSynapses(_Ticking):
+    """Shared timing of loihi.dense and loihi.sparse: a ring of arrival slots, one per delay.
+
+    Slot (t + 1 + d) mod L collects what arrives at tick t + 1 + d; at tick t the slot of t
+    is read, scaled by the row exponents and cleared (Lava: sum, then shift).
+    """
+
+    def setup(self, n_out: int, delay: np.ndarray, parts):
+        """`parts`: [(d, accumulate(s, binary) -> [B, N_out])] — one per distinct delay."""
+        self.parts = parts
+        self.ring = np.zeros((int(delay.max(initial=0)) + 1, self.batch, n_out), np.int64)
+        self.exp = self.op.weight_exp
+
+    def step(self, inputs):
+        s = inputs["input"]
+        if self.op.graded:
+            s = _integers(s, self.node, self.tick)
+        L = len(self.ring)
+        now = self.tick % L
+        out = fixed.shift_by_exponent(self.ring[now], self.exp)
+        self.ring[now] = 0
+        for d, accumulate in self.parts:
+            self.ring[(self.tick + 1 + d) % L] += accumulate(s, not self.op.graded)
+        self.tick += 1
+        return {"output": out}
+
+    def state(self):
+        return {"pending": self.ring.sum(axis=0)}
+
+
+@register_stepper(Dense)
+class DenseStepper(_DelayedSynapses):
+    def __init__(self, op: Dense, ctx, batch, node=""):
+        super().__init__(op, ctx, batch, node)
+        delay = np.broadcast_to(op.delay, op.weight.shape)
+        parts = [(int(d), _Accumulator(np.where(delay == d, op.weight, 0))) for d in np.unique(delay)]
+        self.setup(op.weight.shape[0], delay, parts)
+
+
+class _CsrAccumulator:
+    """Row sums of a CSR matrix times a batch of inputs: cumulative sums cut at indptr."""
+
+    def __init__(self, indptr, indices, weight):
+        self.indptr, self.indices, self.weight = indptr, indices, weight
+
+    def __call__(self, s: np.ndarray, binary: bool) -> np.ndarray:
+        x = s[:, self.indices]
+        vals = np.where(x != 0, self.weight, 0) if binary else x.astype(np.int64) * self.weight
+        csum = np.zeros((s.shape[0], len(self.weight) + 1), np.int64)
+        np.cumsum(vals, axis=1, out=csum[:, 1:])
+        return csum[:, self.indptr[1:]] - csum[:, self.indptr[:-1]]
+
+
+@register_stepper(Sparse)
+class SparseStepper(_DelayedSynapses):
+    def __init__(self, op: Sparse, ctx, batch, node=""):
+        super().__init__(op, ctx, batch, node)
+        delay = np.broadcast_to(op.delay, op.weight.shape)
+        parts = [(int(d), _CsrAccumulator(op.indptr, op.indices, np.where(delay == d, op.weight, 0)))
+                 for d in np.unique(delay)]
+        if not parts:
+            parts = [(0, _CsrAccumulator(op.indptr, op.indices, op.weight))]
+        self.setup(op.n_out, delay, parts)
+
+
+@register_stepper(AxonDelay)
+class AxonDelayStepper(_Ticking):
+    """y[t] = x[t − d] per element, from a ring of the last max(d) + 1 inputs."""
+
+    def __init__(self, op: AxonDelay, ctx, batch, node=""):
+        super().__init__(op, ctx, batch, node)
+        self.d = op.delay.reshape(-1)
+        self.ring = np.zeros((int(self.d.max(initial=0)) + 1, batch, self.d.size), np.int64)
+        self.cols = np.arange(self.d.size)
+
+    def step(self, inputs):
+        x = _integers(inputs["input"], self.node, self.tick).reshape(self.batch, -1)
+        L = len(self.ring)
+        self.ring[self.tick % L] = x
+        out = self.ring[(self.tick - self.d) % L, :, self.cols].T     # [B, E]; unwritten slots hold 0
+        self.tick += 1
+        return {"output": out.reshape(self.batch, *self.op.delay.shape)}
