@@ -15,6 +15,8 @@ def as_int64(x, what: str = "value") -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype.kind in "biu":
         return arr.astype(np.int64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} must hold integers, got non-finite values")
     out = arr.astype(np.int64)
     if not np.array_equal(out, arr):
         raise ValueError(f"{what} must hold integers, got fractional or non-finite values")
