@@ -97,13 +97,36 @@ def test_numpy_csr_product_of_an_empty_matrix():
     assert y.shape == (2, 3) and not y.any()
 
 
-def test_sparse_linear_without_scipy(monkeypatch):
+def one_event_per_sample(T, B, n):
+    x = np.zeros((T, B, n))
+    x[np.arange(T)[:, None], np.arange(B)[None, :], RNG.integers(0, n, size=(T, B))] = 2.0
+    return x
+
+
+@pytest.mark.parametrize("make_x", [lambda: one_event_per_sample(3, 4, 6),     # 1/6 nonzero
+                                    lambda: ints(3, 4, 6, lo=1)], ids=["events", "rows"])
+def test_sparse_linear_without_scipy(make_x, monkeypatch):
+    # sparse inputs take the event-driven path, dense ones the row-by-row path
     monkeypatch.setattr(synapse, "_scipy_csr", lambda op: None)
     indptr, indices, data = random_csr(8, 6)
     op = SparseLinear(indptr=indptr, indices=indices, data=data, bias=ints(8), n_in=6)
-    x = spikes(3, 4, 6)
+    x = make_x()
     y, _ = run_op(op, x)
     assert np.array_equal(y, np.einsum("oi,tbi->tbo", dense_by_hand(indptr, indices, data, 6), x) + op.bias)
+
+
+@pytest.mark.parametrize("chunk", [synapse._GATHER_CHUNK, 1, 30])
+def test_event_driven_accumulation(chunk, monkeypatch):
+    monkeypatch.setattr(synapse, "_GATHER_CHUNK", chunk)
+    indptr, indices, data = random_csr(10, 12, empty_every=3)
+    columns = synapse.ColumnMajor(indptr, indices, data, 12)
+    w = dense_by_hand(indptr, indices, data, 12)
+    x = ints(5, 12) * (RNG.random((5, 12)) < 0.3)          # graded, signed, mostly zero
+    x[2] = 0.0                                              # a sample without events
+    assert np.array_equal(columns.accumulate(x), x @ w.T)
+    assert np.array_equal(columns.accumulate(np.zeros((3, 12))), np.zeros((3, 10)))
+    binary = spikes(4, 12)
+    assert np.array_equal(columns.accumulate(binary), binary @ w.T)
 
 
 # -- spatial ops against torch.nn.functional -----------------------------------------------------
