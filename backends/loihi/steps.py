@@ -16,10 +16,9 @@ from snnc.errors import SimulationError
 from snnc.interp import fixed
 from snnc.interp.kernel import Stepper, register_stepper
 
-# Largest |sum| a float64 matmul adds up exactly (integers below 2^53 are exact in float64).
+# Integers below 2^24 (float32) and 2^53 (float64) add up exactly in floating point.
+_FLOAT32_EXACT = 1 << 24
 _FLOAT64_EXACT = 1 << 53
-# Below this fraction of active inputs, summing the active weight rows beats a matmul.
-_GATHER_FRACTION = 0.03
 
 
 def _integers(x, node: str, tick: int) -> np.ndarray:
@@ -94,35 +93,45 @@ class CubaStepper(_Ticking):
 class _Accumulator:
     """Sums W · s for integer W [N_out, N_in] over a batch of inputs s [B, N_in], exactly.
 
-    Binary spikes with few active inputs: add up the weight rows of the active inputs
-    (what Lava does). Otherwise a float64 BLAS matmul, exact while every partial sum stays
-    below 2^53 (checked from the weights and the input's magnitude); else an int64 matmul.
+    Binary spikes: when fewer weight rows are active in the whole batch than W has rows,
+    add up the active rows (Lava's method, reading only what spiked); otherwise a BLAS
+    matmul in float32 or float64, used only where every partial sum stays below 2^24 or
+    2^53 (bounded from the weights' row sums and the input's magnitude), else int64.
     """
 
     def __init__(self, weight: np.ndarray):
         self.wt = np.ascontiguousarray(weight.T, dtype=np.int64)       # [N_in, N_out]
-        self.wt_f = self.wt.astype(np.float64)
         self.row_abs_sum = int(np.abs(self.wt).sum(axis=0).max(initial=0))
+        self._float = {}
+
+    def _as(self, dtype):
+        if dtype not in self._float:
+            self._float[dtype] = self.wt.astype(dtype)
+        return self._float[dtype]
 
     def __call__(self, s: np.ndarray, binary: bool) -> np.ndarray:
-        n_in = self.wt.shape[0]
         if binary:
             active = s != 0
-            n_active = int(np.count_nonzero(active))
-            if n_active <= _GATHER_FRACTION * active.size:
-                out = np.zeros((s.shape[0], self.wt.shape[1]), np.int64)
-                for b in range(s.shape[0]):
-                    rows = np.flatnonzero(active[b])
-                    if rows.size:
-                        out[b] = self.wt[rows].sum(axis=0)
-                return out
-            if self.row_abs_sum < _FLOAT64_EXACT:
-                return (active.astype(np.float64) @ self.wt_f).astype(np.int64)
-            return active.astype(np.int64) @ self.wt
-        peak = int(np.abs(s).max(initial=0))
-        if peak * self.row_abs_sum < _FLOAT64_EXACT and n_in:
-            return (s.astype(np.float64) @ self.wt_f).astype(np.int64)
-        return s @ self.wt
+            if np.count_nonzero(active) <= self.wt.shape[0]:
+                return self._gather(active)
+            return self._matmul(active, 1)
+        s = np.asarray(s, dtype=np.int64)
+        return self._matmul(s, int(np.abs(s).max(initial=0)))
+
+    def _gather(self, active: np.ndarray) -> np.ndarray:
+        out = np.zeros((active.shape[0], self.wt.shape[1]), np.int64)
+        for b in range(active.shape[0]):
+            rows = np.flatnonzero(active[b])
+            if rows.size:
+                out[b] = self.wt[rows].sum(axis=0)
+        return out
+
+    def _matmul(self, s: np.ndarray, peak: int) -> np.ndarray:
+        bound = peak * self.row_abs_sum
+        for dtype, limit in ((np.float32, _FLOAT32_EXACT), (np.float64, _FLOAT64_EXACT)):
+            if bound < limit:
+                return (s.astype(dtype) @ self._as(dtype)).astype(np.int64)
+        return s.astype(np.int64) @ self.wt
 
 
 class _DelayedSynapses(_Ticking):
@@ -137,6 +146,7 @@ class _DelayedSynapses(_Ticking):
         self.parts = parts
         self.ring = np.zeros((int(delay.max(initial=0)) + 1, self.batch, n_out), np.int64)
         self.exp = self.op.weight_exp
+        self.unscaled = not self.exp.any()
 
     def step(self, inputs):
         s = inputs["input"]
@@ -144,7 +154,7 @@ class _DelayedSynapses(_Ticking):
             s = _integers(s, self.node, self.tick)
         L = len(self.ring)
         now = self.tick % L
-        out = fixed.shift_by_exponent(self.ring[now], self.exp)
+        out = self.ring[now].copy() if self.unscaled else fixed.shift_by_exponent(self.ring[now], self.exp)
         self.ring[now] = 0
         for d, accumulate in self.parts:
             self.ring[(self.tick + 1 + d) % L] += accumulate(s, not self.op.graded)
