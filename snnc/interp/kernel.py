@@ -97,6 +97,7 @@ def _load_steppers() -> None:
     import importlib
     import pkgutil
 
+    import snnc.interp.ann  # noqa: F401  (ANN activations)
     import snnc.interp.snn  # noqa: F401  (the source dialect's steppers)
     try:
         import snnc.backends as backends

@@ -151,6 +151,8 @@ def _field_equal(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
                 and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True)))
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # nan equals nan, as in arrays above, so an op equals its printed-and-parsed copy
     return a == b
 
 
@@ -192,6 +194,7 @@ def _load_dialects() -> None:
     import importlib
     import pkgutil
 
+    import snnc.ir.ann  # noqa: F401  (ANN activations, for conversion)
     import snnc.ir.snn  # noqa: F401  (the source dialect)
     try:
         import snnc.backends as backends
