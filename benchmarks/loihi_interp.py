@@ -12,17 +12,21 @@ beside two baselines run in the same process on the same data:
 and printed as a ratio. Every result is also checked to be identical to the int64
 product. The whole layer (loihi.dense + loihi.cuba through the engine) is timed too.
 
-Recorded results (2 CPU cores shared with other jobs, load average ~2.5; numpy 2.4 with
+Recorded results (2 CPU cores shared with other jobs, load average ~2; numpy 2.4 with
 OpenBLAS; 1024 → 1024 layer, weights in [−256, 255]; events/s of snnc's DenseStepper,
-best of 7 interleaved rounds, and its speed-up over each baseline):
+best of 7 interleaved rounds, and its speed-up over each baseline; figures move by
+about ×2 between runs with the machine's load, the ratios less):
 
     batch  rate   snnc ev/s   x lava  x loop
-        1  0.02    8.05e+08     11.8      90
-        1  0.10    1.13e+09     15.8      36
-       16  0.02    6.42e+08      8.9      29
-       16  0.10    1.04e+09     14.8       6
-       64  0.30    7.06e+09     77.7      10
-    engine, dense + cuba, batch 16, rate 0.10: 3.27e+08 ev/s (whole run, both steppers)
+        1  0.02    7.80e+08     10.1      83
+        1  0.10    1.95e+09     20.8      33
+       16  0.02    1.24e+09      9.3      32
+       16  0.10    7.14e+08     18.7       4
+       64  0.30    4.24e+09     51.9       6
+    with per-synapse delays 0..7 (event by event):
+        1  0.02    1.05e+08      7.4
+       16  0.10    8.66e+07      5.8
+    engine, dense + cuba, batch 16, rate 0.10: 5.51e+08 ev/s (whole run, both steppers)
 """
 from __future__ import annotations
 
@@ -85,6 +89,25 @@ def dense_case(rng, n_in, n_out, batch, rate, budget):
     return events / t_snnc, t_lava / t_snnc, t_loop / t_snnc
 
 
+def delayed_case(rng, n_in, n_out, batch, rate, max_delay, budget):
+    """Dense with per-synapse delays 0..max_delay; baseline: one masked matrix per delay, summed
+    per sample over the active columns (the way Lava's DelayDense model accumulates)."""
+    w = rng.integers(-256, 256, (n_out, n_in))
+    d = rng.integers(0, max_delay + 1, (n_out, n_in))
+    spikes = rng.random((batch, n_in)) < rate
+    events = int(spikes.sum()) * n_out
+    stepper = DenseStepper(Dense(weight=w, weight_exp=np.zeros(n_out, np.int64), delay=d), Context(dt=1e-3),
+                           batch, "bench")
+    x = spikes.astype(np.int64)
+    masked = [np.where(d == k, w, 0) for k in range(max_delay + 1)]
+
+    def baseline():
+        return [np.stack([m[:, s].sum(axis=1) for s in spikes]) for m in masked]
+
+    t_snnc, t_base = timed([lambda: stepper.step({"input": x}), baseline], budget)
+    return events / t_snnc, t_base / t_snnc
+
+
 def engine_case(rng, n_in, n_out, batch, rate, ticks):
     w = rng.integers(-256, 256, (n_out, n_in))
     b = GraphBuilder()
@@ -111,6 +134,11 @@ def main(argv=None) -> None:
     for batch, rate in ((1, 0.02), (1, 0.10), (16, 0.02), (16, 0.10), (64, 0.30)):
         ev, r_lava, r_loop = dense_case(rng, 1024, 1024, batch, rate, budget)
         print(f"{batch:>6} {rate:>5.2f} {ev:>11.2e} {r_lava:>7.1f} {r_loop:>7.0f}")
+    print("dense 1024 -> 1024 with per-synapse delays 0..7, binary spikes")
+    print(f"{'batch':>6} {'rate':>5} {'snnc ev/s':>11} {'x lava':>7}")
+    for batch, rate in ((1, 0.02), (16, 0.10)):
+        ev, r_base = delayed_case(rng, 1024, 1024, batch, rate, 7, budget)
+        print(f"{batch:>6} {rate:>5.2f} {ev:>11.2e} {r_base:>7.1f}")
     ev = engine_case(rng, 1024, 1024, 16, 0.10, 20 if args.quick else 100)
     print(f"engine, dense + cuba, batch 16, rate 0.10: {ev:.2e} ev/s")
 

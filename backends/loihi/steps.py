@@ -138,13 +138,13 @@ class _DelayedSynapses(_Ticking):
     """Shared timing of loihi.dense and loihi.sparse: a ring of arrival slots, one per delay.
 
     Slot (t + 1 + d) mod L collects what arrives at tick t + 1 + d; at tick t the slot of t
-    is read, scaled by the row exponents and cleared (Lava: sum, then shift).
+    is read, scaled by the row exponents and cleared (Lava: sum, then shift). `deliver`
+    adds this tick's input into the slots.
     """
 
-    def setup(self, n_out: int, delay: np.ndarray, parts):
-        """`parts`: [(d, accumulate(s, binary) -> [B, N_out])] — one per distinct delay."""
-        self.parts = parts
-        self.ring = np.zeros((int(delay.max(initial=0)) + 1, self.batch, n_out), np.int64)
+    def setup(self, n_out: int, max_delay: int, deliver):
+        self.deliver = deliver
+        self.ring = np.zeros((max_delay + 1, self.batch, n_out), np.int64)
         self.exp = self.op.weight_exp
         self.unscaled = not self.exp.any()
 
@@ -152,12 +152,10 @@ class _DelayedSynapses(_Ticking):
         s = inputs["input"]
         if self.op.graded:
             s = _integers(s, self.node, self.tick)
-        L = len(self.ring)
-        now = self.tick % L
+        now = self.tick % len(self.ring)
         out = self.ring[now].copy() if self.unscaled else fixed.shift_by_exponent(self.ring[now], self.exp)
         self.ring[now] = 0
-        for d, accumulate in self.parts:
-            self.ring[(self.tick + 1 + d) % L] += accumulate(s, not self.op.graded)
+        self.deliver(self.ring, self.tick, s, not self.op.graded)
         self.tick += 1
         return {"output": out}
 
@@ -165,27 +163,60 @@ class _DelayedSynapses(_Ticking):
         return {"pending": self.ring.sum(axis=0)}
 
 
+class _EventSynapses:
+    """Synapses as (row, column, weight, delay) lists sorted by input column, delivered event
+    by event: each nonzero input adds its column's synapses into the slots they arrive in.
+    Memory and work grow with the stored synapses and the spikes, never with N_out · N_in · delays.
+    """
+
+    def __init__(self, rows, cols, weight, delay, n_in: int):
+        keep = weight != 0
+        order = np.argsort(cols[keep], kind="stable")
+        self.rows, self.cols = rows[keep][order], cols[keep][order]
+        self.weight, self.delay = weight[keep][order], delay[keep][order]
+        self.col_ptr = np.searchsorted(self.cols, np.arange(n_in + 1))
+        self.abs_total = int(np.abs(self.weight).sum())
+        self.weight_f = self.weight.astype(np.float64)
+
+    def __call__(self, ring: np.ndarray, t: int, s: np.ndarray, binary: bool) -> None:
+        L, _, n_out = ring.shape
+        peak = 1 if binary else int(np.abs(s).max(initial=0))
+        exact_in_float = peak * self.abs_total < _FLOAT64_EXACT
+        for b in range(s.shape[0]):
+            active = np.flatnonzero(s[b])
+            lengths = self.col_ptr[active + 1] - self.col_ptr[active]
+            total = int(lengths.sum())
+            if not total:
+                continue
+            first = np.repeat(self.col_ptr[active] - (np.cumsum(lengths) - lengths), lengths)
+            idx = first + np.arange(total)
+            slot = (t + 1 + self.delay[idx]) % L
+            if exact_in_float:              # bincount sums in float64: exact below 2^53
+                w = self.weight_f[idx] if binary else self.weight_f[idx] * s[b][self.cols[idx]]
+                flat = np.bincount(slot * n_out + self.rows[idx], w, minlength=L * n_out)
+                ring[:, b, :] += flat.astype(np.int64).reshape(L, n_out)
+            else:
+                w = self.weight[idx] if binary else self.weight[idx] * s[b][self.cols[idx]]
+                np.add.at(ring[:, b, :], (slot, self.rows[idx]), w)
+
+
 @register_stepper(Dense)
 class DenseStepper(_DelayedSynapses):
+    """Without delays: one exact accumulation per tick (`_Accumulator`). With delays: event by event."""
+
     def __init__(self, op: Dense, ctx, batch, node=""):
         super().__init__(op, ctx, batch, node)
-        delay = np.broadcast_to(op.delay, op.weight.shape)
-        parts = [(int(d), _Accumulator(np.where(delay == d, op.weight, 0))) for d in np.unique(delay)]
-        self.setup(op.weight.shape[0], delay, parts)
+        n_out, n_in = op.weight.shape
+        if not op.delay.any():
+            acc = _Accumulator(op.weight)
 
-
-class _CsrAccumulator:
-    """Row sums of a CSR matrix times a batch of inputs: cumulative sums cut at indptr."""
-
-    def __init__(self, indptr, indices, weight):
-        self.indptr, self.indices, self.weight = indptr, indices, weight
-
-    def __call__(self, s: np.ndarray, binary: bool) -> np.ndarray:
-        x = s[:, self.indices]
-        vals = np.where(x != 0, self.weight, 0) if binary else x.astype(np.int64) * self.weight
-        csum = np.zeros((s.shape[0], len(self.weight) + 1), np.int64)
-        np.cumsum(vals, axis=1, out=csum[:, 1:])
-        return csum[:, self.indptr[1:]] - csum[:, self.indptr[:-1]]
+            def deliver(ring, t, s, binary):
+                ring[(t + 1) % len(ring)] += acc(s, binary)
+            self.setup(n_out, 0, deliver)
+            return
+        rows, cols = np.indices(op.weight.shape).reshape(2, -1)
+        delay = np.broadcast_to(op.delay, op.weight.shape).reshape(-1)
+        self.setup(n_out, int(delay.max()), _EventSynapses(rows, cols, op.weight.reshape(-1), delay, n_in))
 
 
 @register_stepper(Sparse)
@@ -193,11 +224,8 @@ class SparseStepper(_DelayedSynapses):
     def __init__(self, op: Sparse, ctx, batch, node=""):
         super().__init__(op, ctx, batch, node)
         delay = np.broadcast_to(op.delay, op.weight.shape)
-        parts = [(int(d), _CsrAccumulator(op.indptr, op.indices, np.where(delay == d, op.weight, 0)))
-                 for d in np.unique(delay)]
-        if not parts:
-            parts = [(0, _CsrAccumulator(op.indptr, op.indices, op.weight))]
-        self.setup(op.n_out, delay, parts)
+        self.setup(op.n_out, int(delay.max(initial=0)),
+                   _EventSynapses(op.rows(), op.indices, op.weight, delay, op.n_in))
 
 
 @register_stepper(AxonDelay)

@@ -60,6 +60,21 @@ def test_per_synapse_delay_adds_ticks_beyond_the_first():
     assert y[:, 0].tolist() == [[0, 0], [3, 4 + 1], [7, 0], [-5, 0], [0, -2], [0, 0]]
 
 
+def test_graded_dense_with_delays_matches_a_synapse_loop():
+    rng = np.random.default_rng(5)
+    w = rng.integers(-256, 256, (4, 6))
+    delay = rng.integers(0, 3, (4, 6))
+    x = rng.integers(-9, 10, (15, 2, 6))
+    y, _ = run_one(Dense(weight=w, weight_exp=np.array([0, -2, 1, -5]), delay=delay, graded=True), x)
+    raw = np.zeros((18, 2, 4), np.int64)
+    for t in range(15):
+        for i in range(4):
+            for j in range(6):
+                raw[t + 1 + delay[i, j], :, i] += w[i, j] * x[t, :, j]
+    assert np.array_equal(y, np.stack([raw[:15, :, 0], raw[:15, :, 1] >> 2, raw[:15, :, 2] << 1,
+                                       raw[:15, :, 3] >> 5], axis=-1))
+
+
 def test_shift_applies_to_the_sum_of_everything_arriving_in_a_tick():
     # two synapses reach row 0 at tick 3 from spikes at different ticks: (−3 + 1) >> 1 = −1,
     # whereas shifting each separately would give −2 + 0.
@@ -69,17 +84,22 @@ def test_shift_applies_to_the_sum_of_everything_arriving_in_a_tick():
     assert y[:, 0, 0].tolist() == [0, 0, 0, -1]
 
 
-def test_sparse_with_delays_and_repeated_columns_matches_a_synapse_loop():
+@pytest.mark.parametrize("graded, big", [(False, False), (True, False), (True, True)])
+def test_sparse_with_delays_and_repeated_columns_matches_a_synapse_loop(graded, big):
+    """`big` weights push sums past 2^53, off the float fast path onto exact int64."""
     rng = np.random.default_rng(0)
     n_out, n_in, nnz = 6, 9, 25
     rows = np.sort(rng.integers(0, n_out, nnz))
     indptr = np.searchsorted(rows, np.arange(n_out + 1))
     indices = rng.integers(0, n_in, nnz)
-    weight = rng.integers(-256, 256, nnz)
+    weight = rng.integers(-256, 256, nnz) * (1 << 40 if big else 1)
     delay = rng.integers(0, 4, nnz)
     exp = rng.integers(-3, 3, n_out)
-    sp = Sparse(indptr=indptr, indices=indices, weight=weight, weight_exp=exp, delay=delay, n_in=n_in)
+    sp = Sparse(indptr=indptr, indices=indices, weight=weight, weight_exp=exp, delay=delay, n_in=n_in,
+                graded=graded)
     x = (rng.random((30, 3, n_in)) < 0.3).astype(np.int64)
+    if graded:
+        x *= rng.integers(-50, 50, x.shape)
     ys, _ = run_one(sp, x)
     raw = np.zeros((30 + 4, 3, n_out), np.int64)
     for t in range(30):
