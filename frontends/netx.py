@@ -22,7 +22,8 @@ and the parameters map as Lava's netx loader maps them (`Network.get_neuron_para
 A dense layer without a `neuron` group gets netx's default (iDecay 0, vDecay 4096,
 vThMant `1 << 18 - 1`, which Python reads as 1 << 17). Weights are kept as the file's
 integers with exponent 0: for weights in [−256, 255], netx's `optimize_weight_bits`
-plus Lava's Dense clip/truncate/shift give exactly Σ w for every tick's input, so
+plus Lava's Dense clip/truncate/shift give exactly Σ w for every tick's input (the one
+exception: an all-negative matrix holding −256, which Lava clips to −255), so
 `weight_exp = 0` is the same arithmetic; how to split weights into 8-bit mantissas and
 exponents for a chip is the target's rules' business, not the reader's.
 
