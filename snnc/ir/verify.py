@@ -73,40 +73,26 @@ def _structure(g: Graph) -> list[Diagnostic]:
 
 
 def infer_graph_types(g: Graph) -> tuple[dict[tuple[str, str], TensorType], list[Diagnostic]]:
-    """Propagate types in schedule order; recurrent edges are checked once all types are known."""
+    """Propagate types in schedule order; recurrent edges are checked once all types are known.
+
+    A port fed only by recurrent edges takes its sources' type; a node whose such sources
+    come later in the schedule waits for them, and passes repeat while any waiting node
+    gets its type.
+    """
     types: dict[tuple[str, str], TensorType] = {}
     diags: list[Diagnostic] = []
-    for name in g.schedule():
-        node = g.nodes[name]
-        inputs: dict[str, TensorType] = {}
-        ok = True
-        for port in node.op.input_ports:
-            incoming = [e for e in g.in_edges(name) if e.dst_port == port]
-            known = [(e, types[(e.src, e.src_port)]) for e in incoming
-                     if not e.recurrent and (e.src, e.src_port) in types]
-            if not known:
-                if all(e.recurrent for e in incoming):
-                    diags.append(Diagnostic(name, f"input port '{port}' is fed only by recurrent edges; "
-                                                  f"its type cannot be inferred", node.origin))
-                ok = False
-                continue
-            first_edge, first = known[0]
-            for e, t in known[1:]:
-                if t.shape != first.shape:
-                    diags.append(Diagnostic(name, f"edges into port '{port}' disagree: {first_edge.src} gives "
-                                                  f"{list(first.shape)}, {e.src} gives {list(t.shape)}",
-                                            node.origin))
-                    ok = False
-            inputs[port] = first
-        if not ok:
-            continue
-        try:
-            out = node.op.infer_types(inputs)
-        except SnncError as exc:
-            diags.append(Diagnostic(name, str(exc), node.origin))
-            continue
-        for port, t in out.items():
-            types[(name, port)] = t
+    pending = list(g.schedule())
+    while pending:
+        waiting = [name for name in pending if _infer_node(g, name, types, diags) == "wait"]
+        if len(waiting) == len(pending):
+            for name in waiting:
+                for port in g.op(name).input_ports:
+                    incoming = [e for e in g.in_edges(name) if e.dst_port == port]
+                    if incoming and all(e.recurrent and (e.src, e.src_port) not in types for e in incoming):
+                        diags.append(Diagnostic(name, f"input port '{port}' is fed only by recurrent edges; "
+                                                      f"its type cannot be inferred", g.nodes[name].origin))
+            break
+        pending = waiting
     for e in g.edges:
         if not e.recurrent or (e.src, e.src_port) not in types:
             continue
@@ -118,3 +104,41 @@ def infer_graph_types(g: Graph) -> tuple[dict[tuple[str, str], TensorType], list
             diags.append(Diagnostic(e.dst, f"recurrent edge from {e.src} gives {list(src_t.shape)}, but port "
                                            f"'{e.dst_port}' takes {list(want.shape)}", g.nodes[e.dst].origin))
     return types, diags
+
+
+def _infer_node(g: Graph, name: str, types: dict, diags: list[Diagnostic]) -> str:
+    """Infer one node's output types into `types`: "done", "failed", or "wait" when a port fed
+    only by recurrent edges has no source type yet."""
+    node = g.nodes[name]
+    fed: dict[str, list[tuple]] = {}
+    for port in node.op.input_ports:
+        incoming = [e for e in g.in_edges(name) if e.dst_port == port]
+        feedback_only = bool(incoming) and all(e.recurrent for e in incoming)
+        fed[port] = [(e, types[(e.src, e.src_port)]) for e in incoming
+                     if (feedback_only or not e.recurrent) and (e.src, e.src_port) in types]
+        if feedback_only and not fed[port]:
+            return "wait"
+    inputs: dict[str, TensorType] = {}
+    ok = True
+    for port, known in fed.items():
+        if not known:
+            ok = False
+            continue
+        first_edge, first = known[0]
+        for e, t in known[1:]:
+            if t.shape != first.shape:
+                diags.append(Diagnostic(name, f"edges into port '{port}' disagree: {first_edge.src} gives "
+                                              f"{list(first.shape)}, {e.src} gives {list(t.shape)}",
+                                        node.origin))
+                ok = False
+        inputs[port] = first
+    if not ok:
+        return "failed"
+    try:
+        out = node.op.infer_types(inputs)
+    except SnncError as exc:
+        diags.append(Diagnostic(name, str(exc), node.origin))
+        return "failed"
+    for port, t in out.items():
+        types[(name, port)] = t
+    return "done"
