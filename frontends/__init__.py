@@ -32,9 +32,14 @@ def _is_torch_module(obj) -> bool:
     return torch is not None and isinstance(obj, torch.nn.Module)
 
 
+def _is_nir_node(obj) -> bool:
+    nir = sys.modules.get("nir")         # a live NIR graph means nir is already imported
+    return nir is not None and isinstance(obj, nir.NIRNode)
+
+
 FRONTENDS: tuple[Frontend, ...] = (
     Frontend("snnir", (".snnir",)),
-    Frontend("nir", (".nir",)),
+    Frontend("nir", (".nir",), _is_nir_node),
     Frontend("onnx", (".onnx",)),
     Frontend("netx", (".net",)),
     Frontend("torch", (), _is_torch_module),
@@ -54,4 +59,5 @@ def frontend_for(source) -> Frontend:
         if f.accepts is not None and f.accepts(source):
             return f
     raise UsageError(f"cannot load a {type(source).__name__}: pass a model file path "
-                     f"({', '.join(s for f in FRONTENDS for s in f.suffixes)}) or a torch.nn.Module")
+                     f"({', '.join(s for f in FRONTENDS for s in f.suffixes)}), a torch.nn.Module "
+                     f"or a nir.NIRGraph")
