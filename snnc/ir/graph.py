@@ -52,19 +52,20 @@ class Edge:
 
     def __str__(self) -> str:
         arrow = "~>" if self.recurrent else "->"
-        return f"{self.src}.{self.src_port} {arrow} {self.dst}.{self.dst_port}"
+        return f"{self.src}:{self.src_port} {arrow} {self.dst}:{self.dst_port}"
 
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One broken rule: the node (or "graph"), its origin in the user's model, and what is wrong."""
+    """One broken rule: the node (None for the graph as a whole), its origin in the user's
+    model, and what is wrong."""
 
-    node: str
+    node: str | None
     message: str
     origin: str = ""
 
     def __str__(self) -> str:
-        where = f"node '{self.node}'" if self.node != "graph" else "graph"
+        where = f"node '{self.node}'" if self.node is not None else "graph"
         if self.origin:
             where += f" ({self.origin})"
         return f"{where}: {self.message}"
@@ -158,7 +159,7 @@ class Graph:
         except nx.NetworkXUnfeasible:
             cycle = self.find_cycle() or []
             raise IRVerificationError([Diagnostic(
-                cycle[0] if cycle else "graph",
+                cycle[0] if cycle else None,
                 f"same-tick cycle {' -> '.join(cycle + cycle[:1])}; mark the feedback edge recurrent")]) from None
 
     def schedule(self) -> tuple[str, ...]:

@@ -38,9 +38,9 @@ def verify_graph(g: Graph) -> list[Diagnostic]:
 def _structure(g: Graph) -> list[Diagnostic]:
     d: list[Diagnostic] = []
     if not (g.dt > 0 and math.isfinite(g.dt)):
-        d.append(Diagnostic("graph", f"dt must be a positive number of seconds, got {g.dt!r}"))
+        d.append(Diagnostic(None, f"dt must be a positive number of seconds, got {g.dt!r}"))
     if g.method not in METHODS:
-        d.append(Diagnostic("graph", f"method must be one of {', '.join(METHODS)}, got {g.method!r}"))
+        d.append(Diagnostic(None, f"method must be one of {', '.join(METHODS)}, got {g.method!r}"))
     for name, node in g.nodes.items():
         if not NAME_PATTERN.match(name):
             d.append(Diagnostic(name, "node names use letters, digits, '_', '.', '-' and do not start "

@@ -85,9 +85,9 @@ def test_unfed_port():
 def test_edge_to_missing_node_and_bad_port():
     g = chain().build()
     g2 = g.replace(edges=g.edges + (Edge("fc", "ghost"),))
-    assert message(g2) == "node 'ghost': edge fc.output -> ghost.input refers to a node that does not exist"
+    assert message(g2) == "node 'ghost': edge fc:output -> ghost:input refers to a node that does not exist"
     g3 = g.replace(edges=g.edges + (Edge("fc", "lif", dst_port="current"),))
-    assert message(g3) == ("node 'lif' (net.1): edge fc.output -> lif.current: snn.lif has no input port "
+    assert message(g3) == ("node 'lif' (net.1): edge fc:output -> lif:current: snn.lif has no input port "
                            "'current' (input ports: input)")
 
 

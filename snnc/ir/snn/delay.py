@@ -21,7 +21,7 @@ class Delay(Op):
 
     def verify(self):
         return [f"delay must be >= 0 seconds, got min {np.min(self.delay):g}"] \
-            if self.delay.size and np.min(self.delay) < 0 else []
+            if not np.all(self.delay >= 0) else []             # also refuses nan
 
     def infer_types(self, inputs):
         expect_input_shape(inputs, self.delay.shape)

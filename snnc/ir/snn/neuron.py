@@ -43,9 +43,9 @@ class _Neuron(Op):
                 errs.append(f"{f.name} has shape {list(v.shape)}, but the neuron shape is {list(self.shape)}")
         for name in self.time_constants:
             v = getattr(self, name)
-            if v.shape == self.shape and not np.all(v > 0):
+            if v.shape == self.shape and not np.all(v > 0):   # also refuses nan
                 errs.append(f"{name} must be > 0 seconds, got min {np.min(v):g}")
-        if getattr(self, "t_refrac", 0.0) < 0:
+        if not getattr(self, "t_refrac", 0.0) >= 0:         # also refuses nan
             errs.append(f"t_refrac must be >= 0 seconds, got {self.t_refrac:g}")
         return errs
 
