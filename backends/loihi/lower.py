@@ -1,0 +1,304 @@
+"""Lowering `snn.*` to the `loihi.*` dialect, and the Loihi family's pipeline.
+
+    discretize → prune → loihi-legalize → loihi-quantize → loihi-partition → place
+
+`loihi-legalize` refuses, with the node, its origin and the target rule, whatever the
+chip cannot compute, and rewrites exactly what it can (a value reset applied at the next
+step gives the same spikes as one applied at once). `loihi-quantize` replaces every
+spiking population by a `loihi.cuba` node and every chain of affine ops between two
+populations by one `loihi.dense` (or `loihi.sparse`) node with integer registers.
+
+Source-to-chip semantics (the interpreter checks them; see FORMAT.md):
+
+- A float LIF (no synaptic current) is a CUBA compartment whose current decays fully
+  every tick (du = 4095): u[t] = 2^6 · a[t], the tick's synaptic input.
+- v's leak is dv = round(4096 · (1 − α(τ))) under the graph's method; input gains fold
+  into the weights (LIF: (1 − α) r; IF: dt · r; CUBA LIF: (1 − α_mem) r (1 − α_syn) w_in).
+- A Loihi synapse delivers one tick after the spike, so each population runs one tick
+  after the populations that drive it: its latency is 1 + the largest latency among its
+  sources (graph inputs have latency 0). Paths of unequal length are balanced with
+  synaptic delays. Each output's latency goes into the graph's "io" annotation, and
+  `snnc.simulate` shifts outputs back onto the source model's timeline.
+- Graph inputs: binary spikes stay binary (`input="spikes"`, the default: the chip
+  counts any nonzero value as a spike, and `snnc.simulate` refuses non-binary input).
+  Real values (`input="graded"`) enter as graded spikes with a fixed-point payload
+  round(x · 2^f), f chosen so `input_range` fills the target's payload bits; a target
+  without graded spikes refuses this.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.backends.loihi import partition  # noqa: F401  (registers loihi-partition)
+from snnc.backends.loihi.network import Layer, Network, layers
+from snnc.backends.loihi.ops import Cuba, Dense, Sparse
+from snnc.backends.loihi.quantize import encode_layer
+from snnc.errors import ConstraintViolation, UnsupportedOpError, UsageError
+from snnc.interp.kernel import Context
+from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.snn import IF, LIF, CubaLIF, Input, Output
+from snnc.passes import mapping
+from snnc.passes.registry import PassResult, register_pass
+
+PIPELINE = ("discretize", "prune", "loihi-legalize", "loihi-quantize", "loihi-partition", "place")
+RESET_MODES = {"value": "zero", "subtract": "subtract"}
+
+
+def pipeline(target) -> tuple[str, ...]:
+    """The Loihi family's pass list (the same for every Loihi target: limits differ, not passes)."""
+    return PIPELINE
+
+
+# -- loihi-legalize ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LegalizeOptions:
+    """No options."""
+
+
+def _decay_is_one(op, ctx: Context) -> bool:
+    tau = getattr(op, "tau", getattr(op, "tau_mem", None))
+    return tau is None or bool(np.all(ctx.decay(tau) == 1.0))
+
+
+def neuron_problems(op, target, ctx: Context) -> list[str]:
+    """Every reason a spiking neuron op cannot become a CUBA compartment on `target`."""
+    t, p = target, []
+    if op.reset_mode == "none":
+        p.append("reset_mode none (never reset) has no Loihi compartment equivalent")
+    elif RESET_MODES[op.reset_mode] not in t.neurons.reset_modes:
+        p.append(f"reset_mode {op.reset_mode} is not supported by target '{t.name}' "
+                 f"(rule neurons.reset_modes = [{', '.join(t.neurons.reset_modes)}])")
+    elif op.reset_mode == "value" and np.any(op.v_reset != 0):
+        p.append(f"v_reset must be 0 (Loihi resets v to 0), got values up to {np.abs(op.v_reset).max():g}")
+    elif op.reset_mode == "subtract" and op.reset_timing == "immediate" and not _decay_is_one(op, ctx):
+        p.append("reset_mode subtract with reset_timing immediate decays the subtracted threshold; "
+                 "Loihi subtracts it undecayed at the next tick (only next_step timing, or no leak, maps exactly)")
+    if np.any(op.v_threshold < 0):
+        p.append(f"v_threshold must be >= 0 (the threshold mantissa is unsigned), got {op.v_threshold.min():g}")
+    ticks = int(ctx.ticks(op.t_refrac, "t_refrac"))
+    if ticks not in t.formats.refractory:
+        p.append(f"refractory period of {ticks} ticks is outside target '{t.name}' range "
+                 f"(rule formats.refractory = {t.formats.refractory})")
+    if op.graded and not t.neurons.graded_spikes:
+        p.append(f"graded spikes are not supported by target '{t.name}' (rule neurons.graded_spikes = false)")
+    if getattr(op, "current_timing", "same_tick") != "same_tick":
+        p.append("current_timing next_tick (v integrates the previous tick's current) has no Loihi "
+                 "equivalent: the compartment integrates this tick's current")
+    return p
+
+
+@register_pass("loihi-legalize", LegalizeOptions)
+def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
+    """Refuse what the target cannot compute (naming node, origin and rule); rewrite what maps exactly."""
+    ctx = Context(dt=graph.dt, method=graph.method)
+    layers(graph)                                 # refuses unsupported ops and structure
+    problems: list[tuple[str, str]] = []
+    out = graph
+    for name, node in graph.nodes.items():
+        if not isinstance(node.op, (LIF, IF, CubaLIF)):
+            continue
+        problems += [(name, msg) for msg in neuron_problems(node.op, target, ctx)]
+        if node.op.reset_mode == "value" and node.op.reset_timing == "next_step":
+            # identical spikes and payloads: the next tick integrates from v_reset either way
+            out = out.with_op(name, node.op.replace(reset_timing="immediate"))
+    if problems:
+        name, msg = problems[0]
+        node = graph.nodes[name]
+        more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise UnsupportedOpError(msg + more, node=name, op=node.op.name, source=node.origin or None)
+    return out
+
+
+# -- loihi-quantize ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantizeOptions:
+    per_row_exponent: bool = True      # one weight exponent per output row (else one per layer)
+    headroom: bool = True              # size scales so the worst one-tick input cannot wrap u
+    synapse_format: str = "auto"       # auto | dense | sparse: the cheaper in synapse memory, or forced
+    input: str = "spikes"              # spikes | graded: how graph inputs enter the chip
+    input_range: float = 1.0           # largest |x| of a graded input
+
+    def __post_init__(self):
+        if self.synapse_format not in ("auto", "dense", "sparse"):
+            raise ValueError(f"synapse_format must be auto, dense or sparse, got {self.synapse_format!r}")
+        if self.input not in ("spikes", "graded"):
+            raise ValueError(f"input must be spikes or graded, got {self.input!r}")
+        if not self.input_range > 0:
+            raise ValueError(f"input_range must be > 0, got {self.input_range}")
+
+
+@dataclass
+class Dynamics:
+    """A spiking op's per-tick behaviour in membrane units, ready for encoding."""
+
+    gain: np.ndarray            # Δu per unit of summed input
+    beta: np.ndarray            # bias per tick
+    const_gain: np.ndarray      # bias per tick per unit of the affine constant
+    d_u: np.ndarray             # current decay steps, 1..2^bits
+    d_v: np.ndarray             # voltage decay steps
+
+
+def _steps(alpha, unity: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    d = np.clip(np.rint(unity * (1.0 - np.asarray(alpha, dtype=np.float64))), lo, hi).astype(np.int64)
+    return d, d / unity                        # steps and the chip's 1 − α
+
+
+def dynamics(op, ctx: Context, formats) -> Dynamics:
+    unity = 1 << formats.decay_bits
+    n = op.shape
+    no_current = np.full(n, unity, dtype=np.int64)
+    if isinstance(op, IF):
+        return Dynamics(ctx.dt * op.r, np.zeros(n), ctx.dt * op.r, no_current, np.zeros(n, np.int64))
+    if isinstance(op, LIF):
+        d_v, k = _steps(ctx.decay(op.tau), unity, 1, unity)
+        return Dynamics(k * op.r, k * op.v_leak, k * op.r, no_current, d_v)
+    d_u, ks = _steps(ctx.decay(op.tau_syn), unity, 1, unity)
+    d_v, km = _steps(ctx.decay(op.tau_mem), unity, 1, unity)
+    return Dynamics(km * op.r * ks * op.w_in, km * op.v_leak, np.full(n, np.nan), d_u, d_v)
+
+
+@register_pass("loihi-quantize", QuantizeOptions)
+def quantize(graph: Graph, target, options: QuantizeOptions) -> PassResult:
+    """Lower every population to loihi.cuba and every synapse chain to loihi.dense/sparse, in integers."""
+    net = layers(graph)
+    ctx = Context(dt=graph.dt, method=graph.method)
+    if options.input == "graded" and not target.neurons.graded_spikes:
+        raise UsageError(f"target '{target.name}' has no graded spikes (neurons.graded_spikes = false): "
+                         f"real-valued inputs cannot enter the chip; use input='spikes' with binary spike input")
+    b = _Builder(graph, target, options, net)
+    for name in graph.inputs:
+        b.add_input(name)
+    for layer in net.layers.values():
+        b.add_layer(layer, dynamics(layer.op, ctx, target.formats))
+    for name in graph.outputs:
+        b.add_output(name)
+    lowered = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt,
+                    method=graph.method, version=graph.version, metadata=dict(graph.metadata))
+    b.io["layers"] = {n: {"latency": b.latency[n], "graded": b.graded[n]} for n in net.layers}
+    lowered = mapping.with_meta(lowered, io=b.io)
+    stats = {"layers": len(net.layers), "per_layer": b.stats,
+             "latency": {n: b.latency[n] for n in net.layers},
+             "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0)}
+    return PassResult(lowered, provenance=b.provenance, stats=stats)
+
+
+class _Builder:
+    """Collects the lowered nodes, edges, io annotation and statistics."""
+
+    def __init__(self, graph: Graph, target, options: QuantizeOptions, net: Network):
+        self.graph, self.target, self.options, self.net = graph, target, options, net
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+        self.latency: dict[str, int] = {}
+        self.payload: dict[str, tuple[np.ndarray, np.ndarray]] = {}     # source -> (per-unit scale, max payload)
+        self.graded: dict[str, bool] = {}
+        self.provenance: dict[str, tuple[str, ...]] = {}
+        self.stats: dict[str, dict] = {}
+        self.io = {"inputs": {}, "outputs": {}}
+        self.taken = set(net.layers) | set(graph.inputs) | set(graph.outputs)
+
+    def add_input(self, name: str) -> None:
+        node = self.graph.nodes[name]
+        shape = tuple(node.op.shape)
+        n = int(np.prod(shape))
+        self.nodes.append(Node(name, Input(shape=(n,)), node.origin))
+        self.latency[name] = 0
+        entry = {"shape": list(shape), "encoding": self.options.input}
+        if self.options.input == "graded":
+            bits = self.target.neurons.graded_spike_bits
+            frac = bits - 1 - math.ceil(math.log2(self.options.input_range))
+            entry["frac_bits"] = frac
+            entry["payload_bits"] = bits
+            self.payload[name] = (np.full(n, 2.0 ** frac), np.full(n, self.options.input_range * 2.0 ** frac))
+        else:
+            self.payload[name] = (np.ones(n), np.ones(n))
+        self.graded[name] = self.options.input == "graded"
+        self.io["inputs"][name] = entry
+
+    def add_layer(self, layer: Layer, dyn: Dynamics) -> None:
+        f = self.target.formats
+        if np.any(layer.const != 0) and np.any(np.isnan(dyn.const_gain)):
+            raise UnsupportedOpError("an affine bias into a CUBA neuron's synaptic current has no exact "
+                                     "Loihi equivalent (the chip's bias enters the membrane)",
+                                     node=layer.node, op=layer.op.name, source=layer.origin or None)
+        op = layer.op
+        theta = np.broadcast_to(op.v_threshold, op.shape).reshape(-1)
+        beta = (dyn.beta + np.nan_to_num(dyn.const_gain) * layer.const.reshape(op.shape)).reshape(-1)
+        gain = np.broadcast_to(dyn.gain, op.shape).reshape(-1)
+        E = {s: gain[:, None] * a / self.payload[s][0][None, :] for s, a in layer.inputs.items()}
+        pmax = {s: self.payload[s][1] for s in layer.inputs}
+        enc = encode_layer(E, pmax, beta, theta, dyn.d_u.reshape(-1), f,
+                           per_row_exponent=self.options.per_row_exponent, headroom=self.options.headroom)
+        lat = 1 + max(self.latency[s] for s in layer.inputs)
+        self.latency[layer.node] = lat
+        ctx = Context(dt=self.graph.dt, method=self.graph.method)
+        cuba = Cuba(du=dyn.d_u.reshape(-1) - f.current_decay_offset, dv=dyn.d_v.reshape(-1) - f.voltage_decay_offset,
+                    vth_mant=enc.vth_mant, bias_mant=enc.bias_mant, bias_exp=enc.bias_exp,
+                    refractory=np.full(layer.size, int(ctx.ticks(op.t_refrac, "t_refrac"))),
+                    reset_mode=RESET_MODES[op.reset_mode], graded=op.graded)
+        self.nodes.append(Node(layer.node, cuba, layer.origin))
+        self.provenance[layer.node] = (layer.node,)
+        for src, w in enc.weights.items():
+            self._add_synapses(layer, src, w, enc.weight_exp, lat - 1 - self.latency[src])
+        self.payload[layer.node] = (enc.scale, 2.0 * enc.scale * theta) if op.graded else \
+            (np.ones(layer.size), np.ones(layer.size))
+        self.graded[layer.node] = op.graded
+        self.stats[layer.node] = enc.stats
+
+    def _add_synapses(self, layer: Layer, src: str, w: np.ndarray, exp: np.ndarray, delay: int) -> None:
+        f = self.target.formats
+        if delay not in f.delay:
+            raise ConstraintViolation(target=self.target.name, rule="formats.delay", where=f"node '{layer.node}'",
+                                      value=f"a path-balancing delay of {delay} ticks", limit=f.delay.hi)
+        via = layer.via[src]
+        name = self._name(via[-1] if via else f"{layer.node}.syn", src, len(layer.inputs) > 1)
+        origin = self.graph.nodes[via[-1]].origin if via else layer.origin
+        graded = self.graded[src]
+        if self._sparse(w):
+            rows, cols = np.nonzero(w)
+            indptr = np.zeros(w.shape[0] + 1, np.int64)
+            np.cumsum(np.bincount(rows, minlength=w.shape[0]), out=indptr[1:])
+            op = Sparse(indptr=indptr, indices=cols, weight=w[rows, cols], weight_exp=exp, delay=delay,
+                        n_in=w.shape[1], graded=graded)
+        else:
+            op = Dense(weight=w, weight_exp=exp, delay=delay, graded=graded)
+        self.nodes.append(Node(name, op, origin))
+        self.edges += [Edge(src, name), Edge(name, layer.node)]
+        for v in via:
+            self.provenance[v] = self.provenance.get(v, ()) + (name,)
+
+    def _name(self, base: str, src: str, qualify: bool) -> str:
+        """A fresh node name: the affine node's own (it disappears in lowering), qualified by the
+        source when one affine node feeds several synapse nodes."""
+        name = f"{base}.{src}" if qualify else base
+        candidate, k = name, 0
+        while candidate in self.taken:
+            k += 1
+            candidate = f"{name}_{k}"
+        self.taken.add(candidate)
+        return candidate
+
+    def _sparse(self, w: np.ndarray) -> bool:
+        fmt = self.options.synapse_format
+        if fmt != "auto":
+            return fmt == "sparse"
+        enc = self.target.synapse_encoding
+        nnz_col = np.count_nonzero(w, axis=0)
+        dense = np.count_nonzero(nnz_col) * enc.axon_bits(w.shape[0])
+        sparse = sum(enc.axon_bits(int(k), sparse=True) for k in nnz_col if k)
+        return sparse < dense
+
+    def add_output(self, name: str) -> None:
+        node = self.graph.nodes[name]
+        src = self.net.outputs[name]
+        size = self.net.layers[src].size
+        self.nodes.append(Node(name, Output(shape=(size,)), node.origin))
+        self.edges.append(Edge(src, name))
+        entry = {"shape": list(self.net.output_shapes[name]), "latency": self.latency[src],
+                 "encoding": "graded" if self.graded[src] else "spikes", "parts": [[name, 0, size]]}
+        if self.graded[src]:
+            entry["scale"] = [float(x) for x in self.payload[src][0]]
+        self.io["outputs"][name] = entry
