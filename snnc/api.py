@@ -1,7 +1,10 @@
-"""The public Python API: load, simulate (compile, load_artifact and verify join as targets land).
+"""The public Python API: load, compile, simulate, verify.
 
     g = snnc.load("model.nir")                   # or an .onnx/.snnir path, or a live torch module
     y = snnc.simulate(g, x)                      # x: [T, B, *input_shape] -> [T, B, *output_shape]
+    art = snnc.compile(g, "loihi1")              # -> Artifact; art.save("out/")
+    y2 = snnc.simulate(art, x)                   # the chip's integer run, on the source timeline
+    report = snnc.verify(art, model=g, inputs=x) # limits re-checked from the files, runs compared
 """
 from __future__ import annotations
 
@@ -32,21 +35,108 @@ def load(source, **options) -> Graph:
     return graph.verify()
 
 
-def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0):
-    """Run a Graph (or anything `load` accepts) on time-major input.
+def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: bool = False):
+    """Run a Graph, an Artifact (or its directory), or anything `load` accepts on time-major input.
 
     `x` is one array [T, B, *input_shape] for a single-input graph, or a dict from input
     name to such arrays. Returns one array [T, B, *output_shape] for a single-output
     graph, else a dict from output name to arrays. With `record`, returns
     `(outputs, {node: [T, B, *shape]})` holding every tick of each named node's output.
+
+    A compiled artifact (or a lowered graph with an "io" annotation) runs as the host drives
+    the chip: inputs encoded, outputs reassembled, and, unless `raw=True`, outputs shifted
+    back by the chip's added latency so tick t is the source model's tick t (the run is
+    extended by that latency). `raw=True` gives the chip's own timeline.
     """
+    from snnc.artifact import Artifact, run_mapped
     from snnc.interp.engine import run
-    graph = load(model)
+    from snnc.passes import mapping
+    graph = _graph_of(model)
+    if mapping.read(graph, mapping.IO) is not None:
+        if record:
+            raise UsageError("record= is not available for a compiled graph; use snnc.verify to compare layers")
+        outs, _ = run_mapped(graph, _name_mapped_inputs(graph, x), raw=raw, strict=strict, seed=seed)
+        return outs[next(iter(outs))] if len(outs) == 1 else outs
     inputs = _name_inputs(graph, x)
     result = run(graph, inputs, record=record, strict=strict, seed=seed)
     outs = result.outputs
     out = outs[graph.outputs[0]] if len(outs) == 1 else outs
     return (out, result.recorded) if record else out
+
+
+def _graph_of(model) -> Graph:
+    from snnc.artifact import MANIFEST, Artifact, load_artifact
+    if isinstance(model, Artifact):
+        return model.graph
+    if isinstance(model, (str, Path)) and Path(model).is_dir() and (Path(model) / MANIFEST).exists():
+        return load_artifact(model).graph
+    return load(model)
+
+
+def _name_mapped_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
+    from snnc.passes import mapping
+    names = list(mapping.read(graph, mapping.IO)["inputs"])
+    if isinstance(x, Mapping):
+        return dict(x)
+    if len(names) != 1:
+        raise SimulationError(f"the model has {len(names)} inputs {names}; pass a dict from input name to "
+                              f"[T, B, ...] arrays")
+    return {names[0]: x}
+
+
+def compile(source, target, *, progress=None, pipeline=None, emit=None, load_options=None, **options):
+    """Compile a model (anything `load` accepts, or a Graph) for `target` (a name or a Target).
+
+    `options` map pass names (snake_case or kebab-case) to their options, as a dict of
+    fields or an options object, e.g. `prune={"threshold": 0.02}`,
+    `loihi_quantize={"input": "graded"}`; `emit` sets the estimate's assumptions
+    (`{"activity": 0.1, "ticks": 100}`); `pipeline` replaces the target's pass list;
+    `progress` receives a `PassEvent` as each pass starts, reports and ends;
+    `load_options` go to `load` (e.g. `{"dt": 1e-3}` for NIR).
+    Returns an `Artifact` (save it with `.save(dir)`); the same input and options always
+    give the same files.
+    """
+    import importlib
+
+    from snnc.artifact import Artifact, graph_digest, sha256
+    from snnc.passes.manager import run_pipeline
+    from snnc.targets import Target, get_target
+    t = target if isinstance(target, Target) else get_target(target)
+    graph = load(source, **(load_options or {}))
+    if isinstance(source, (str, Path)):
+        info = {"kind": "file", "name": Path(source).name, "sha256": sha256(Path(source).read_bytes())}
+    else:
+        info = {"kind": "graph", "sha256": graph_digest(graph)}
+    backend = importlib.import_module(f"snnc.backends.{t.family}.emit")
+    emit_options = _emit_options(backend, emit)
+    result = run_pipeline(graph, t, pipeline=pipeline, options=options, progress=progress,
+                          keep=("loihi-quantize",))
+    files = backend.emit(result, t, source=info, options=emit_options)
+    return Artifact(files, timings={r.name: r.seconds for r in result.records})
+
+
+def _emit_options(backend, emit):
+    if emit is None:
+        return backend.EmitOptions()
+    if isinstance(emit, backend.EmitOptions):
+        return emit
+    try:
+        return backend.EmitOptions(**dict(emit))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"emit options: {exc}") from None
+
+
+def load_artifact(directory):
+    """Read a compiled artifact directory (see `snnc.artifact`)."""
+    from snnc.artifact import load_artifact as _load
+    return _load(directory)
+
+
+def verify(artifact, model=None, inputs=None, labels=None, **options):
+    """Check an artifact against its target's rules and, given a model and inputs, against the
+    model's float run. Returns a `Report` (`.ok`, `.to_json()`, readable `str`)."""
+    from snnc.verify import verify as _verify
+    return _verify(artifact, model=model, inputs=inputs, labels=labels, **options)
 
 
 def _name_inputs(graph: Graph, x) -> dict[str, np.ndarray]:

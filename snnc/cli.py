@@ -73,6 +73,34 @@ def _parser() -> argparse.ArgumentParser:
     _load_options(c)
     c.set_defaults(func=_simulate)
 
+    c = sub.add_parser("compile", help="compile a model for a target into an artifact directory",
+                       description="Run the target's pass pipeline on a model and write the artifact "
+                                   "directory (manifest.json, mapped graph, per-core tables). One progress "
+                                   "line per pass goes to stderr.")
+    c.add_argument("model", help="model file (.snnir, .nir, .onnx, ...)")
+    c.add_argument("--target", required=True, help="target name (see `snnc targets`)")
+    c.add_argument("-o", "--output", help="artifact directory (default: MODEL stem + '.<target>')")
+    c.add_argument("--option", action="append", default=[], metavar="PASS.FIELD=VALUE",
+                   help="a pass option, e.g. prune.threshold=0.02 or loihi-quantize.input=graded (repeatable)")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    _load_options(c)
+    c.set_defaults(func=_compile)
+
+    c = sub.add_parser("verify", help="check an artifact against its target, and against its model",
+                       description="Re-check every per-core limit of an artifact from its files alone; with "
+                                   "--model and --input also run the float model and the artifact's integer "
+                                   "run and compare them layer by layer. Exit 0 ok, 1 violation or mismatch.")
+    c.add_argument("artifact", help="artifact directory written by `snnc compile`")
+    c.add_argument("--model", help="the float model to compare with")
+    c.add_argument("--input", help="input .npy, [T, B, *input_shape]")
+    c.add_argument("--labels", help="labels .npy, [B] (accuracy of each run)")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.add_argument("--min-agreement", type=float, default=None, help="required output agreement (default 0.95)")
+    c.add_argument("--max-accuracy-drop", type=float, default=None,
+                   help="largest allowed accuracy drop, as a fraction (default 0.01)")
+    _load_options(c)
+    c.set_defaults(func=_verify)
+
     c = sub.add_parser("targets", help="list the targets snnc can compile for",
                        description="List every target: its name, family and main per-core limits.")
     c.set_defaults(func=_targets)
@@ -140,6 +168,58 @@ def _read_npy(path: str) -> np.ndarray:
         return np.load(p, allow_pickle=False)
     except ValueError as exc:
         raise UsageError(f"{path}: not a .npy array without pickled objects ({exc})") from None
+
+
+def _compile(args) -> int:
+    from snnc.api import compile as compile_model
+    options = _pass_options(args.option)
+    progress = None if args.quiet else (lambda event: print(f"snnc: {event}", file=sys.stderr)
+                                        if event.phase != "start" else None)
+    load_options = {"dt": args.dt} if args.dt is not None else {}
+    art = compile_model(args.model, args.target, progress=progress, load_options=load_options, **options)
+    out = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}")
+    art.save(out)
+    r = art.manifest["resources"]
+    print(f"wrote {out}: {r['cores']} core(s) on {r['chips']} chip(s), {r['totals']['neurons']} neurons, "
+          f"{r['totals']['synapses']} synapses ({sum(art.timings.values()):.2f} s)")
+    return 0
+
+
+def _pass_options(items: list[str]) -> dict[str, dict]:
+    import json
+    options: dict[str, dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        name, dot, field = key.rpartition(".")
+        if not sep or not dot or not name or not field:
+            raise UsageError(f"--option {item!r}: expected PASS.FIELD=VALUE, e.g. prune.threshold=0.02")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        options.setdefault(name, {})[field] = parsed
+    return options
+
+
+def _verify(args) -> int:
+    from snnc.verify import verify
+    if (args.model is None) != (args.input is None):
+        raise UsageError("verify: give both --model and --input, or neither")
+    if args.labels and not args.model:
+        raise UsageError("verify: --labels needs --model and --input")
+    kwargs = {}
+    if args.min_agreement is not None:
+        kwargs["min_agreement"] = args.min_agreement
+    if args.max_accuracy_drop is not None:
+        kwargs["max_accuracy_drop"] = args.max_accuracy_drop
+    model = args.model
+    if args.model and args.dt is not None:
+        model = _load(argparse.Namespace(model=args.model, dt=args.dt))
+    x = _read_npy(args.input) if args.input else None
+    labels = _read_npy(args.labels) if args.labels else None
+    report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)
+    print(report.json_text() if args.json else str(report))
+    return 0 if report.ok else 1
 
 
 def _targets(args) -> int:
