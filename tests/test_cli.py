@@ -1,0 +1,120 @@
+"""The command line: exit codes, one-line messages with file:line:col, no tracebacks."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnc.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "ir_spec" / "examples" / "recurrent.snnir"
+
+GOOD = """snnir 1 dt=0.001 method=euler
+node x = snn.input {shape = [2]}
+node fc = snn.linear {weight = f64[3, 2] [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]}
+node y = snn.output {shape = [3]}
+edge x -> fc
+edge fc -> y
+input x
+output y
+"""
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(tmp_path, text, name="m.snnir"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+W = "f64[3, 2] [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]"
+
+
+@pytest.mark.parametrize("case, text, expected", [
+    ("unknown op", GOOD.replace("snn.linear", "snn.linaer"),
+     "3:11: unknown op 'snn.linaer' (expected one of: "),
+    ("wrong shape between nodes", GOOD.replace(W, "f64[3, 3] [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]"),
+     "3:1: node 'fc': input has shape [2], expected [3]"),
+    ("array data against its shape", GOOD.replace(W, "f64[3, 5] [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]"),
+     "3:43: array data[0] has 2 entries (expected 5 for shape [3, 5])"),
+    ("missing field", GOOD.replace("{weight = " + W + "}", "{}"),
+     "3:11: snn.linear field 'weight' is missing (expected an f64 array: f64[dims] then [...], splat V or "
+     "@name; every field is written out)"),
+    ("bad token", GOOD.replace("edge x -> fc", "edge x => fc"),
+     "5:8: unexpected '=' (expected '->' or '~>' or ':')"),
+])
+def test_malformed_text_one_line_exit_2(tmp_path, capsys, case, text, expected):
+    path = write(tmp_path, text)
+    code, out, err = run_cli(["inspect", path], capsys)
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"snnc: error: {path}:{expected}"), lines[0]
+    if case == "unknown op":
+        assert "snn.linear" in lines[0]      # the list of known ops names the intended one
+
+
+def test_inspect_summary(capsys):
+    code, out, err = run_cli(["inspect", EXAMPLE], capsys)
+    assert code == 0 and err == ""
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[4:-1]}
+    assert rows["rlif"] == ["rlif", "snn.lif", "8", "8", "rlif"]
+    assert rows["rec"] == ["rec", "snn.linear", "8", "64", "rlif.recurrent"]
+    assert "total: 7 nodes, 11 neurons, 120 synapses" in out
+    assert "1 recurrent edges" in out
+
+
+def test_convert_and_simulate_round_trip(tmp_path, capsys):
+    out_path = tmp_path / "copy.snnir"
+    assert run_cli(["convert", EXAMPLE, "-o", out_path], capsys)[0] == 0
+    assert out_path.read_text() == EXAMPLE.read_text()
+    x = (np.random.default_rng(0).random((20, 3, 4)) < 0.5).astype(np.float64)
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run_cli(["simulate", out_path, "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy"],
+                             capsys)
+    assert code == 0, err
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (20, 3, 3)
+    assert "y: shape [20, 3, 3]" in out
+
+
+def test_simulate_bad_input_shape(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((20, 3, 5)))
+    code, _, err = run_cli(["simulate", EXAMPLE, "--input", tmp_path / "x.npy"], capsys)
+    assert code == 2
+    assert err.strip() == "snnc: error: input 'x' has shape [20, 3, 5], expected [T, B, 4] (time-major)"
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert run_cli(["inspect", tmp_path / "none.nir"], capsys)[2].strip() == \
+        f"snnc: error: {tmp_path / 'none.nir'}: no such file"
+    p = write(tmp_path, "x", "m.xyz")
+    code, _, err = run_cli(["inspect", p], capsys)
+    assert code == 2 and "unknown model format '.xyz'" in err
+    code, _, err = run_cli(["convert", EXAMPLE, "-o", tmp_path / "m.net"], capsys)
+    assert code == 2 and err.strip().endswith("snnc can read '.net' files but not write them "
+                                              "(write .snnir or .nir)")
+
+
+def test_targets_lists_each_target(capsys):
+    code, out, _ = run_cli(["targets"], capsys)
+    assert code == 0
+    from snnc.targets import all_targets
+    for name in all_targets():
+        assert name in out
+
+
+def test_entry_point_prints_no_traceback(tmp_path):
+    path = write(tmp_path, GOOD.replace("snn.linear", "snn.linaer"))
+    proc = subprocess.run([sys.executable, "-m", "snnc.cli", "inspect", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
