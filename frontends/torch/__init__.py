@@ -58,9 +58,9 @@ def load(module, *, sample_input=None, dt: float | None = None, method: str | No
 
     table, inline = converters()
     metadata = {"source": "torch", "model": type(module).__name__}
+    dt, method = _time_base(module, table, dt, method)
     if type(module) in table or type(module) in inline:      # fx traces the root's own forward
         module = Root(module)
-    dt, method = _time_base(module, table, dt, method)
     fx_graph = trace(module, table, inline)
     placeholders = [str(n.target).lstrip("*") for n in fx_graph.nodes if n.op == "placeholder"]
     shapes = _sample_shapes(sample_input, placeholders)

@@ -682,3 +682,25 @@ def test_load_through_the_public_api_and_option_errors():
     with pytest.raises(UsageError) as err:
         load(model, batch=3)
     assert str(err.value) == "torch frontend: unknown option(s) batch (known: sample_input, dt, method)"
+
+
+@pytest.mark.parametrize("dt,method", [(1e-4, "euler"), (0.5, "exact")])
+def test_graph_dt_and_method_do_not_change_the_spikes(dt, method):
+    """β and Norse's dt·τ⁻¹ are per-tick factors: τ is chosen so that α(τ) reproduces them at any dt."""
+    x = inputs(13)
+    for model, run_framework in ((snntorch_model("Synaptic", "subtract", True, torch.float64), run_snntorch),
+                                 (norse_model("LIFCell", torch.float64), run_norse)):
+        g = load(model, dt=dt, method=method)
+        assert (g.dt, g.method) == (dt, method)
+        out = run(g, {g.inputs[0]: x.numpy()}, record=["1", "3"])
+        ref, margins = run_framework(model, x, torch.float64)
+        check_agreement(f"{type(model[1]).__name__} dt={dt} {method}", ref,
+                        [out.recorded["1"], out.recorded["3"]], margins, torch.float64)
+
+
+def test_a_bare_neuron_or_sequential_state_as_the_root():
+    g = load(snn.Leaky(beta=0.9), sample_input=torch.zeros(2, 5))
+    assert [(n, g.nodes[n].origin) for n in g.nodes] == [("x", "x"), ("leaky", "leaky"), ("output", "output")]
+    g = load(SequentialState(nn.Linear(3, 4), LIFCell()))
+    assert [(n, g.op(n).name) for n in g.nodes] == [
+        ("x", "snn.input"), ("0", "snn.affine"), ("1", "snn.cuba_lif"), ("output", "snn.output")]
