@@ -100,8 +100,9 @@ def test_usage_errors(tmp_path, capsys):
     code, _, err = run_cli(["inspect", p], capsys)
     assert code == 2 and "unknown model format '.xyz'" in err
     code, _, err = run_cli(["convert", EXAMPLE, "-o", tmp_path / "m.net"], capsys)
-    assert code == 2 and err.strip().endswith("snnc can read '.net' files but not write them "
-                                              "(write .snnir or .nir)")
+    assert code == 2 and err.strip() == (
+        "snnc: error: netx cannot express this graph: node 'fc': is snn.linear, expected loihi.dense here "
+        "(netx holds a chain input -> (loihi.dense -> loihi.cuba)+ -> output)")
 
 
 def test_targets_lists_each_target(capsys):
