@@ -184,11 +184,50 @@ class Target:
                 f"{c.synapse_memory_bits} synapse bits; reset {'/'.join(self.neurons.reset_modes)}"
                 f"{', graded spikes' if self.neurons.graded_spikes else ''} — {self.description}")
 
+    def check(self) -> None:
+        """Cross-field rules the types alone cannot express; raises `_Invalid(key, message)`."""
+        _check_consistency(self)
+
+
+# -- one schema per target family ----------------------------------------------------------------
+FAMILY_SCHEMAS: dict[str, type] = {"loihi": Target}
+
+
+def register_family(family: str):
+    """Class decorator for a backend's own target dataclass (in `snnc.backends.<family>.target`).
+
+    The class is a frozen dataclass with at least `name`, `family`, `description`, a
+    `file` field (`field(default="", compare=False)`), `describe() -> str` (one line for
+    `snnc targets`) and `check()` (cross-field rules, raising `SchemaError(key, message)`).
+    """
+    def deco(cls):
+        FAMILY_SCHEMAS[family] = cls
+        return cls
+    return deco
+
+
+def schema_for(family) -> type:
+    """The target dataclass of `family`, importing its backend's `target` module on first use."""
+    if isinstance(family, str) and family not in FAMILY_SCHEMAS:
+        import importlib
+        try:
+            importlib.import_module(f"snnc.backends.{family}.target")
+        except ModuleNotFoundError as exc:
+            if not exc.name or not f"snnc.backends.{family}".startswith(exc.name):
+                raise
+    if family not in FAMILY_SCHEMAS:
+        raise _Invalid("family", f"unknown target family {_show(family)} "
+                                 f"(known: {', '.join(sorted(FAMILY_SCHEMAS))})")
+    return FAMILY_SCHEMAS[family]
+
 
 # -- loading ------------------------------------------------------------------------------------
 class _Invalid(Exception):
     def __init__(self, key: str, message: str):
         self.key, self.message = key, message
+
+
+SchemaError = _Invalid   # the name family schemas raise from their check()
 
 
 def build(cls, data, key: str = ""):
@@ -259,7 +298,7 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def target_from_json(data, file: str, resolve_proxy=None) -> Target:
+def target_from_json(data, file: str, resolve_proxy=None):
     """Build and check a Target from parsed JSON; errors name `file` and the key path.
 
     `resolve_proxy(name) -> Target` supplies the target a ``costs.proxy`` refers to.
@@ -268,8 +307,9 @@ def target_from_json(data, file: str, resolve_proxy=None) -> Target:
         costs = data.get("costs") if isinstance(data, dict) else None
         if isinstance(costs, dict) and "proxy" in costs and resolve_proxy is not None:
             data = dict(data, costs=_proxied_costs(costs, resolve_proxy))
-        target = build(Target, data)
-        _check_consistency(target)
+        cls = schema_for(data.get("family") if isinstance(data, dict) else None)
+        target = build(cls, data)
+        target.check()
     except _Invalid as exc:
         raise MalformedInputError(exc.message, file=file, where=exc.key) from None
     return dataclasses.replace(target, file=file)
