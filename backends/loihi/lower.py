@@ -116,12 +116,15 @@ def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
 @dataclass(frozen=True)
 class QuantizeOptions:
     per_row_exponent: bool = True      # one weight exponent per output row (else one per layer)
-    headroom: bool = True              # size scales so the worst one-tick input cannot wrap u
+    per_neuron_scale: bool = True      # one state scale per neuron (else per layer, as netx files need)
+    headroom: str = "state"            # state | input | none: what scales guard against overflow
     synapse_format: str = "auto"       # auto | dense | sparse: the cheaper in synapse memory, or forced
     input: str = "spikes"              # spikes | graded: how graph inputs enter the chip
     input_range: float = 1.0           # largest |x| of a graded input
 
     def __post_init__(self):
+        if self.headroom not in ("state", "input", "none"):
+            raise ValueError(f"headroom must be state, input or none, got {self.headroom!r}")
         if self.synapse_format not in ("auto", "dense", "sparse"):
             raise ValueError(f"synapse_format must be auto, dense or sparse, got {self.synapse_format!r}")
         if self.input not in ("spikes", "graded"):
@@ -231,7 +234,8 @@ class _Builder:
         E = {s: gain[:, None] * a / self.payload[s][0][None, :] for s, a in layer.inputs.items()}
         pmax = {s: self.payload[s][1] for s in layer.inputs}
         enc = encode_layer(E, pmax, beta, theta, dyn.d_u.reshape(-1), f,
-                           per_row_exponent=self.options.per_row_exponent, headroom=self.options.headroom)
+                           per_row_exponent=self.options.per_row_exponent, headroom=self.options.headroom,
+                           per_neuron_scale=self.options.per_neuron_scale, d_v=dyn.d_v.reshape(-1))
         lat = 1 + max(self.latency[s] for s in layer.inputs)
         self.latency[layer.node] = lat
         ctx = Context(dt=self.graph.dt, method=self.graph.method)
@@ -254,7 +258,7 @@ class _Builder:
             raise ConstraintViolation(target=self.target.name, rule="formats.delay", where=f"node '{layer.node}'",
                                       value=f"a path-balancing delay of {delay} ticks", limit=f.delay.hi)
         via = layer.via[src]
-        name = self._name(via[-1] if via else f"{layer.node}.syn", src, len(layer.inputs) > 1)
+        name = self._name(via[-1] if via else f"{layer.node}.syn", src)
         origin = self.graph.nodes[via[-1]].origin if via else layer.origin
         graded = self.graded[src]
         if self._sparse(w):
@@ -270,10 +274,10 @@ class _Builder:
         for v in via:
             self.provenance[v] = self.provenance.get(v, ()) + (name,)
 
-    def _name(self, base: str, src: str, qualify: bool) -> str:
+    def _name(self, base: str, src: str) -> str:
         """A fresh node name: the affine node's own (it disappears in lowering), qualified by the
-        source when one affine node feeds several synapse nodes."""
-        name = f"{base}.{src}" if qualify else base
+        source when that name is taken (one affine node feeding several synapse nodes)."""
+        name = base if base not in self.taken else f"{base}.{src}"
         candidate, k = name, 0
         while candidate in self.taken:
             k += 1

@@ -15,14 +15,20 @@ row its own exponent): S_i is the largest scale that keeps
 
     threshold  vth_mant ≤ 2^17 − 1                   S_i ≤ (2^17 − 1) · 2^6 / θ_i
     bias       |bias| ≤ bias_mant_max · 2^bias_exp_max
-    headroom   the worst one-tick input cannot wrap the 24-bit current: with binary
-               inputs S_i · max(Σ_j E⁺_ij p_j, Σ_j E⁻_ij p_j) · 4096/D_u ≤ 2^23 − 1
-               (p_j the largest payload of input j, 1 for spikes; 4096/D_u the
-               current's geometric gain)
+    headroom   `headroom="state"` (default): neither state can leave 24 bits, whatever
+               the input: the current u is at most U = max(Σ_j E⁺_ij p_j, Σ_j E⁻_ij p_j) ·
+               4096/D_u (p_j the largest payload of input j, 1 for spikes; 4096/D_u the
+               current's geometric gain), the membrane at most θ + 2 (U + β⁺) above and
+               (U + β⁻) · 4096/D_v below (a non-leaky membrane, D_v = 0, is bounded only
+               by its input); S_i times the largest of these ≤ 2^23 − 1. With
+               `headroom="input"` only u is bounded; `"none"` bounds neither.
     weights    S_i · max_j |E_ij| ≤ 255 · 2^(6 + e_max)
 
 and e_i is then the smallest exponent whose mantissas still fit, so every row uses the
-full 8-bit mantissa range. `per_row_exponent=False` gives one exponent per layer (the
+full 8-bit mantissa range. Finally each row's scale is refined within [0.75 S_i, S_i] to the
+value whose rounded weights lie closest to the float ones (the threshold has bits to spare).
+`per_neuron_scale=False` uses one scale and one exponent per layer (the smallest scale any
+row allows), which is what lava-dl netx files can express. `per_row_exponent=False` gives one exponent per layer (the
 largest any row needs) for cores that cannot hold one per row; rows that needed less then
 use fewer mantissa bits, and the statistics show the cost.
 """
@@ -50,7 +56,8 @@ class Encoded:
 
 def encode_layer(E: dict[str, np.ndarray], payload: dict[str, np.ndarray], beta: np.ndarray,
                  theta: np.ndarray, d_u: np.ndarray, formats, *, per_row_exponent: bool = True,
-                 headroom: bool = True) -> Encoded:
+                 headroom: str = "state", refine: bool = True, per_neuron_scale: bool = True,
+                 d_v: np.ndarray | None = None) -> Encoded:
     """Encode one layer. `E[src]` [n, m] in membrane units per unit payload, `payload[src]` [m]
     the largest payload each input sends, `beta` bias per tick, `theta` threshold (float),
     `d_u` the current's decay steps (1..4096)."""
@@ -72,7 +79,7 @@ def encode_layer(E: dict[str, np.ndarray], payload: dict[str, np.ndarray], beta:
     bounds = {
         "threshold": _ratio(vth_max * 2.0 ** formats.threshold_shift, theta),
         "bias": _ratio(bias_max, np.abs(beta)),
-        "headroom": _ratio(state_max, np.maximum(pos, neg) * unity / d_u) if headroom else np.full(n, np.inf),
+        "headroom": _ratio(state_max, _state_peak(pos, neg, beta, theta, unity, d_u, d_v, headroom)),
         "weights": _ratio(w_hi * 2.0 ** (act + formats.weight_exp.hi), max_abs),
     }
     stacked = np.stack(list(bounds.values()))
@@ -80,17 +87,76 @@ def encode_layer(E: dict[str, np.ndarray], payload: dict[str, np.ndarray], beta:
     binding = np.array(list(bounds))[stacked.argmin(axis=0)]
     binding = np.where(np.isfinite(scale), binding, "none")
     scale = np.where(np.isfinite(scale), scale, DEFAULT_SCALE)
+    if not per_neuron_scale and n:
+        scale = np.full(n, scale.min())
+        per_row_exponent = False
 
     exp = _smallest_exponent(scale * max_abs, w_hi * 2.0 ** act, formats.weight_exp)
     if not per_row_exponent and n:
         exp = np.full(n, exp.max())
-    weights = {src: np.clip(np.rint(scale[:, None] * m / 2.0 ** (act + exp[:, None])), w_lo, w_hi).astype(np.int64)
-               for src, m in E.items()}
+    if refine and per_neuron_scale:
+        scale = _refine_scale(E, scale, exp, act, w_lo, w_hi)
+    weights = _round_weights(E, scale, exp, act, w_lo, w_hi)
+    if headroom != "none":
+        gain = unity / d_u
+        for _ in range(32):                        # rounding up may push a row just past the bound
+            peak = sum(np.maximum(np.clip(w, 0, None) @ payload[s], np.clip(-w, 0, None) @ payload[s])
+                       for s, w in weights.items()) if weights else np.zeros(n)
+            worst = peak * 2.0 ** (act + exp) * gain
+            over = worst > state_max
+            if not over.any():
+                break
+            scale = np.where(over, scale * np.minimum(state_max / worst, 0.999), scale)
+            exp = np.minimum(exp, _smallest_exponent(scale * max_abs, w_hi * 2.0 ** act, formats.weight_exp))
+            if not per_row_exponent and n:
+                exp = np.full(n, exp.max())
+            weights = _round_weights(E, scale, exp, act, w_lo, w_hi)
     vth_mant = np.clip(np.rint(scale * theta / 2.0 ** formats.threshold_shift), 0, vth_max).astype(np.int64)
     bias_mant, bias_exp = _encode_bias(scale * beta, formats)
     enc = Encoded(scale, weights, exp.astype(np.int64), vth_mant, bias_mant, bias_exp, {})
     enc.stats = _errors(E, beta, theta, enc, formats, binding)
     return enc
+
+
+def _state_peak(pos, neg, beta, theta, unity, d_u, d_v, headroom) -> np.ndarray:
+    """The largest |state| (float membrane units) the chosen headroom guards against, per neuron."""
+    if headroom == "none":
+        return np.zeros_like(pos)
+    u = np.maximum(pos, neg) * unity / d_u
+    if headroom == "input" or d_v is None:
+        return u
+    above = theta + 2 * (pos * unity / d_u + np.clip(beta, 0, None))
+    below = np.where(d_v > 0, (neg * unity / d_u + np.clip(-beta, 0, None)) * unity / np.maximum(d_v, 1), 0.0)
+    return np.maximum(u, np.maximum(above, below))
+
+
+def _round_weights(E, scale, exp, act, w_lo, w_hi) -> dict[str, np.ndarray]:
+    step = 2.0 ** (act + exp[:, None])
+    return {src: np.clip(np.rint(scale[:, None] * m / step), w_lo, w_hi).astype(np.int64) for src, m in E.items()}
+
+
+REFINE_STEPS = np.linspace(1.0, 0.75, 65)
+
+
+def _refine_scale(E, scale, exp, act, w_lo, w_hi) -> np.ndarray:
+    """Per row, the scale in [0.75 S, S] whose rounded weights are closest to the float ones.
+
+    Only the ratio weight : threshold matters, and the threshold has far more bits than a
+    weight, so shrinking S slightly costs nothing but can land the row's weights nearer the
+    integer grid (squared error in float units, summed over the row's inputs)."""
+    if not E:
+        return scale
+    m = np.concatenate(list(E.values()), axis=1)                     # [n, m_total]
+    best, best_err = scale.copy(), np.full(len(scale), np.inf)
+    step = 2.0 ** (act + exp)
+    for c in REFINE_STEPS:
+        s = scale * c
+        w = np.clip(np.rint(s[:, None] * m / step[:, None]), w_lo, w_hi)
+        err = ((w * (step / s)[:, None] - m) ** 2).sum(axis=1)
+        better = err < best_err
+        best = np.where(better, s, best)
+        best_err = np.where(better, err, best_err)
+    return best
 
 
 def _ratio(num, den) -> np.ndarray:
@@ -151,7 +217,7 @@ def _errors(E, beta, theta, enc: Encoded, formats, binding) -> dict:
         "weight_max_row_rel": worst,
         "threshold_rel_max": float((np.abs(theta_q - theta) / safe_theta).max(initial=0.0)),
         "bias_rel_threshold_max": float((np.abs(bias_q - beta) / safe_theta).max(initial=0.0)),
-        "weight_exp": [int(enc.weight_exp.min(initial=0)), int(enc.weight_exp.max(initial=0))],
+        "weight_exp": [int(enc.weight_exp.min()), int(enc.weight_exp.max())] if enc.weight_exp.size else [],
         "mantissa_bits_min": float(np.log2(used.min())) if used.size else 0.0,
         "log2_scale": [float(np.log2(enc.scale.min())), float(np.log2(enc.scale.max()))] if enc.scale.size else [],
         "scale_bound": {str(k): int(c) for k, c in zip(kinds, counts)},
