@@ -228,10 +228,11 @@ def neurons_mapped_once(cores: list[Core], art: Artifact, target) -> list[Diagno
             out.append(Diagnostic(c.where, "mapping", target.name,
                                   message=f"parts cover {filled} compartments, the core stores {c.neurons}"))
     for pop, k in count.items():
-        bad = np.flatnonzero(k != 1)
-        if bad.size:
-            out.append(Diagnostic(f"layer '{pop}' neuron {int(bad[0])}", "mapping", target.name,
-                                  message=f"mapped to {int(k[bad[0]])} cores, expected exactly 1"))
+        for bad in (np.flatnonzero(k > 1), np.flatnonzero(k == 0)):
+            if bad.size:
+                more = f" (and {bad.size - 1} more neurons)" if bad.size > 1 else ""
+                out.append(Diagnostic(f"layer '{pop}' neuron {int(bad[0])}", "mapping", target.name,
+                                      message=f"mapped to {int(k[bad[0]])} cores, expected exactly 1{more}"))
     return out
 
 
