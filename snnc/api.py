@@ -17,22 +17,66 @@ from snnc.errors import SimulationError, UsageError
 from snnc.ir.graph import Graph
 
 
-def load(source, **options) -> Graph:
+def load(source, *, convert_ann=False, calibration=None, **options) -> Graph:
     """Read a model into a verified `snn.*` Graph.
 
     `source` is a path (the suffix picks the frontend: .snnir, .nir, .onnx, .net) or a live
     model (a torch.nn.Module). `options` go to the frontend (e.g. `dt=1e-3`,
     `sample_input=...` for torch). A Graph passed in comes back unchanged.
+
+    `convert_ann=True` turns an ANN (ReLU network) into a spiking one with the
+    `convert-ann` pass, normalised on `calibration`: samples [N, *input_shape] (an array
+    or a .npy path). `convert_ann` may also be a dict of that pass's options
+    (`percentile`, `input_coding`, `readout`); see `snnc.passes.convert_ann`.
     """
     if isinstance(source, Graph):
         if options:
             raise UsageError(f"load: options {sorted(options)} do not apply to a Graph")
-        return source
-    from snnc.frontends import frontend_for
-    if isinstance(source, (str, Path)) and not Path(source).exists():
-        raise UsageError(f"{source}: no such file")
-    graph = frontend_for(source).module.load(source, **options)
-    return graph.verify()
+        graph = source
+    else:
+        from snnc.frontends import frontend_for
+        if isinstance(source, (str, Path)) and not Path(source).exists():
+            raise UsageError(f"{source}: no such file")
+        graph = frontend_for(source).module.load(source, **options).verify()
+    if convert_ann is False or convert_ann is None:
+        if calibration is not None:
+            raise UsageError("load: calibration= is the data for convert_ann=True; pass both to convert an ANN")
+        return graph
+    return _convert_ann(graph, convert_ann, calibration)
+
+
+def _convert_ann(graph: Graph, convert_ann, calibration) -> Graph:
+    """Run the convert-ann pass with options from `convert_ann` (True, a dict or an options object)."""
+    from snnc.passes.convert_ann import ConvertAnnOptions
+    from snnc.passes.registry import get_pass
+    info = get_pass("convert-ann")
+    if convert_ann is True:
+        opts = {}
+    elif isinstance(convert_ann, Mapping):
+        opts = dict(convert_ann)
+    elif isinstance(convert_ann, ConvertAnnOptions):
+        opts = {f: getattr(convert_ann, f) for f in ("calibration", "percentile", "input_coding", "readout")}
+    else:
+        raise UsageError(f"load: convert_ann must be True, a dict of convert-ann options or ConvertAnnOptions, "
+                         f"got {type(convert_ann).__name__}")
+    if calibration is not None:
+        opts["calibration"] = _read_array(calibration, "calibration")
+    return info(graph, None, opts).graph.verify(pass_name=info.name)
+
+
+def _read_array(value, what: str) -> np.ndarray:
+    if not isinstance(value, (str, Path)):
+        return np.asarray(value)
+    path = Path(value)
+    if not path.exists():
+        raise UsageError(f"{what}: {path}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"{what}: {path}: not a .npy array without pickled objects ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise UsageError(f"{what}: {path}: expected one .npy array, got an archive of several")
+    return array
 
 
 def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: bool = False):

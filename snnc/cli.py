@@ -109,11 +109,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--dt", type=float, help="seconds per tick, for formats that do not store it (NIR)")
+    c.add_argument("--calibration", metavar="X.npy",
+                   help="convert an ANN (ReLU network) to a spiking one, normalising each layer on these "
+                        "samples [N, *input_shape] (the convert-ann pass)")
 
 
 def _load(args):
     from snnc.api import load
     options = {"dt": args.dt} if getattr(args, "dt", None) is not None else {}
+    if getattr(args, "calibration", None) is not None:
+        options.update(convert_ann=True, calibration=args.calibration)
     return load(args.model, **options)
 
 

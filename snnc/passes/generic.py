@@ -1,2 +1,2 @@
 """Importing this module registers every target-independent pass."""
-from snnc.passes import discretize, place, prune  # noqa: F401  (registration)
+from snnc.passes import convert_ann, discretize, place, prune  # noqa: F401  (registration)
