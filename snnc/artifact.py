@@ -197,6 +197,12 @@ def load_artifact(directory) -> Artifact:
     return art
 
 
+def target_digest(target) -> str:
+    """sha256 of a target as compiled for: every field of its data, not the file it came from."""
+    import dataclasses
+    return sha256(json_bytes({k: v for k, v in dataclasses.asdict(target).items() if k != "file"}))
+
+
 def graph_digest(graph) -> str:
     """sha256 over a graph's full content (nodes, ops, fields, edges, attributes), order-stable."""
     h = hashlib.sha256()

@@ -144,6 +144,10 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
     rules = importlib.import_module(f"snnc.backends.{target.family}.rules")
     violations, checked = rules.check(art, target)
     report = Report(str(art.path or "<artifact>"), target.name, violations, checked)
+    from snnc.artifact import target_digest
+    if art.manifest["target"].get("digest") not in (None, target_digest(target)):
+        report.notes.append(f"the artifact was compiled for different '{target.name}' target data than the "
+                            f"installed one; rules were checked against the installed data")
     if (model is None) != (inputs is None):
         raise UsageError("verify: give both a model and inputs to compare runs, or neither")
     if labels is not None and model is None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from snnc import __version__
-from snnc.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, MANIFEST, json_bytes, npz_bytes, sha256
+from snnc.artifact import (ARTIFACT_FORMAT, ARTIFACT_VERSION, MANIFEST, json_bytes, npz_bytes, sha256,
+                           target_digest)
 from snnc.backends.loihi.ops import Cuba, Sparse
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
@@ -170,7 +171,7 @@ def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) 
         files["model.net"] = netx
     manifest = {
         "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "snnc_version": __version__,
-        "target": {"name": target.name, "family": target.family, "digest": _target_digest(target)},
+        "target": {"name": target.name, "family": target.family, "digest": target_digest(target)},
         "input": source, "io": io_ann, "layers": _layers(graph, result, io_ann),
         "resources": _resources(per_core, target),
         "estimate": estimate(per_core, tables, graph, target, options),
@@ -272,9 +273,3 @@ def _netx(graph: Graph | None) -> bytes | str:
         except SnncError as exc:
             return str(exc)
         return path.read_bytes()
-
-
-def _target_digest(target) -> str:
-    from snnc.targets import DATA_DIR
-    p = DATA_DIR / f"{target.name}.json"
-    return sha256(p.read_bytes()) if p.exists() else ""
