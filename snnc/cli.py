@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--input", help="input .npy, [T, B, *input_shape]")
     c.add_argument("--labels", help="labels .npy, [B] (accuracy of each run)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
-    c.add_argument("--min-agreement", type=float, default=None, help="required output agreement (default 0.95)")
+    c.add_argument("--min-agreement", type=float, default=None,
+                   help="required decision agreement per output (default 0.95)")
     c.add_argument("--max-accuracy-drop", type=float, default=None,
                    help="largest allowed accuracy drop, as a fraction (default 0.01)")
     _load_options(c)
@@ -116,10 +117,14 @@ def _load_options(c: argparse.ArgumentParser) -> None:
 
 def _load(args):
     from snnc.api import load
+    return load(args.model, **_load_kwargs(args))
+
+
+def _load_kwargs(args) -> dict:
     options = {"dt": args.dt} if getattr(args, "dt", None) is not None else {}
     if getattr(args, "calibration", None) is not None:
         options.update(convert_ann=True, calibration=args.calibration)
-    return load(args.model, **options)
+    return options
 
 
 def _inspect(args) -> int:
@@ -178,10 +183,11 @@ def _read_npy(path: str) -> np.ndarray:
 def _compile(args) -> int:
     from snnc.api import compile as compile_model
     options = _pass_options(args.option)
-    progress = None if args.quiet else (lambda event: print(f"snnc: {event}", file=sys.stderr)
-                                        if event.phase != "start" else None)
-    load_options = {"dt": args.dt} if args.dt is not None else {}
-    art = compile_model(args.model, args.target, progress=progress, load_options=load_options, **options)
+
+    def progress(event) -> None:
+        if not args.quiet and event.phase != "start":
+            print(f"snnc: {event}", file=sys.stderr)
+    art = compile_model(args.model, args.target, progress=progress, load_options=_load_kwargs(args), **options)
     out = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}")
     art.save(out)
     r = art.manifest["resources"]
@@ -218,8 +224,8 @@ def _verify(args) -> int:
     if args.max_accuracy_drop is not None:
         kwargs["max_accuracy_drop"] = args.max_accuracy_drop
     model = args.model
-    if args.model and args.dt is not None:
-        model = _load(argparse.Namespace(model=args.model, dt=args.dt))
+    if args.model and _load_kwargs(args):
+        model = _load(args)
     x = _read_npy(args.input) if args.input else None
     labels = _read_npy(args.labels) if args.labels else None
     report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)

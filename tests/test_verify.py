@@ -75,7 +75,8 @@ def test_comparison_with_the_model_reports_layers_outputs_accuracy_and_divergenc
     c = report.comparison
     assert report.ok and c.ticks == 40 and c.batch == 8
     assert [l["population"] for l in c.layers] == ["lif0", "lif1"] and [l["latency"] for l in c.layers] == [1, 2]
-    assert all(l["agreement"] > 0.97 for l in c.layers) and c.outputs["y"] > 0.97
+    assert all(l["agreement"] > 0.97 for l in c.layers) and c.outputs["y"]["spike_agreement"] > 0.97
+    assert c.outputs["y"]["decision_agreement"] >= 0.95 and c.outputs["y"]["sum_difference"] < 0.05
     assert set(c.accuracy) == {"float", "chip", "drop"}
     data = json.loads(report.json_text())
     assert data["ok"] and data["comparison"]["ok"] and data["comparison"]["layers"][0]["population"] == "lif0"
@@ -89,7 +90,7 @@ def test_a_different_model_is_a_mismatch():
     art = snnc.compile(g, "loihi")
     other = g.with_op("fc1", g.op("fc1").replace(weight=-g.op("fc1").weight))
     report = snnc.verify(art, model=other, inputs=spikes(40, 8, 30))
-    assert not report.ok and report.comparison.outputs["y"] < 0.95
+    assert not report.ok and report.comparison.outputs["y"]["decision_agreement"] < 0.95
     assert "< 0.95 required" in str(report)
     assert any("differs from the one the artifact was compiled from" in n for n in report.notes)
 
