@@ -68,17 +68,57 @@ def snn_accuracy(g, X, y, ticks, seed=0) -> float:
 
 
 # -- acceptance -------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="the dynamics recogniser refuses ReLU instead of emitting ann.relu")
 def test_onnx_export_converted_keeps_the_anns_accuracy(digits, tmp_path):
     net, X_tr, X_te, y_te = digits
     path = tmp_path / "mlp.onnx"
-    torch.onnx.export(net, (torch.zeros(1, 64),), str(path), input_names=["x"], output_names=["logits"],
-                      dynamo=False)
+    torch.onnx.export(net, (torch.zeros(1, 64),), str(path), input_names=["x"], output_names=["logits"])
+    ann_graph = snnc.load(path)             # the ANN itself: affine layers and ann.relu
+    assert [n.op.name for n in ann_graph.nodes.values()].count("ann.relu") == 2
+    assert np.array_equal(snnc.simulate(ann_graph, X_te[None])[0].argmax(1),
+                          net(torch.tensor(X_te, dtype=torch.float32)).argmax(1).numpy())
     g = snnc.load(path, convert_ann=True, calibration=X_tr)
     assert sum(isinstance(n.op, IF) for n in g.nodes.values()) == 2
     ann, snn = ann_accuracy(net, X_te, y_te), snn_accuracy(g, X_te, y_te, ticks=64)
     print(f"digits MLP: ANN {ann:.4f}, converted SNN (T=64, current coding, membrane readout) {snn:.4f}")
     assert snn >= ann - 0.02
+
+
+def small_cnn(pool):
+    """conv → batch norm → relu → pool → flatten → linear, on [1, 8, 8]; eval mode, non-trivial BN."""
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), pool,
+                              torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    with torch.no_grad():
+        bn = net[1]
+        bn.running_mean.uniform_(-0.2, 0.2), bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.2, 0.2)
+    return net
+
+
+def test_onnx_cnn_with_batch_norm_and_average_pooling_converts(tmp_path):
+    """BatchNorm is folded into the conv at import; the converted readout approaches the logits."""
+    net = small_cnn(torch.nn.AvgPool2d(2))
+    path = tmp_path / "cnn.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False)
+    x = np.random.default_rng(0).uniform(0, 1, (40, 1, 8, 8))
+    logits = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    ann = snnc.load(path)
+    assert [n.op.name for n in ann.nodes.values()][1:-1] == ["snn.conv2d", "ann.relu", "snn.avg_pool2d",
+                                                             "snn.flatten", "snn.affine"]
+    assert np.allclose(snnc.simulate(ann, x[None])[0], logits, atol=1e-5)
+    g = snnc.load(path, convert_ann=True, calibration=x)
+    y = snnc.simulate(g, encode(g, x, 256))
+    assert np.max(np.abs(y[-1] / 256 - logits)) < 0.02 * np.max(np.abs(logits))
+
+
+def test_onnx_max_pooling_is_refused_naming_the_node_and_suggesting_average_pooling(tmp_path):
+    path = tmp_path / "cnn_max.onnx"
+    torch.onnx.export(small_cnn(torch.nn.MaxPool2d(2)), (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False)
+    with pytest.raises(UnsupportedOpError) as err:
+        snnc.load(path, convert_ann=True, calibration=np.zeros((2, 1, 8, 8)))
+    assert str(err.value) == (f"{path}, node '/3/MaxPool', op 'MaxPool': max pooling has no spiking equivalent "
+                              f"in snnc (convert-ann turns ReLU networks with average pooling into spiking "
+                              f"ones): use average pooling (torch.nn.AvgPool2d) and retrain")
 
 
 def test_graph_from_weights_converted_keeps_the_anns_accuracy(digits):
