@@ -191,6 +191,10 @@ def _host_files(graph: Graph, io_ann: dict, host: dict) -> tuple[bytes, bytes]:
     outputs = {}
     for name, entry in io_ann["outputs"].items():
         reads = []
+        if entry.get("encoding") == "host":
+            outputs[name] = {**{k: v for k, v in entry.items() if k != "parts"}, "reads": [],
+                             "host_nodes": _host_nodes(graph, name)}
+            continue
         for node, offset, count in entry["parts"]:
             part = graph.in_edges(node)[0].src
             core, first = host["slots"][part]
@@ -199,6 +203,18 @@ def _host_files(graph: Graph, io_ann: dict, host: dict) -> tuple[bytes, bytes]:
     meta = {"inputs": {n: {**io_ann["inputs"].get(n, {}), "index": i} for i, n in enumerate(graph.inputs)},
             "outputs": outputs}
     return json_bytes(meta), npz_bytes(arrays)
+
+
+def _host_nodes(graph: Graph, output: str) -> list[str]:
+    """The float nodes the host runs to produce `output` from the chip's spikes (schedule order)."""
+    keep, todo = set(), [e.src for e in graph.in_edges(output)]
+    while todo:
+        n = todo.pop()
+        if n in keep or isinstance(graph.op(n), Cuba):
+            continue
+        keep.add(n)
+        todo += [e.src for e in graph.in_edges(n)]
+    return [n for n in graph.schedule() if n in keep]
 
 
 def _layers(graph: Graph, result, io_ann: dict) -> list[dict]:

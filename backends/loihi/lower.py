@@ -19,11 +19,16 @@ Source-to-chip semantics (the interpreter checks them; see FORMAT.md):
   sources (graph inputs have latency 0). Paths of unequal length are balanced with
   synaptic delays. Each output's latency goes into the graph's "io" annotation, and
   `snnc.simulate` shifts outputs back onto the source model's timeline.
+- Non-spiking readouts (snn.i, snn.li, snn.cuba_li feeding only outputs) stay on the
+  host as float snn.* nodes fed by the chip's spikes (one snn.affine per source): the
+  chip sends spikes, the host integrates them, as nengo-loihi decodes on the host.
 - Graph inputs: binary spikes stay binary (`input="spikes"`, the default: the chip
   counts any nonzero value as a spike, and `snnc.simulate` refuses non-binary input).
   Real values (`input="graded"`) enter as graded spikes with a fixed-point payload
-  round(x · 2^f), f chosen so `input_range` fills the target's payload bits; a target
-  without graded spikes refuses this.
+  round(x · 2^f) of `input_bits` bits (default 8, sign included), f chosen so that
+  `input_range` fills them; a target without graded spikes refuses this. (Wider payloads
+  do not help: the synapse multiplies the payload by an 8-bit mantissa whose exponent
+  cannot go below −7, so every payload bit past the weights' precision is lost.)
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ from snnc.backends.loihi.quantize import encode_layer
 from snnc.errors import ConstraintViolation, UnsupportedOpError, UsageError
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node
-from snnc.ir.snn import IF, LIF, CubaLIF, Input, Output
+from snnc.ir.snn import IF, LIF, Affine, CubaLIF, Delay, Input, Output
 from snnc.passes import mapping
 from snnc.passes.registry import PassResult, register_pass
 
@@ -121,6 +126,7 @@ class QuantizeOptions:
     synapse_format: str = "auto"       # auto | dense | sparse: the cheaper in synapse memory, or forced
     input: str = "spikes"              # spikes | graded: how graph inputs enter the chip
     input_range: float = 1.0           # largest |x| of a graded input
+    input_bits: int = 8                # graded input payload width, sign included
 
     def __post_init__(self):
         if self.headroom not in ("state", "input", "none"):
@@ -131,6 +137,8 @@ class QuantizeOptions:
             raise ValueError(f"input must be spikes or graded, got {self.input!r}")
         if not self.input_range > 0:
             raise ValueError(f"input_range must be > 0, got {self.input_range}")
+        if not 2 <= self.input_bits <= 32:
+            raise ValueError(f"input_bits must lie in [2, 32], got {self.input_bits}")
 
 
 @dataclass
@@ -176,6 +184,8 @@ def quantize(graph: Graph, target, options: QuantizeOptions) -> PassResult:
         b.add_input(name)
     for layer in net.layers.values():
         b.add_layer(layer, dynamics(layer.op, ctx, target.formats))
+    for layer in net.readouts.values():
+        b.add_readout(layer)
     for name in graph.outputs:
         b.add_output(name)
     lowered = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt,
@@ -211,7 +221,10 @@ class _Builder:
         self.latency[name] = 0
         entry = {"shape": list(shape), "encoding": self.options.input}
         if self.options.input == "graded":
-            bits = self.target.neurons.graded_spike_bits
+            bits = self.options.input_bits
+            if bits > self.target.neurons.graded_spike_bits:
+                raise UsageError(f"input_bits = {bits} exceeds target '{self.target.name}' graded spike payload "
+                                 f"(neurons.graded_spike_bits = {self.target.neurons.graded_spike_bits})")
             frac = bits - 1 - math.ceil(math.log2(self.options.input_range))
             entry["frac_bits"] = frac
             entry["payload_bits"] = bits
@@ -295,9 +308,43 @@ class _Builder:
         sparse = sum(enc.axon_bits(int(k), sparse=True) for k in nnz_col if k)
         return sparse < dense
 
+    def add_readout(self, layer: Layer) -> None:
+        """A non-spiking readout stays a float snn.* node on the host, fed by the chip's spikes
+        through one snn.affine per source (payloads rescaled to source units; sources that
+        arrive earlier are delayed on the host so all reach it at the readout's latency)."""
+        if len(layer.op.shape) != 1:
+            raise UnsupportedOpError("a readout of more than one dimension is not supported yet; flatten "
+                                     "its input first", node=layer.node, op=layer.op.name, source=layer.origin or None)
+        lat = max((self.latency[s] for s in layer.inputs), default=0)
+        self.latency[layer.node] = lat
+        self.nodes.append(Node(layer.node, layer.op, layer.origin))
+        self.provenance[layer.node] = (layer.node,)
+        for k, (src, a) in enumerate(layer.inputs.items()):
+            via = layer.via[src]
+            name = self._name(via[-1] if via else f"{layer.node}.syn", src)
+            bias = layer.const.reshape(-1) if k == 0 else np.zeros(layer.size)
+            op = Affine(weight=a / self.payload[src][0][None, :], bias=bias)
+            self.nodes.append(Node(name, op, self.graph.nodes[via[-1]].origin if via else layer.origin))
+            self.edges.append(Edge(src, name))
+            last = name
+            if lat > self.latency[src]:
+                last = self._name(f"{name}.delay", src)
+                delay = np.full(layer.size, (lat - self.latency[src]) * self.graph.dt)
+                self.nodes.append(Node(last, Delay(delay=delay), layer.origin))
+                self.edges.append(Edge(name, last))
+            self.edges.append(Edge(last, layer.node))
+            for v in via:
+                self.provenance[v] = self.provenance.get(v, ()) + (name,)
+
     def add_output(self, name: str) -> None:
         node = self.graph.nodes[name]
         src = self.net.outputs[name]
+        if src in self.net.readouts:
+            self.nodes.append(node)
+            self.edges.append(Edge(src, name))
+            self.io["outputs"][name] = {"shape": list(self.net.output_shapes[name]), "latency": self.latency[src],
+                                        "encoding": "host", "parts": [[name, 0, self.net.readouts[src].size]]}
+            return
         size = self.net.layers[src].size
         self.nodes.append(Node(name, Output(shape=(size,)), node.origin))
         self.edges.append(Edge(src, name))

@@ -3,7 +3,9 @@
 Loihi computes with two things: compartments (one per neuron) and synapses between them.
 Every `snn.*` graph the Loihi lowering accepts has that shape: spiking neuron nodes, graph
 inputs and outputs, and between them stateless affine ops (linear, affine, scale, flatten,
-convolutions, pooling) that only move and weigh values. `layers(graph)` folds each chain
+convolutions, pooling) that only move and weigh values. Non-spiking readouts (snn.i,
+snn.li, snn.cuba_li) that feed only graph outputs are allowed too: the chip sends the
+spikes that drive them, and the host integrates them in float. `layers(graph)` folds each chain
 of affine ops into one matrix per (source, destination) pair:
 
     input to neuron population P at tick t  =  Σ_S A_{S→P} · y_S[t]  +  c_P
@@ -22,9 +24,10 @@ import numpy as np
 from snnc.errors import UnsupportedOpError
 from snnc.interp.kernel import Context, stepper_for
 from snnc.ir.graph import Graph
-from snnc.ir.snn import CubaLIF, IF, Input, LIF, Output, Threshold
+from snnc.ir.snn import I, LI, CubaLI, CubaLIF, IF, Input, LIF, Output, Threshold
 
 SPIKING = (LIF, IF, CubaLIF)
+READOUTS = (I, LI, CubaLI)      # non-spiking: computed by the host from the chip's spikes
 LINEARITY_TOL = 1e-9
 MAX_EXPANDED = 1 << 27          # entries of one expanded synapse matrix (1 GiB of float64)
 
@@ -45,6 +48,7 @@ class Layer:
 @dataclass
 class Network:
     layers: dict[str, Layer]              # by neuron node, in schedule order
+    readouts: dict[str, Layer]            # non-spiking readouts (host side), by node
     inputs: dict[str, tuple[int, ...]]    # graph input -> shape
     outputs: dict[str, str]               # graph output -> the neuron node feeding it
     output_shapes: dict[str, tuple[int, ...]]
@@ -73,7 +77,7 @@ def is_affine_op(op) -> bool:
 def layers(graph: Graph) -> Network:
     """The layer view of a verified `snn.*` graph; raises UnsupportedOpError for anything else."""
     values: dict[str, _Value] = {}
-    net = Network({}, {}, {}, {})
+    net = Network({}, {}, {}, {}, {})
     types = graph.types()
     for name in graph.schedule():
         node = graph.nodes[name]
@@ -86,6 +90,8 @@ def layers(graph: Graph) -> Network:
             layer = _layer(graph, name, values)
             net.layers[name] = layer
             values[name] = _Value({name: np.eye(layer.size)}, np.zeros(layer.size), {name: ()})
+        elif isinstance(op, READOUTS):
+            net.readouts[name] = _layer(graph, name, values)
         elif isinstance(op, Output):
             src = _output_source(graph, name, values, net)
             net.outputs[name] = src
@@ -94,7 +100,8 @@ def layers(graph: Graph) -> Network:
             values[name] = _apply(graph, name, _incoming(graph, name, values), types)
         else:
             raise _unsupported(graph, name, "the Loihi lowering maps spiking neurons (snn.lif, snn.if, "
-                                            "snn.cuba_lif) and the stateless affine ops between them")
+                                            "snn.cuba_lif), non-spiking readouts (snn.i, snn.li, snn.cuba_li) "
+                                            "and the stateless affine ops between them")
     return net
 
 
@@ -111,9 +118,9 @@ def _layer(graph: Graph, name: str, values) -> Layer:
 
 def _output_source(graph: Graph, name: str, values, net: Network) -> str:
     srcs = [e.src for e in graph.in_edges(name)]
-    if len(srcs) == 1 and srcs[0] in net.layers:
+    if len(srcs) == 1 and (srcs[0] in net.layers or srcs[0] in net.readouts):
         return srcs[0]
-    raise _unsupported(graph, name, "a graph output must be fed directly by one spiking neuron node "
+    raise _unsupported(graph, name, "a graph output must be fed directly by one neuron node "
                                     f"(it is fed by {', '.join(srcs)})")
 
 
@@ -124,6 +131,9 @@ def _incoming(graph: Graph, name: str, values) -> _Value:
             raise _unsupported(graph, name, f"recurrent edge {e}: the Loihi lowering supports "
                                             "feed-forward graphs only")
         if e.src not in values:
+            if isinstance(graph.op(e.src), READOUTS):
+                raise _unsupported(graph, e.src, "a non-spiking readout is computed on the host and may "
+                                                 "feed only graph outputs")
             raise _unsupported(graph, e.src, "this node's output is not an affine function of the "
                                              "spiking populations")
         total = values[e.src] if total is None else _add(total, values[e.src])

@@ -209,6 +209,7 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
     parts: list[tuple[str, int, Cost]] = []
     out_axons = {p: sum((v.axons_per_source(plan.cuts[v.dst]) for v in views if v.src == p),
                         np.zeros(graph.op(p).shape[0], np.int64)) for p in plan.cuts}
+    host_split: dict[str, list[str]] = {}
     for name, node in graph.nodes.items():
         if name in plan.cuts:
             prov[name] = tuple(names[name])
@@ -217,14 +218,29 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
             for part, (a, b) in zip(names[name], plan.cuts[name]):
                 nodes.append(Node(part, _slice_cuba(node.op, a, b), node.origin))
                 parts.append((part, b - a, part_cost(into, prefix, a, b)))
-        elif not isinstance(node.op, (Dense, Sparse, Output)):
-            nodes.append(node)                                          # graph inputs
+        elif isinstance(node.op, (Dense, Sparse)) or name in graph.outputs and _fed_by(graph, name, plan):
+            continue                                                    # rebuilt below
+        elif any(e.src in plan.cuts and len(plan.cuts[e.src]) > 1 for e in graph.in_edges(name)):
+            host_split[name] = _split_host_affine(graph, name, node, plan, names, nodes, edges)
+            prov[name] = tuple(host_split[name])
+        else:
+            nodes.append(node)                                          # graph inputs and host nodes
+    for e in graph.edges:                                               # edges among host nodes
+        if e.dst in host_split or _fed_by(graph, e.dst, plan) and e.dst in graph.outputs:
+            continue
+        if isinstance(graph.op(e.src), (Dense, Sparse)) or isinstance(graph.op(e.dst), (Dense, Sparse)):
+            continue
+        for src in host_split.get(e.src, [e.src]):
+            edges.append(Edge(src, e.dst, e.src_port, e.dst_port, e.recurrent))
     for v in views:
         prov[v.name] = _blocks(graph, v, plan, names, nodes, edges)
     io = mapping.read(graph, mapping.IO, {"inputs": {}, "outputs": {}})
     outputs = []
     for out in graph.outputs:
         src = graph.in_edges(out)[0].src
+        if src not in plan.cuts:                                        # a host readout's output
+            outputs.append(out)
+            continue
         entry = io["outputs"].get(out, {})
         pieces = []
         for i, (part, (a, b)) in enumerate(zip(names[src], plan.cuts[src])):
@@ -243,6 +259,26 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
     where = {part: [pop, a, b - a] for pop in plan.cuts for part, (a, b) in zip(names[pop], plan.cuts[pop])}
     out = mapping.with_meta(out, io=io, mapping_cores=core_of, mapping_parts=where)
     return PassResult(out, provenance=prov, stats=_stats(plan, parts, cores, target))
+
+
+def _fed_by(graph: Graph, name: str, plan: _Plan) -> bool:
+    """Whether node `name` is fed by a compartment population (then partition rebuilds it)."""
+    return any(e.src in plan.cuts for e in graph.in_edges(name))
+
+
+def _split_host_affine(graph, name, node, plan, names, nodes, edges) -> list[str]:
+    """A host-side snn.affine reading a split population becomes one affine per part (its
+    column block; the bias on the first), all feeding what the original fed."""
+    (e,) = graph.in_edges(name)
+    op = node.op
+    made = []
+    for q, (part, (c, d)) in enumerate(zip(names[e.src], plan.cuts[e.src])):
+        piece = f"{name}.from{q}"
+        bias = op.bias if q == 0 else np.zeros_like(op.bias)
+        nodes.append(Node(piece, op.replace(weight=op.weight[:, c:d], bias=bias), node.origin))
+        edges.append(Edge(part, piece))
+        made.append(piece)
+    return made
 
 
 def _slice_cuba(op: Cuba, a: int, b: int) -> Cuba:

@@ -65,8 +65,8 @@ def test_recurrence_and_non_neuron_outputs_are_refused():
     b.output("y", b.add("fc", Linear(weight=np.eye(3)), b.add("n", lif(3), x)), (3,))
     with pytest.raises(UnsupportedOpError) as e:
         snnc.compile(b.build(), "loihi")
-    assert str(e.value) == ("node 'y', op 'snn.output': a graph output must be fed directly by one spiking "
-                            "neuron node (it is fed by fc)")
+    assert str(e.value) == ("node 'y', op 'snn.output': a graph output must be fed directly by one neuron "
+                            "node (it is fed by fc)")
 
 
 def test_next_step_value_reset_is_rewritten_exactly():
@@ -147,7 +147,9 @@ def test_graded_input_enters_as_fixed_point_payloads_on_loihi_and_is_refused_on_
     x = np.random.default_rng(2).uniform(-1, 1, (40, 3, 16))
     art = snnc.compile(g, "loihi", loihi_quantize={"input": "graded"})
     entry = art.manifest["io"]["inputs"]["x"]
-    assert entry["encoding"] == "graded" and entry["frac_bits"] == 23
+    assert entry["encoding"] == "graded" and entry["frac_bits"] == 7 and entry["payload_bits"] == 8
+    quant = next(p for p in art.manifest["passes"] if p["name"] == "loihi-quantize")["stats"]["per_layer"]
+    assert quant["lif0"]["mantissa_bits_min"] > 6 and quant["lif0"]["weight_rel_rms"] < 0.01
     assert agreement(snnc.simulate(g, x), snnc.simulate(art, x)) > 0.97
     with pytest.raises(UsageError) as e:
         snnc.compile(g, "loihi1", loihi_quantize={"input": "graded"})
@@ -191,3 +193,41 @@ def test_affine_bias_into_a_synaptic_current_is_refused():
     b.output("y", b.add("c", op, fc), (2,))
     with pytest.raises(UnsupportedOpError, match="affine bias into a CUBA neuron's synaptic current"):
         snnc.compile(b.build(), "loihi")
+
+
+def _readout_net(n_hidden=300):
+    from snnc.ir.snn import LI
+    rng = np.random.default_rng(0)
+    b = GraphBuilder()
+    x = b.input("x", (40,))
+    h = b.add("lif0", lif(n_hidden), b.add("fc0", Linear(weight=rng.standard_normal((n_hidden, 40))), x))
+    ro = LI(tau=np.full(10, 5e-3), r=np.ones(10), v_leak=np.zeros(10))
+    r = b.add("ro", ro, b.add("fc1", Linear(weight=rng.standard_normal((10, n_hidden)) * 0.3), h),
+              origin="readout")
+    b.output("y", r, (10,))
+    return b.build()
+
+
+def test_non_spiking_readout_stays_on_the_host():
+    g = _readout_net()
+    art = snnc.compile(g, "loihi1")
+    assert art.graph.op("ro").name == "snn.li" and art.graph.op("fc1").name == "snn.affine"
+    assert art.manifest["io"]["outputs"]["y"] == {"encoding": "host", "latency": 1, "parts": [["y", 0, 10]],
+                                                  "shape": [10]}
+    x = spikes(30, 4, 40)
+    yf, yc = snnc.simulate(g, x), snnc.simulate(art, x)
+    assert np.abs(yf - yc).max() < 0.1 * np.abs(yf).max()
+    report = snnc.verify(art, model=g, inputs=x)
+    assert report.ok and report.comparison.outputs["y"]["decision_agreement"] == 1.0
+
+
+def test_a_readout_feeding_a_layer_is_refused():
+    from snnc.ir.snn import LI
+    b = GraphBuilder()
+    x = b.input("x", (3,))
+    r = b.add("ro", LI(tau=np.full(3, 5e-3), r=np.ones(3), v_leak=np.zeros(3)), x, origin="m.ro")
+    b.output("y", b.add("n", lif(3), b.add("fc", Linear(weight=np.eye(3)), r)), (3,))
+    with pytest.raises(UnsupportedOpError) as e:
+        snnc.compile(b.build(), "loihi")
+    assert str(e.value) == ("m.ro, node 'ro', op 'snn.li': a non-spiking readout is computed on the host and "
+                            "may feed only graph outputs")

@@ -113,3 +113,13 @@ def test_every_neuron_on_exactly_one_core_and_no_core_over_its_limits(sizes, see
                      rules.output_axons_within_limit, rules.synapse_memory_within_limit):
             assert rule(core, t) == []
     assert all(np.all(v == 1) for v in seen.values())
+
+
+def test_a_host_readout_of_a_split_population_is_split_by_columns():
+    from tests.backends.loihi.test_lower import _readout_net
+    g = _readout_net()
+    whole = snnc.compile(g, "loihi1")
+    split = snnc.compile(g, tiny(LOIHI1, neurons=128))
+    assert [n for n in split.graph.nodes if n.startswith("fc1")] == ["fc1.from0", "fc1.from1", "fc1.from2"]
+    x = spikes(30, 3, 40)
+    assert np.allclose(snnc.simulate(whole, x), snnc.simulate(split, x), rtol=0, atol=1e-12)
