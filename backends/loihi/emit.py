@@ -122,17 +122,17 @@ def core_files(t: CoreTable, target) -> tuple[dict, dict[str, np.ndarray]]:
     out_lists = [t.out.get(i, []) for i in range(t.n)]
     flat = [x for lst in out_lists for x in lst]
     arrays = {
-        **{f"compartment.{k}": v for k, v in regs.items()},
-        "axon.source": np.array(t.axon_src, np.int64).reshape(-1, 3),
+        **{f"compartment.{k}": v.astype(np.int32) for k, v in regs.items()},
+        "axon.source": np.array(t.axon_src, np.int32).reshape(-1, 3),
         "axon.sparse": np.array(t.axon_sparse, bool),
         "axon.delays": np.array(t.axon_delays, bool),
         "axon.ptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        "synapse.target": syn[:, 0].astype(np.int64),
-        "synapse.weight": syn[:, 1].astype(np.int64),
-        "synapse.exp": syn[:, 2].astype(np.int64),
-        "synapse.delay": syn[:, 3].astype(np.int64),
+        "synapse.target": syn[:, 0].astype(np.int32),
+        "synapse.weight": syn[:, 1].astype(np.int16),
+        "synapse.exp": syn[:, 2].astype(np.int8),
+        "synapse.delay": syn[:, 3].astype(np.int8),
         "output.ptr": np.concatenate([[0], np.cumsum([len(x) for x in out_lists])]).astype(np.int64),
-        "output.target": np.array(flat, np.int64).reshape(-1, 2),
+        "output.target": np.array(flat, np.int32).reshape(-1, 2),
     }
     enc = target.synapse_encoding
     bits = sum(enc.axon_bits(k, sparse=s, delays=d) for k, s, d in zip(counts, t.axon_sparse, t.axon_delays))

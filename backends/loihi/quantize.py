@@ -135,7 +135,7 @@ def _round_weights(E, scale, exp, act, w_lo, w_hi) -> dict[str, np.ndarray]:
     return {src: np.clip(np.rint(scale[:, None] * m / step), w_lo, w_hi).astype(np.int64) for src, m in E.items()}
 
 
-REFINE_STEPS = np.linspace(1.0, 0.75, 65)
+REFINE_STEPS = np.linspace(1.0, 0.75, 33)
 
 
 def _refine_scale(E, scale, exp, act, w_lo, w_hi) -> np.ndarray:
