@@ -37,12 +37,21 @@ def _is_nir_node(obj) -> bool:
     return nir is not None and isinstance(obj, nir.NIRNode)
 
 
+def _is_jax_step(obj) -> bool:
+    """A plain callable (a step function), when JAX is installed. Torch modules are callable
+    too: the torch frontend comes first in FRONTENDS and claims them."""
+    import importlib.util
+    return (callable(obj) and not isinstance(obj, type) and not _is_torch_module(obj)
+            and importlib.util.find_spec("jax") is not None)
+
+
 FRONTENDS: tuple[Frontend, ...] = (
     Frontend("snnir", (".snnir",)),
     Frontend("nir", (".nir",), _is_nir_node),
     Frontend("onnx", (".onnx",)),
     Frontend("netx", (".net",)),
     Frontend("torch", (), _is_torch_module),
+    Frontend("jax", (), _is_jax_step),
 )
 
 
@@ -59,5 +68,5 @@ def frontend_for(source) -> Frontend:
         if f.accepts is not None and f.accepts(source):
             return f
     raise UsageError(f"cannot load a {type(source).__name__}: pass a model file path "
-                     f"({', '.join(s for f in FRONTENDS for s in f.suffixes)}), a torch.nn.Module "
-                     f"or a nir.NIRGraph")
+                     f"({', '.join(s for f in FRONTENDS for s in f.suffixes)}), a torch.nn.Module, "
+                     f"a nir.NIRGraph or a JAX step function (with JAX installed)")

@@ -18,4 +18,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" -e ".[torch,dev]"
 # Norse pulls torchvision (a multi-GB CUDA build) through its dependencies: install it alone.
 "${pip[@]}" --no-deps "norse==1.1.0" "nirtorch"
+# JAX is an optional extra (the JAX frontend); installed here so its tests run. PyPI's jax
+# wheel is the CPU build.
+"${pip[@]}" -e ".[jax]"
 echo "$want" > "$stamp"
