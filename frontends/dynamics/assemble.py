@@ -210,11 +210,13 @@ class _Assembler:
         validate(self.tick, pop, op, rel, self.dt, self._amplitude(pop, g_ref))
 
     def _amplitude(self, pop: Population, g_ref: np.ndarray) -> np.ndarray:
-        theta = np.abs(self._ps(pop, pop.theta if pop.theta is not None else 1.0, "threshold")) + 1e-3
+        """The input (per element, signed) that holds the membrane near its threshold."""
+        theta = self._ps(pop, pop.theta if pop.theta is not None else 1.0, "threshold")
+        theta = np.where(np.abs(theta) < 1e-3, 1e-3, theta)
         leak = 1.0 - self._ps(pop, pop.beta if pop.beta is not None else 0.0, "decay")
         if pop.alpha is not None:
             leak = leak * (1.0 - self._ps(pop, pop.alpha, "decay"))
-        return theta * np.clip(np.abs(leak), 0.05, 1.0) / np.maximum(np.abs(g_ref), 1e-12)
+        return theta * np.clip(np.abs(leak), 0.05, 1.0) / np.where(g_ref == 0, 1.0, g_ref)
 
     def _ps(self, pop: Population, value, what: str) -> np.ndarray:
         return per_sample(value, pop.shape, self.ctx, pop.origin, what)
@@ -225,7 +227,7 @@ class _Assembler:
         if pop.kind == "threshold":
             if np.any(g_ref <= 0):
                 raise self.ctx.refuse("a threshold on a negatively weighted input", pop.origin)
-            return Threshold(threshold=-ps(pop.drive.constant(), "threshold") / g_ref)
+            return Threshold(threshold=-ps(pop.c, "threshold") / g_ref)
         beta, c = ps(pop.beta, "decay β"), ps(pop.c, "constant drive")
         leaky = self._decay_range(pop, beta, "membrane")
         spiking = dict(v_threshold=ps(pop.theta, "threshold"),

@@ -16,6 +16,9 @@ from snnc.frontends.dynamics.recognise import Population, Tick
 from snnc.ir.op import Op
 
 TICKS = 48
+# drives as (mean, spread) in units of the drive that holds the membrane at its threshold:
+# near threshold, well above and below it, and around zero
+LEVELS = ((1.0, 2.0), (1.0, 6.0), (0.0, 3.0), (0.0, 20.0))
 
 
 def validate(tick: Tick, pop: Population, op: Op, gains: dict[tuple, np.ndarray], dt: float,
@@ -23,7 +26,8 @@ def validate(tick: Tick, pop: Population, op: Op, gains: dict[tuple, np.ndarray]
     """Raise UnsupportedOpError unless `op` fed Σ gains[X]·X reproduces `pop`'s updates.
 
     `gains` maps each drive variable X (as it appears in the exported polynomials) to its
-    per-sample gain into the op's input port; `amplitude` is a typical drive magnitude.
+    per-sample gain into the op's input port; `amplitude` is the drive (per element) that
+    holds the membrane at its threshold.
     """
     from snnc.interp.kernel import Context as RunContext, stepper_for
 
@@ -32,13 +36,14 @@ def validate(tick: Tick, pop: Population, op: Op, gains: dict[tuple, np.ndarray]
     atoms = sorted(({pop.atom} if pop.atom is not None else set()) | pop.prev_atoms)
     batch = _batch(ctx, updates, atoms, len(pop.shape))
     rng = np.random.default_rng(0)
-    for level in (1.0, 4.0):
+    for center, spread in LEVELS:
         stepper = stepper_for(op)(op, RunContext(dt=dt, method="euler"), batch, pop.origin)
         state = {("state", n): np.zeros((batch, *pop.shape)) for n in pop.states}
         for t in range(TICKS):
             values = dict(state)
             for x in gains:
-                values[x] = level * amplitude * rng.uniform(-0.5, 1.5, (batch, *pop.shape))
+                noise = rng.uniform(-1.0, 1.0, (batch, *pop.shape))
+                values[x] = (center + spread * noise) * amplitude / len(gains)
             for a in atoms:
                 values[("atom", a)] = (ctx.atoms[a].poly.evaluate(values) > 0).astype(np.float64)
             x_in = sum(g * values[x] for x, g in gains.items())

@@ -3,10 +3,11 @@
 Given a StepFunction evaluated symbolically (`poly.evaluate`), each population of neurons
 is found from what every framework's per-tick arithmetic has in common:
 
-1. A *fresh* comparison z = [p > 0] (one that depends on this tick's input) is a spike.
-   The state whose end-of-tick value, with z set to 0, differs from p by a constant is the
-   membrane m, that constant is the threshold θ, and V = p + θ is the integrated membrane
-   v~[t]. A comparison with no state behind it is a stateless `snn.threshold`.
+1. A comparison z = [p > 0] is a spike when some state's end-of-tick value, with z set to
+   0, differs from p by a constant: that state is the membrane m, the constant is the
+   threshold θ, and V = p + θ is the integrated membrane v~[t]. A comparison that reads
+   no state is a stateless `snn.threshold`; one that reads only the previous membrane,
+   [c(m − θ) > 0], is the previous spike (step 2); any other is refused.
 2. Other states of the population are rewritten in the membrane's terms: a state whose
    value is κ·z holds the previous spike (z[t−1] = Z); a state whose value is a·m' + b is
    an affine copy of the membrane; a comparison on the previous membrane, [c(m − θ) > 0]
@@ -110,22 +111,30 @@ def find_populations(tick: Tick, shapes: dict[str, tuple[int, ...] | None],
     `shapes` gives each state's per-sample shape, `atom_shapes` each comparison's."""
     ctx = tick.ctx
     _, live_atoms, live_states = live_vars(tick)
-    tick = Tick(ctx, {k: v for k, v in tick.state_out.items() if k in live_states}, tick.outputs,
+    live = Tick(ctx, {k: v for k, v in tick.state_out.items() if k in live_states}, tick.outputs,
                 tick.state_origin)
-    fresh = [a for a in sorted(live_atoms) if _is_fresh(ctx, a)]
     pops: list[Population] = []
     claimed: set[str] = set()
-    for a in fresh:
+    explained: set[int] = set()
+    for a in sorted(live_atoms):
+        if a in explained:
+            continue
         pop = _spiking(tick, a, claimed, len(pops), shapes, atom_shapes)
-        claimed |= pop.states
-        pops.append(pop)
-    for name in tick.state_out:
+        if pop is not None:
+            claimed |= pop.states
+            explained |= {a} | pop.prev_atoms
+            pops.append(pop)
+    for a in sorted(live_atoms - explained):
+        atom = ctx.atoms[a]
+        raise ctx.refuse(f"the comparison {atom.poly!r} > 0 is neither a spike (no state holds the membrane it "
+                         f"compares) nor a test of a previous spike", atom.origin)
+    for name in live.state_out:
         if name not in claimed:
-            pop = _leaky(tick, name, claimed, len(pops), shapes)
+            pop = _leaky(live, name, claimed, len(pops), shapes)
             if pop is not None:
                 claimed |= pop.states
                 pops.append(pop)
-    for name in tick.state_out:
+    for name in live.state_out:
         if name not in claimed:
             raise ctx.refuse(f"state '{name}' is updated as {tick.state_out[name]!r}, which follows no neuron "
                              f"model snnc knows (LIF, IF, LI, I, CubaLIF, CubaLI)", tick.state_origin[name])
@@ -144,7 +153,7 @@ def _zero(p: Poly, atom: int) -> Poly:
     return p.substitute({("atom", atom): Poly()})
 
 
-def _spiking(tick: Tick, a: int, claimed: set[str], index: int, shapes, atom_shapes) -> Population:
+def _spiking(tick: Tick, a: int, claimed: set[str], index: int, shapes, atom_shapes) -> Population | None:
     ctx = tick.ctx
     atom = ctx.atoms[a]
     p = atom.poly
@@ -159,9 +168,9 @@ def _spiking(tick: Tick, a: int, claimed: set[str], index: int, shapes, atom_sha
             cands.append((0 if decays_itself else 1, name, diff.constant()))
     if not cands:
         if any(k == "state" for k, _ in p.variables()):
-            raise ctx.refuse(f"the comparison {p!r} > 0 reads state, but no state holds the membrane "
-                             f"it compares", atom.origin)
-        return Population(index, "threshold", atom.origin, atom_shapes[a] or (), atom=a, drive=p)
+            return None               # a test of a previous spike, or unexplained (reported by the caller)
+        return Population(index, "threshold", atom.origin, atom_shapes[a] or (), atom=a,
+                          drive=p - Poly.const(p.constant()), c=p.constant())
     cands.sort(key=lambda c: c[0])
     _, m, theta = cands[0]
     pop = Population(index, "spiking", atom.origin, shapes[m] or atom_shapes[a] or (),
