@@ -48,8 +48,8 @@ def load(source, *, convert_ann=False, calibration=None, **options) -> Graph:
 def _convert_ann(graph: Graph, convert_ann, calibration) -> Graph:
     """Run the convert-ann pass with options from `convert_ann` (True, a dict or an options object)."""
     from snnc.passes.convert_ann import ConvertAnnOptions
-    from snnc.passes.registry import get_pass
-    info = get_pass("convert-ann")
+    from snnc.passes.registry import PASSES
+    info = PASSES["convert-ann"]        # registered by the import above; no backend needed
     if convert_ann is True:
         opts = {}
     elif isinstance(convert_ann, Mapping):

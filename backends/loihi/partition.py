@@ -234,6 +234,19 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
             edges.append(Edge(src, e.dst, e.src_port, e.dst_port, e.recurrent))
     for v in views:
         prov[v.name] = _blocks(graph, v, plan, names, nodes, edges)
+    outputs, io = _split_outputs(graph, plan, names, nodes, edges, prov)
+    cores = pack(parts, target, options.pack)
+    core_of = {name: core for (name, _, _), core in zip(parts, cores)}
+    out = Graph(nodes, edges, inputs=graph.inputs, outputs=outputs, dt=graph.dt, method=graph.method,
+                version=graph.version, metadata=dict(graph.metadata))
+    where = {part: [pop, a, b - a] for pop in plan.cuts for part, (a, b) in zip(names[pop], plan.cuts[pop])}
+    out = mapping.with_meta(out, io=io, mapping_cores=core_of, mapping_parts=where)
+    return PassResult(out, provenance=prov, stats=_stats(plan, parts, cores, target))
+
+
+def _split_outputs(graph, plan, names, nodes, edges, prov) -> tuple[list[str], dict]:
+    """One output per part of a split population (the "io" annotation lists the parts);
+    outputs of host readouts stay as they are."""
     io = mapping.read(graph, mapping.IO, {"inputs": {}, "outputs": {}})
     outputs = []
     for out in graph.outputs:
@@ -241,7 +254,6 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
         if src not in plan.cuts:                                        # a host readout's output
             outputs.append(out)
             continue
-        entry = io["outputs"].get(out, {})
         pieces = []
         for i, (part, (a, b)) in enumerate(zip(names[src], plan.cuts[src])):
             name = out if len(names[src]) == 1 else f"{out}.{i}"
@@ -250,15 +262,8 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
             pieces.append([name, a, b - a])
             outputs.append(name)
         prov[out] = tuple(p[0] for p in pieces)
-        entry["parts"] = pieces
-        io["outputs"][out] = entry
-    cores = pack(parts, target, options.pack)
-    core_of = {name: core for (name, _, _), core in zip(parts, cores)}
-    out = Graph(nodes, edges, inputs=graph.inputs, outputs=outputs, dt=graph.dt, method=graph.method,
-                version=graph.version, metadata=dict(graph.metadata))
-    where = {part: [pop, a, b - a] for pop in plan.cuts for part, (a, b) in zip(names[pop], plan.cuts[pop])}
-    out = mapping.with_meta(out, io=io, mapping_cores=core_of, mapping_parts=where)
-    return PassResult(out, provenance=prov, stats=_stats(plan, parts, cores, target))
+        io["outputs"].setdefault(out, {})["parts"] = pieces
+    return outputs, io
 
 
 def _fed_by(graph: Graph, name: str, plan: _Plan) -> bool:

@@ -110,8 +110,14 @@ def register_pass(name: str, options: type = NoOptions, *, reports_progress: boo
 
 
 def get_pass(name: str) -> PassInfo:
-    """The registered pass `name`, after loading every backend's passes."""
-    load_passes()
+    """The registered pass `name`. Generic passes and the backend its name starts with
+    (`loihi-quantize` → `snnc.backends.loihi`) are loaded first, so one backend's import
+    problems never stand in the way of another's passes; all backends only if still unknown."""
+    import snnc.passes.generic  # noqa: F401  (registration)
+    if name not in _PASSES:
+        _load_backend(name.split("-")[0])
+    if name not in _PASSES:
+        load_passes()
     try:
         return _PASSES[name]
     except KeyError:
@@ -125,7 +131,6 @@ def all_passes() -> Mapping[str, PassInfo]:
 
 def load_passes() -> None:
     """Import the generic passes and every backend's lowering module so their passes register."""
-    import importlib
     import pkgutil
 
     import snnc.passes.generic  # noqa: F401  (registration)
@@ -135,8 +140,14 @@ def load_passes() -> None:
         return
     for mod in pkgutil.iter_modules(backends.__path__):
         if mod.ispkg:
-            try:
-                importlib.import_module(f"snnc.backends.{mod.name}.lower")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"snnc.backends.{mod.name}.lower":
-                    raise
+            _load_backend(mod.name)
+
+
+def _load_backend(family: str) -> None:
+    """Import `snnc.backends.<family>.lower` if that backend exists (it registers its passes)."""
+    import importlib
+    try:
+        importlib.import_module(f"snnc.backends.{family}.lower")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (f"snnc.backends.{family}", f"snnc.backends.{family}.lower"):
+            raise

@@ -13,11 +13,11 @@ from snnc.interp.engine import run
 from snnc.ir import GraphBuilder
 from snnc.ir.ann import ReLU
 from snnc.ir.snn import IF, LIF, Affine, AvgPool2d, Conv2d, Flatten, I, Linear, Scale
-from snnc.passes import get_pass
+from snnc.passes import PASSES
 from snnc.passes.convert_ann import NO_CALIBRATION, classify, encode
 
 torch = pytest.importorskip("torch")
-CONVERT = get_pass("convert-ann")
+CONVERT = PASSES["convert-ann"]
 
 
 # -- the trained model ----------------------------------------------------------------------------
