@@ -46,6 +46,7 @@ from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.snn import IF, LIF, Affine, CubaLIF, Delay, Input, Output
 from snnc.passes import mapping
+from snnc.passes.discretize import decay_grid
 from snnc.passes.registry import PassResult, register_pass
 
 PIPELINE = ("discretize", "prune", "loihi-legalize", "loihi-quantize", "loihi-partition", "place")
@@ -152,22 +153,23 @@ class Dynamics:
     d_v: np.ndarray             # voltage decay steps
 
 
-def _steps(alpha, unity: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def _steps(alpha, target, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decay steps D for the per-tick factor α (clamped into the target's range), and D / 2^bits."""
+    unity, lo, hi = decay_grid(target, field, "euler")
     d = np.clip(np.rint(unity * (1.0 - np.asarray(alpha, dtype=np.float64))), lo, hi).astype(np.int64)
     return d, d / unity                        # steps and the chip's 1 − α
 
 
-def dynamics(op, ctx: Context, formats) -> Dynamics:
-    unity = 1 << formats.decay_bits
+def dynamics(op, ctx: Context, target) -> Dynamics:
     n = op.shape
-    no_current = np.full(n, unity, dtype=np.int64)
+    no_current = np.full(n, 1 << target.formats.decay_bits, dtype=np.int64)     # u decays fully
     if isinstance(op, IF):
         return Dynamics(ctx.dt * op.r, np.zeros(n), ctx.dt * op.r, no_current, np.zeros(n, np.int64))
     if isinstance(op, LIF):
-        d_v, k = _steps(ctx.decay(op.tau), unity, 1, unity)
+        d_v, k = _steps(ctx.decay(op.tau), target, "tau")
         return Dynamics(k * op.r, k * op.v_leak, k * op.r, no_current, d_v)
-    d_u, ks = _steps(ctx.decay(op.tau_syn), unity, 1, unity)
-    d_v, km = _steps(ctx.decay(op.tau_mem), unity, 1, unity)
+    d_u, ks = _steps(ctx.decay(op.tau_syn), target, "tau_syn")
+    d_v, km = _steps(ctx.decay(op.tau_mem), target, "tau_mem")
     return Dynamics(km * op.r * ks * op.w_in, km * op.v_leak, np.full(n, np.nan), d_u, d_v)
 
 
@@ -183,7 +185,7 @@ def quantize(graph: Graph, target, options: QuantizeOptions) -> PassResult:
     for name in graph.inputs:
         b.add_input(name)
     for layer in net.layers.values():
-        b.add_layer(layer, dynamics(layer.op, ctx, target.formats))
+        b.add_layer(layer, dynamics(layer.op, ctx, target))
     for layer in net.readouts.values():
         b.add_readout(layer)
     for name in graph.outputs:
