@@ -231,3 +231,24 @@ def test_a_readout_feeding_a_layer_is_refused():
         snnc.compile(b.build(), "loihi")
     assert str(e.value) == ("m.ro, node 'ro', op 'snn.li': a non-spiking readout is computed on the host and "
                             "may feed only graph outputs")
+
+
+def test_convolution_pooling_and_flatten_become_dense_synapses():
+    from snnc.ir.snn import Conv2d, Flatten, SumPool2d
+    rng = np.random.default_rng(3)
+    b = GraphBuilder()
+    x = b.input("x", (1, 8, 8))
+    conv = b.add("conv", Conv2d(weight=rng.standard_normal((4, 1, 3, 3)), bias=np.zeros(4)), x)
+    h = b.add("lif0", lif(1, beta=0.875).replace(**{k: np.full((4, 6, 6), v) for k, v in
+                                                   (("tau", 8e-3), ("r", 8.0), ("v_leak", 0.0),
+                                                    ("v_threshold", 1.0), ("v_reset", 0.0))}), conv)
+    pool = b.add("pool", SumPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)), h)
+    fc = b.add("fc", Linear(weight=rng.standard_normal((5, 36)) * 0.5), b.add("flat", Flatten(), pool))
+    b.output("y", b.add("lif1", lif(5), fc), (5,))
+    g = b.build()
+    art = snnc.compile(g, "loihi1")
+    conv_syn, fc_syn = art.graph.op("conv"), art.graph.op("fc")       # a 3x3 kernel is sparse: 9 per row
+    assert conv_syn.name == "loihi.sparse" and (conv_syn.n_out, conv_syn.n_in, len(conv_syn.weight)) == (144, 64, 1296)
+    assert fc_syn.name == "loihi.dense" and fc_syn.weight.shape == (5, 144)    # pool and flatten folded in
+    xs = spikes(40, 3, 64).reshape(40, 3, 1, 8, 8)
+    assert agreement(snnc.simulate(g, xs), snnc.simulate(art, xs)) > 0.95
