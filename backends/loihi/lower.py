@@ -173,8 +173,8 @@ def dynamics(op, ctx: Context, target) -> Dynamics:
     return Dynamics(km * op.r * ks * op.w_in, km * op.v_leak, np.full(n, np.nan), d_u, d_v)
 
 
-@register_pass("loihi-quantize", QuantizeOptions)
-def quantize(graph: Graph, target, options: QuantizeOptions) -> PassResult:
+@register_pass("loihi-quantize", QuantizeOptions, reports_progress=True)
+def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg: None) -> PassResult:
     """Lower every population to loihi.cuba and every synapse chain to loihi.dense/sparse, in integers."""
     net = layers(graph)
     ctx = Context(dt=graph.dt, method=graph.method)
@@ -186,6 +186,8 @@ def quantize(graph: Graph, target, options: QuantizeOptions) -> PassResult:
         b.add_input(name)
     for layer in net.layers.values():
         b.add_layer(layer, dynamics(layer.op, ctx, target))
+        progress(f"{layer.node}: {layer.size} neurons, weight error {b.stats[layer.node]['weight_rel_rms']:.2%} "
+                 f"(relative RMS)")
     for layer in net.readouts.values():
         b.add_readout(layer)
     for name in graph.outputs:
