@@ -129,6 +129,19 @@ def test_graph_from_weights_converted_keeps_the_anns_accuracy(digits):
     assert snn >= ann - 0.02
 
 
+@pytest.mark.parametrize("coding, compile_options", [("rate", {}),
+                                                     ("current", {"loihi_quantize": {"input": "graded"}})])
+def test_converted_mlp_compiles_for_loihi_and_keeps_its_accuracy(digits, coding, compile_options):
+    """The converted graph goes through the Loihi pipeline (8-bit weights, fixed-point IF and
+    readout) and the chip's bit-exact run still classifies within 2 points of the ANN."""
+    net, X_tr, X_te, y_te = digits
+    g = snnc.load(graph_of(net), convert_ann={"input_coding": coding}, calibration=X_tr)
+    chip = snnc.simulate(snnc.compile(g, "loihi", **compile_options), encode(g, X_te, 64))
+    ann, acc = ann_accuracy(net, X_te, y_te), float((classify(g, chip) == y_te).mean())
+    print(f"loihi, {coding} coding, T=64: ANN {ann:.4f}, chip {acc:.4f}")
+    assert acc >= ann - 0.02
+
+
 @pytest.mark.parametrize("coding, readout, ticks, slack", [("rate", "membrane", 64, 0.04),
                                                             ("current", "spikes", 64, 0.03)])
 def test_other_codings_and_readouts_come_close(digits, coding, readout, ticks, slack):
