@@ -16,16 +16,18 @@ population, its exact reset mode and timing, and check it against the interprete
 - ``params``: a pytree of arrays, read as constants (weights, β, thresholds).
 - ``state``: a pytree of arrays [B, *shape], the state at tick 0. snnc's state starts at
   zero (ir_spec/SPEC.md §1), so every leaf must be zero; only the shapes are read. Leaves
-  are named by their pytree path (``v``, ``state.1``); the new state returned by `step`
-  must have the same structure and shapes.
+  are named by their pytree path (``v`` for a dict key, ``state.1`` for a tuple position);
+  the new state returned by `step` must have the same structure and shapes. A stateless
+  step (``state={}``) is an ANN: ``max(x, 0)`` becomes ``ann.relu``, and
+  ``snnc.load(step, ..., convert_ann=True, calibration=X)`` converts it (convert-ann).
 - ``sample_input``: one tick of input with a batch axis, [B, *shape] (or a pytree of such
   arrays). The step must compute batched (``x @ W`` with x [B, N_in]); for a per-sample
   step, pass ``jax.vmap(step, in_axes=(None, 0, 0))``.
 - ``dt``: seconds per tick (default 1e-3). β of a leaky state becomes τ = dt/(1 − β), so
   any dt simulates the same ticks.
 
-The step's outputs become graph outputs named ``out`` (``out.0``, ``out.spk``, ... for a
-pytree). What the translation reads (everything else is refused, naming the primitive and
+The step's outputs become graph outputs named ``out`` (``out.0``, ... for a tuple, the
+keys for a dict); the input is ``x`` likewise. What the translation reads (everything else is refused, naming the primitive and
 the line of the step that computes it):
 
     add, add_any, sub, mul, div (by a constant), neg        arithmetic
@@ -33,6 +35,7 @@ the line of the step that computes it):
     convert_element_type, select_n (jnp.where), and, or, not, stop_gradient, copy
     max(x, 0) (ReLU, for ANNs only), x != x / x == x (NaN tests, e.g. in jnp.heaviside)
     dot_general as x @ W with x [B, N_in] and a constant W    an snn.linear layer
+        (x @ W + b with a constant bias row: an snn.affine layer)
     reshape [B, ...] -> [B, N]                               an snn.flatten layer
     jnp.heaviside(x, 0) as x > 0 (heaviside(x, 1), x >= 0, is refused: spikes are strict)
     jit, custom_jvp_call, custom_vjp_call (surrogate gradients), closed_call, remat:
@@ -43,7 +46,9 @@ JAX computes in float32; snnc simulates in float64 with the float32 constants ex
 The two agree spike for spike except where a float32 membrane lands within rounding of
 its threshold. Measured on tests/frontends/test_jax.py's two-layer LIF network (20-32-10,
 bias, 32 samples, 1000 ticks, 5 seeds: 6.72 million spike values each): reset by
-subtraction, 0 differences; reset to zero, 4 differences (99.99994 %).
+subtraction, 0 differences; reset to zero, 4 differences (99.99994 %): one output neuron
+whose float32 membrane landed exactly on θ = 1.0 (no spike in JAX; a hair above in
+float64), then three ticks of the same neuron until a reset to zero re-aligned it.
 
 The neuron is whatever the recogniser reads from the arithmetic (reset by subtraction or to
 a value, in the spiking tick or from the previous spike, leaky or not, a synaptic current).
@@ -159,11 +164,10 @@ def _check_zero_state(jax, state) -> None:
 
 
 def _leaf_name(prefix: str, path) -> str:
-    parts = []
-    for k in path:
-        key = getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))
-        parts.append(str(key))
-    return ".".join(parts) if parts and prefix == "state" else ".".join([prefix, *parts])
+    """A pytree leaf's name: its dict keys or attribute names (``v``, ``layer1.v``), or the
+    prefix and its positions (``state``, ``out.0``)."""
+    parts = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
+    return ".".join(parts) if parts and not parts[0].isdigit() else ".".join([prefix, *parts])
 
 
 def _namer(origin: str, kind: str) -> str:
@@ -195,6 +199,7 @@ class _Translator:
         self.b = StepBuilder()
         self.rules = _rules(Prim)
         self.where: list[str] = []      # origins of the calls being inlined, innermost last
+        self.linear: dict[int, tuple] = {}   # x @ W value -> (W [N_out, N_in], x, origin), for bias fusion
 
     def translate(self, closed, params, state, x, out_shape):
         tree = self.jax.tree_util
@@ -299,11 +304,11 @@ def _rules(Prim) -> dict:
         return lambda t, eqn, ins, where: t.apply(prim, ins, where)
 
     table = {name: elementwise(prim) for name, prim in (
-        ("add", Prim.ADD), ("add_any", Prim.ADD), ("sub", Prim.SUB), ("mul", Prim.MUL), ("div", Prim.DIV),
+        ("sub", Prim.SUB), ("mul", Prim.MUL), ("div", Prim.DIV),
         ("neg", Prim.NEG), ("gt", Prim.GREATER), ("lt", Prim.LESS), ("ge", Prim.GREATER_EQUAL),
         ("le", Prim.LESS_EQUAL), ("and", Prim.AND), ("or", Prim.OR), ("not", Prim.NOT),
         ("stop_gradient", Prim.IDENTITY), ("copy", Prim.IDENTITY), ("copy_p", Prim.IDENTITY))}
-    table.update({"max": _max, "convert_element_type": _convert, "select_n": _select, "ne": _self_compare,
+    table.update({"add": _add, "add_any": _add, "max": _max, "convert_element_type": _convert, "select_n": _select, "ne": _self_compare,
                   "eq": _self_compare, "dot_general": _dot, "broadcast_in_dim": _broadcast,
                   "reshape": _reshape})
     return table
@@ -368,7 +373,36 @@ def _dot(t, eqn, ins, where):
     if x_rank != 2 or weight.ndim != 2 or tuple(lc) != (1,) or tuple(rc) not in ((0,), (1,)):
         raise t.refuse(f"a matrix product of a rank-{x_rank} value with a rank-{weight.ndim} constant "
                        f"contracting {list(lc)} with {list(rc)}; snnc reads x [B, N_in] @ W", where)
-    return t.b.layer(Linear(weight=weight.T if tuple(rc) == (0,) else weight), t.index(x), origin=where)
+    weight = weight.T if tuple(rc) == (0,) else weight
+    out = t.b.layer(Linear(weight=weight), t.index(x), origin=where)
+    t.linear[out] = (weight, t.index(x), where)
+    return out
+
+
+def _add(t, eqn, ins, where):
+    """a + b; x @ W + b with a constant bias row becomes one snn.affine (as ONNX's Gemm does), so
+    a ReLU layer reads as ann.relu of an affine layer."""
+    from snnc.ir.snn import Affine
+    for lin, const in (ins, ins[::-1]):
+        if isinstance(lin, int) and lin in t.linear and isinstance(const, _Const):
+            weight, arg, origin = t.linear[lin]
+            bias = _bias_row(const.value, weight.shape[0])
+            if bias is not None:
+                return t.b.layer(Affine(weight=weight, bias=bias), arg, origin=origin)
+    return t.apply(t.Prim.ADD, ins, where)
+
+
+def _bias_row(value, n_out: int) -> np.ndarray | None:
+    """`value` as one bias per output [n_out] (a scalar, a row, or equal rows of a batch), or None."""
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim == 2 and v.shape[0] >= 1 and np.all(v == v[:1]):
+        v = v[0]
+    if v.ndim > 1:
+        return None
+    try:
+        return np.array(np.broadcast_to(v, (n_out,)))
+    except ValueError:
+        return None
 
 
 def _broadcast(t, eqn, ins, where):

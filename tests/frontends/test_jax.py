@@ -14,7 +14,7 @@ import snnc
 from snnc.errors import UnsupportedOpError, UsageError
 from snnc.frontends import frontend_for
 from snnc.frontends import jax as fjax
-from snnc.ir.snn import LIF, Delay, Linear
+from snnc.ir.snn import LIF, Affine, Delay, Linear
 
 DT = 1e-3
 
@@ -202,13 +202,42 @@ def test_graph_structure_and_names(jax):
     step, params = lif_net(jax, "subtract"), make_params(jax)
     g = snnc.load(step, params=params, state=zero_state(jax), sample_input=inputs(jax)[0], dt=2e-3)
     assert list(g.inputs) == ["x"] and list(g.outputs) == ["out.0", "out.1"]
-    lin = [node for node in g.nodes.values() if isinstance(node.op, Linear)]
-    assert np.array_equal(lin[0].op.weight, np.asarray(params["w1"], np.float64).T)
-    assert "dot_general at" in lin[0].origin and "test_jax.py" in lin[0].origin
+    affine = next(node for node in g.nodes.values() if isinstance(node.op, Affine))    # x @ W1 + b1
+    assert np.array_equal(affine.op.weight, np.asarray(params["w1"], np.float64).T)
+    assert np.array_equal(affine.op.bias, np.asarray(params["b1"], np.float64))
+    assert "dot_general at" in affine.origin and "test_jax.py" in affine.origin
+    linear = next(node for node in g.nodes.values() if isinstance(node.op, Linear))    # z1 @ W2
+    assert np.array_equal(linear.op.weight, np.asarray(params["w2"], np.float64).T)
     lif = next(node.op for node in g.nodes.values() if isinstance(node.op, LIF))
     beta = np.asarray(params["beta1"], np.float64)
     assert np.allclose(lif.tau, 2e-3 / (1 - beta), rtol=1e-12)       # α(τ) = β exactly under euler
+    assert np.all(lif.v_leak == 0)
     assert g.metadata["source"] == "jax"
+
+
+def test_stateless_relu_step_is_an_ann_that_converts(jax):
+    """A JAX MLP (state={}) imports as affine layers and ann.relu, runs as itself, and converts."""
+    jnp = jax.numpy
+    rng = np.random.default_rng(3)
+    params = {"w1": jnp.asarray(rng.normal(0, 0.5, (6, 16)), jnp.float32),
+              "b1": jnp.asarray(rng.normal(0.1, 0.1, 16), jnp.float32),
+              "w2": jnp.asarray(rng.normal(0, 0.5, (16, 3)), jnp.float32),
+              "b2": jnp.asarray(rng.normal(0, 0.1, 3), jnp.float32)}
+
+    def mlp(params, state, x):
+        h = jax.nn.relu(x @ params["w1"] + params["b1"])
+        return state, h @ params["w2"] + params["b2"]
+
+    x = rng.uniform(0, 1, (50, 6)).astype(np.float32)
+    ann = snnc.load(mlp, params=params, state={}, sample_input=x[:1])
+    assert [n.op.name for n in ann.nodes.values()] == ["snn.input", "snn.affine", "ann.relu", "snn.affine",
+                                                       "snn.output"]
+    logits = np.asarray(mlp(params, {}, jnp.asarray(x))[1])
+    assert np.allclose(snnc.simulate(ann, x[None].astype(np.float64))[0], logits, atol=1e-5)
+    from snnc.passes.convert_ann import encode
+    g = snnc.load(mlp, params=params, state={}, sample_input=x[:1], convert_ann=True, calibration=x)
+    y = snnc.simulate(g, encode(g, x, 512))
+    assert np.max(np.abs(y[-1] / 512 - logits)) < 0.02 * np.max(np.abs(logits))
 
 
 def test_heaviside_with_a_surrogate_gradient_and_snntorch_style_delayed_reset(jax):
