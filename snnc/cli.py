@@ -116,7 +116,12 @@ def _load_options(c: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
+    """The model named on the command line; an artifact directory gives its mapped graph, which
+    `simulate` runs as the host drives the chip and `inspect` summarises."""
     from snnc.api import load
+    from snnc.artifact import MANIFEST, load_artifact
+    if Path(args.model).is_dir() and (Path(args.model) / MANIFEST).exists():
+        return load_artifact(args.model).graph
     return load(args.model, **_load_kwargs(args))
 
 

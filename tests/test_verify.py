@@ -119,6 +119,10 @@ def test_cli_compile_progress_and_verify_exit_codes(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] and data["notes"] == [] and data["comparison"]["accuracy"] is not None
+    sim = _cli("simulate", tmp_path / "art", "--input", tmp_path / "x.npy", "-o", tmp_path / "y_chip.npy")
+    assert sim.returncode == 0, sim.stderr
+    art = load_artifact(tmp_path / "art")
+    assert np.array_equal(np.load(tmp_path / "y_chip.npy"), snnc.simulate(art, np.load(tmp_path / "x.npy")))
     bad = _cli("verify", tmp_path / "art", "--model", model)
     assert bad.returncode == 2 and bad.stderr == "snnc: error: verify: give both --model and --input, or neither\n"
     missing = _cli("verify", tmp_path / "nothing")
