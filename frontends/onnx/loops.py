@@ -87,70 +87,73 @@ class _Reader:
 class _LoopReader(_Reader):
     def read(self, outputs) -> StepFunction:
         node, body, info = self.node, self.body, self.info
-        cond = info.consts.get(node.input[1]) if len(node.input) > 1 and node.input[1] else np.True_
         b_in = [i.name for i in body.graph.input]
         b_out = [o.name for o in body.graph.output]
         n_carried = len(node.input) - 2
-        if cond is None or not bool(np.all(cond)) or not self._runs_to_end(b_in[1], b_out[0]):
+        if not self._runs_to_end(b_in[1], b_out[0]):
             raise info.refuse(node, "a loop that can stop early; snnc reads loops that run every tick")
-        self.seq_values: dict[str, str] = {}            # loop output -> body value appended per tick
-        seqs: dict[str, str] = {}                       # body sequence input -> its loop output
+        self.seq_values: dict[str, str] = {}     # loop output -> the body value appended every tick
+        states = []
         for k in range(n_carried):
-            initial, name, out = node.input[2 + k], b_in[2 + k], b_out[1 + k]
+            initial, name = node.input[2 + k], b_in[2 + k]
             producer = info.producer.get(initial)
             if producer is not None and producer.op_type == "SequenceEmpty":
-                seqs[name] = node.output[k]
-                self._sequence(name, out)
+                self._sequence(k, name, b_out[1 + k])
             else:
                 self.zero_state(name, initial)
                 self.tr.bind(name, self.b.state(name, origin=name))
+                states.append((name, b_out[1 + k]))
         self._anchors(b_in[0])
         self.translate_body()
-        for k in range(n_carried):
-            if b_in[2 + k] not in seqs:
-                self.b.state_out(b_in[2 + k], self.tr.value(b_out[1 + k]))
-        for j, y in enumerate(b_out[1 + n_carried:]):
+        for name, out in states:
+            self.b.state_out(name, self.tr.value(out))
+        for j, y in enumerate(b_out[1 + n_carried:]):          # scan outputs: stacked by Loop itself
             self._stacked(node.output[n_carried + j], y)
-        allowed = set()
-        for n in info.live:
-            if n.op_type == "ConcatFromSequence" and n.input[0] in self.seq_values:
-                a = attrs(n)
-                if a.get("axis", 0) != 0 or a.get("new_axis", 0) != 1:
-                    raise info.refuse(n, "stacks the ticks on another axis than a new leading one")
-                self._stacked(n.output[0], self.seq_values[n.input[0]])
-                allowed.add(id(n))
-        self.outside(allowed)
+        self.outside(self._concats())
         return self.finish(outputs)
 
     def _runs_to_end(self, cond_in: str, cond_out: str) -> bool:
-        if cond_out == cond_in:
-            return True
+        """The loop's condition is true and stays true (trip count alone ends the loop)."""
+        node = self.node
+        start = self.info.consts.get(node.input[1]) if len(node.input) > 1 and node.input[1] else np.True_
+        if start is None or not bool(np.all(start)):
+            return False
         value = self.body.consts.get(cond_out)
-        if value is not None:
-            return bool(np.all(value))
+        if cond_out == cond_in or (value is not None and bool(np.all(value))):
+            return True
         p = self.body.producer.get(cond_out)
-        if p is not None and p.op_type == "Identity":
+        if p is not None and p.op_type == "Identity" and p.input[0] == cond_in:
             self.skip.add(id(p))
-            value = self.body.consts.get(p.input[0])
-            return p.input[0] == cond_in or (value is not None and bool(np.all(value)))
+            return True
         return False
 
-    def _sequence(self, seq_in: str, seq_out: str) -> None:
+    def _sequence(self, k: int, seq_in: str, seq_out: str) -> None:
         """A carried sequence: SequenceInsert(seq_in, y) at the end collects y every tick."""
         p = self.body.producer.get(seq_out)
         if p is None or p.op_type != "SequenceInsert" or p.input[0] != seq_in or (len(p.input) > 2 and p.input[2]):
             raise self.info.refuse(self.node, f"the carried sequence '{seq_in}' is not filled by appending "
                                               f"one value per tick (SequenceInsert)")
         self.skip.add(id(p))
-        k = [i.name for i in self.body.graph.input].index(seq_in) - 2
         self.seq_values[self.node.output[k]] = p.input[1]
 
-    def _stacked(self, loop_output: str, body_value: str) -> None:
-        for out in self.info.graph.output:
-            if out.name == loop_output:
-                self.per_tick[out.name] = body_value
+    def _concats(self) -> set[int]:
+        """The ConcatFromSequence nodes that stack a collected sequence into [T, ...] outputs."""
+        allowed = set()
+        for n in self.info.live:
+            if n.op_type == "ConcatFromSequence" and n.input[0] in self.seq_values:
+                a = attrs(n)
+                if a.get("axis", 0) != 0 or a.get("new_axis", 0) != 1:
+                    raise self.info.refuse(n, "stacks the ticks on another axis than a new leading one")
+                self._stacked(n.output[0], self.seq_values[n.input[0]])
+                allowed.add(id(n))
+        return allowed
+
+    def _stacked(self, stacked: str, body_value: str) -> None:
+        if stacked in {o.name for o in self.info.graph.output}:
+            self.per_tick[stacked] = body_value
 
     def _anchors(self, iteration: str) -> None:
+        """x[t] = Gather(x, t) of a time-major model input; no other use of t."""
         inputs: dict[str, int] = {}
         for n in self.body.live:
             if iteration not in n.input:

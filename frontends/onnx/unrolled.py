@@ -89,9 +89,11 @@ class _Unrolled:
         T = max(ticks) + 1
         for x, ts in by_input.items():
             shape = self.info.shape(x)
-            if ts != set(range(T)) or (shape and shape[0] is not None and shape[0] != T):
-                raise self.info.refuse(None, f"input '{x}' is read at ticks {sorted(ts)[:8]}...; an unrolled "
-                                             f"model reads x[0], ..., x[T-1] once each")
+            length = shape[0] if shape and shape[0] is not None else T
+            if ts != set(range(length)):
+                missing = sorted(set(range(length)) - ts)
+                raise self.info.refuse(None, f"input '{x}' has {length} ticks but the model never reads "
+                                             f"x[{missing[0]}]; an unrolled model reads every tick of its input")
         if T < MIN_TICKS:
             raise self.info.refuse(None, f"the model is unrolled over {T} ticks; re-rolling needs at least "
                                          f"{MIN_TICKS} (export with a longer input)")
