@@ -30,6 +30,7 @@ SPIKING = (LIF, IF, CubaLIF)
 READOUTS = (I, LI, CubaLI)      # non-spiking: computed by the host from the chip's spikes
 LINEARITY_TOL = 1e-9
 MAX_EXPANDED = 1 << 27          # entries of one expanded synapse matrix (1 GiB of float64)
+CHUNK = 512                     # unit vectors fed through an op at once
 
 
 @dataclass
@@ -59,11 +60,32 @@ class Network:
         return int(np.prod(self.inputs[source]))
 
 
+@dataclass(frozen=True)
+class Identity:
+    """The n x n identity matrix, kept implicit (a population's own output before any op)."""
+
+    n: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.n)
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Rows a..b−1 of the identity (the unit vectors fed through an op)."""
+        out = np.zeros((b - a, self.n))
+        out[np.arange(b - a), np.arange(a, b)] = 1.0
+        return out
+
+
+def dense(m) -> np.ndarray:
+    return np.eye(m.n) if isinstance(m, Identity) else m
+
+
 @dataclass
 class _Value:
     """An affine function of the sources: Σ_S M_S y_S + c, flattened to [n, ...]."""
 
-    terms: dict[str, np.ndarray]
+    terms: dict[str, np.ndarray | Identity]
     const: np.ndarray
     via: dict[str, tuple[str, ...]]
 
@@ -85,11 +107,11 @@ def layers(graph: Graph) -> Network:
         if isinstance(op, Input):
             net.inputs[name] = tuple(op.shape)
             n = int(np.prod(op.shape))
-            values[name] = _Value({name: np.eye(n)}, np.zeros(n), {name: ()})
+            values[name] = _Value({name: Identity(n)}, np.zeros(n), {name: ()})
         elif isinstance(op, SPIKING):
             layer = _layer(graph, name, values)
             net.layers[name] = layer
-            values[name] = _Value({name: np.eye(layer.size)}, np.zeros(layer.size), {name: ()})
+            values[name] = _Value({name: Identity(layer.size)}, np.zeros(layer.size), {name: ()})
         elif isinstance(op, READOUTS):
             net.readouts[name] = _layer(graph, name, values)
         elif isinstance(op, Output):
@@ -111,7 +133,7 @@ def _layer(graph: Graph, name: str, values) -> Layer:
     v = _incoming(graph, name, values)
     layer = Layer(name, node.origin, node.op, size, const=v.const.reshape(size))
     for src, m in v.terms.items():
-        layer.inputs[src] = m.reshape(size, -1)
+        layer.inputs[src] = dense(m).reshape(size, -1)
         layer.via[src] = v.via[src]
     return layer
 
@@ -144,7 +166,7 @@ def _add(a: _Value, b: _Value) -> _Value:
     terms = dict(a.terms)
     via = dict(a.via)
     for k, m in b.terms.items():
-        terms[k] = terms[k] + m if k in terms else m
+        terms[k] = dense(terms[k]) + dense(m) if k in terms else m
         via[k] = tuple(dict.fromkeys(via.get(k, ()) + b.via[k]))
     return _Value(terms, a.const + b.const, via)
 
@@ -166,10 +188,21 @@ def _apply(graph: Graph, name: str, x: _Value, types) -> _Value:
             raise _unsupported(graph, name, f"expanding this op into dense synapses from '{src}' needs a "
                                             f"{n_out} x {m.shape[1]} matrix (more than {MAX_EXPANDED} entries)")
     c = f(np.zeros((1, int(np.prod(in_shape)))))[0]
-    terms = {src: (f(np.ascontiguousarray(m.T)) - c).T for src, m in x.terms.items()}
+    terms = {src: _push(f, m, c) for src, m in x.terms.items()}
     const = f(x.const[None, :])[0]
     via = {src: x.via[src] + (name,) for src in x.terms}
     return _Value(terms, const, via)
+
+
+def _push(f, m, c: np.ndarray) -> np.ndarray:
+    """L · M for the op f(x) = L x + c and M [n_in, n_src], feeding M's columns in chunks."""
+    n_src = m.shape[1]
+    out = np.zeros((len(c), n_src))
+    for a in range(0, n_src, CHUNK):
+        b = min(a + CHUNK, n_src)
+        cols = m.rows(a, b) if isinstance(m, Identity) else np.ascontiguousarray(m[:, a:b].T)
+        out[:, a:b] = (f(cols) - c).T
+    return out
 
 
 def _check_affine(graph: Graph, name: str, f, n: int) -> None:
