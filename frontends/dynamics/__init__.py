@@ -5,7 +5,9 @@ primitives (`step.py`: add, mul, greater, where, ..., layer, state in/out); `bui
 evaluates it symbolically (`poly.py`), recognises each neuron population with its exact
 reset mode and timing (`recognise.py`), checks every recognised neuron against the
 interpreter (`check.py`) and assembles the snn Graph (`assemble.py`). The ONNX frontend
-uses it for unrolled, looped and single-step graphs; a JAX frontend can feed it a jaxpr.
+uses it for unrolled, looped and single-step graphs; the JAX frontend feeds it a jaxpr.
+A ReLU of an ordinary ANN becomes an `ann.relu` node, which the convert-ann pass turns
+into spiking neurons.
 """
 from snnc.frontends.dynamics.assemble import build_graph, default_namer, evaluate_tick
 from snnc.frontends.dynamics.poly import Context, Poly, close, evaluate

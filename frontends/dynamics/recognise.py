@@ -141,7 +141,7 @@ def find_populations(tick: Tick, shapes: dict[str, tuple[int, ...] | None],
     return pops
 
 
-def _is_fresh(ctx: Context, atom: int, _seen=None) -> bool:
+def _is_fresh(ctx: Context, atom: int) -> bool:
     """Whether comparison `atom` depends on this tick's inputs (not only on previous state)."""
     for kind, key in ctx.atoms[atom].poly.variables():
         if kind in ("in", "layer") or (kind == "atom" and _is_fresh(ctx, key)):
@@ -157,7 +157,6 @@ def _spiking(tick: Tick, a: int, claimed: set[str], index: int, shapes, atom_sha
     ctx = tick.ctx
     atom = ctx.atoms[a]
     p = atom.poly
-    z = ("atom", a)
     cands = []
     for name, out in tick.state_out.items():
         if name in claimed:

@@ -24,7 +24,14 @@ Each form becomes a `StepFunction` over the neutral primitives of
 CubaLI, Threshold) with their exact reset mode and timing and checks each one against the
 interpreter. Options: `dt` (seconds per tick; ONNX stores none: β becomes τ = dt/(1 − β)),
 `state` ({state input: output} for single-step graphs), `outputs` (names of the ONNX
-outputs to keep; e.g. drop a recorded membrane).
+outputs to keep; e.g. drop a recorded membrane, which a spiking layer cannot output).
+
+Assumptions, each checked where it can be: per-tick values are [batch, ...] (the first axis
+is the batch; time-major inputs are [time, batch, ...]); states start at zero (unrolled:
+tick 0 is compared with the template run from zero state; loops: the initial values must
+fold to zeros; single step: the graph is run from zero state); computations on shapes
+only (Shape, ConstantOfShape, ...) fold with symbolic sizes taken as 1, which is exact for
+what exporters use them for: zero initial states, trip counts and flattening.
 """
 from __future__ import annotations
 
