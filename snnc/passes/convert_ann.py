@@ -172,6 +172,11 @@ def convert_ann(graph: Graph, target, options: ConvertAnnOptions) -> PassResult:
 
 # -- checks ---------------------------------------------------------------------------------------
 def _check_ops(graph: Graph) -> None:
+    feedback = next((e for e in graph.edges if e.recurrent), None)
+    if feedback is not None:
+        raise UnsupportedOpError(f"convert-ann: the recurrent edge from '{feedback.src}' back to "
+                                 f"'{feedback.dst}' makes this a recurrent network; convert-ann takes "
+                                 f"feed-forward ReLU networks")
     for name, node in graph.nodes.items():
         op = node.op
         if isinstance(op, (Input, Output, ReLU, *HOMOGENEOUS)) or type(op) in WEIGHTED:

@@ -315,6 +315,19 @@ def test_a_spiking_graph_is_refused_naming_the_node():
                                      "convert-ann takes a ReLU network")
 
 
+def test_a_recurrent_edge_is_refused():
+    b = GraphBuilder()
+    x = b.input("x", (2,))
+    fc = b.add("fc", Linear(weight=np.eye(2)), x)
+    r = b.add("act", ReLU(), fc)
+    b.connect(r, fc, recurrent=True)
+    b.output("y", r, (2,))
+    with pytest.raises(UnsupportedOpError) as err:
+        CONVERT(b.build(), None, {"calibration": np.ones((1, 2))})
+    assert str(err.value) == ("convert-ann: the recurrent edge from 'act' back to 'fc' makes this a recurrent "
+                              "network; convert-ann takes feed-forward ReLU networks")
+
+
 def test_encode_and_classify_need_a_converted_graph():
     with pytest.raises(UsageError, match=r"^this graph was not made by convert-ann"):
         encode(tiny_ann(), np.zeros((1, 3)), 4)
