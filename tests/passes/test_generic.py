@@ -15,7 +15,7 @@ from snnc.passes import get_pass
 from snnc.passes import mapping
 from snnc.passes.place import position
 from snnc.targets import get_target
-from tests.netbuild import lif, mlp, spikes
+from tests.netbuild import mlp, spikes
 
 LOIHI = get_target("loihi")
 

@@ -14,10 +14,8 @@ import snnc
 from snnc.backends.loihi import rules
 from snnc.backends.loihi.partition import Cost
 from snnc.errors import ConstraintViolation
-from snnc.interp.engine import run
 from snnc.passes.manager import run_pipeline
 from snnc.targets import get_target
-from snnc.targets.schema import CoreLimits
 from tests.netbuild import mlp, spikes
 
 LOIHI1 = get_target("loihi1")
