@@ -9,9 +9,9 @@ from snnc.targets import DATA_DIR, all_targets, get_target, load_target_file, ta
 
 
 def test_installed_targets_load():
-    assert target_names() == ("loihi", "loihi1")
+    assert {"loihi", "loihi1", "truenorth"} <= set(target_names())
     targets = all_targets()
-    assert {t.family for t in targets.values()} == {"loihi"}
+    assert {t.family for t in targets.values() if t.name.startswith("loihi")} == {"loihi"}
     assert targets["loihi1"].core.neurons == 1024 and targets["loihi1"].total_cores == 128
     assert targets["loihi"].core.neurons == 8192 and targets["loihi"].total_cores == 120
 
@@ -55,7 +55,7 @@ def test_number_format_ranges():
 def test_loihi_family_arithmetic_matches_the_dialect():
     """The dialect's fixed arithmetic is what every loihi-family target file declares."""
     from snnc.backends.loihi import ops
-    for t in all_targets().values():
+    for t in (t for t in all_targets().values() if t.family == "loihi"):
         f = t.formats
         assert (f.state_bits, f.decay_bits, f.current_decay_offset, f.voltage_decay_offset,
                 f.threshold_shift, f.activation_shift) == \
@@ -73,7 +73,7 @@ def test_describe_is_one_line():
 def test_unknown_target_lists_the_known_ones():
     with pytest.raises(UsageError) as err:
         get_target("truenorht")
-    assert str(err.value) == "unknown target 'truenorht' (known: loihi, loihi1)"
+    assert str(err.value) == f"unknown target 'truenorht' (known: {', '.join(target_names())})"
 
 
 # -- malformed files ----------------------------------------------------------------------------
