@@ -27,8 +27,8 @@ population, its exact reset mode and timing, and check it against the interprete
   any dt simulates the same ticks.
 
 The step's outputs become graph outputs named ``out`` (``out.0``, ... for a tuple, the
-keys for a dict); the input is ``x`` likewise. What the translation reads (everything else is refused, naming the primitive and
-the line of the step that computes it):
+keys for a dict); the input is ``x`` likewise. What the translation reads (everything else
+is refused, naming the primitive and the line of the step that computes it):
 
     add, add_any, sub, mul, div (by a constant), neg        arithmetic
     gt, lt (ge, le are refused by the recogniser: spikes use a strict >)
@@ -80,15 +80,18 @@ next tick, whose spike leaves one tick later:
 gives every membrane exactly, and ``load_spyx_nir(path, dt=dt)`` adds the one-tick
 `snn.delay` after every spiking node, so the spikes of every layer match Spyx's too.
 
-Known differences: spyx.nn.CuBaLIF (2024) subtracts θ twice per spike (once before the
-decay, once after: an effective reset of (1 + β)θ), which no snnc neuron does; snnc uses
-the single subtraction of its LIF (and of Spyx's earlier `SC` neuron). Spyx ignores r and
+Known differences: spyx.nn.CuBaLIF (kmheckel/spyx, commit 00e6ba4) subtracts θ twice per
+spike (once before the decay, once after: an effective reset of (1 + β)θ), which no snnc
+neuron does; snnc uses the single subtraction of its LIF (and of Spyx's earlier `SC`
+neuron). Spyx ignores r and
 v_leak, so `load_spyx_nir` refuses a file whose values differ from the ones above
 (``snnc.load`` reads such a file with NIR's meaning). Files written by
 ``spyx.nir.to_nir`` store Haiku's [N_in, N_out] weights and r = β; they are not in NIR's
 convention and do not round-trip through Spyx's own reader either.
 
-SNNAX has no NIR reader or writer; its step functions load with `load` above.
+SNNAX (PGI15/snnax) ships no NIR reader or writer that these notes found; its neurons
+(e.g. SimpleLIF: m = α m + (1 − α) x, z = H(m − θ), m −= m z) written as a step function
+load with `load` above.
 """
 from __future__ import annotations
 
@@ -308,9 +311,9 @@ def _rules(Prim) -> dict:
         ("neg", Prim.NEG), ("gt", Prim.GREATER), ("lt", Prim.LESS), ("ge", Prim.GREATER_EQUAL),
         ("le", Prim.LESS_EQUAL), ("and", Prim.AND), ("or", Prim.OR), ("not", Prim.NOT),
         ("stop_gradient", Prim.IDENTITY), ("copy", Prim.IDENTITY), ("copy_p", Prim.IDENTITY))}
-    table.update({"add": _add, "add_any": _add, "max": _max, "convert_element_type": _convert, "select_n": _select, "ne": _self_compare,
-                  "eq": _self_compare, "dot_general": _dot, "broadcast_in_dim": _broadcast,
-                  "reshape": _reshape})
+    table.update({"add": _add, "add_any": _add, "max": _max, "convert_element_type": _convert,
+                  "select_n": _select, "ne": _self_compare, "eq": _self_compare, "dot_general": _dot,
+                  "broadcast_in_dim": _broadcast, "reshape": _reshape})
     return table
 
 
