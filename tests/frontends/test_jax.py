@@ -215,6 +215,23 @@ def test_graph_structure_and_names(jax):
     assert g.metadata["source"] == "jax"
 
 
+def test_per_sample_step_through_vmap(jax):
+    """A step written for one sample (x [N_in]) loads once vmapped over the batch."""
+    jnp = jax.numpy
+    params = make_params(jax)
+
+    def step(params, v, x):
+        v = params["beta1"] * v + x @ params["w1"]
+        z = (v > params["thr"]).astype(jnp.float32)
+        return v - z * params["thr"], z
+
+    batched = jax.vmap(step, in_axes=(None, 0, 0))
+    s0, x = jnp.zeros((B, N_HID), jnp.float32), inputs(jax, seed=3)
+    g = snnc.load(batched, params=params, state=s0, sample_input=x[0])
+    _, z = jax.lax.scan(lambda v, xt: batched(params, v, xt), s0, x)
+    assert np.array_equal(snnc.simulate(g, np.asarray(x, np.float64)), np.asarray(z))
+
+
 def test_stateless_relu_step_is_an_ann_that_converts(jax):
     """A JAX MLP (state={}) imports as affine layers and ann.relu, runs as itself, and converts."""
     jnp = jax.numpy
