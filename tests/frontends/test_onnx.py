@@ -28,7 +28,7 @@ from snnc.errors import MalformedInputError, UnsupportedOpError  # noqa: E402
 from snnc.frontends import onnx as onnx_frontend  # noqa: E402
 from snnc.interp.engine import run  # noqa: E402
 
-T_EXPORT, T_RUN, B_RUN = 20, 40, 32
+T_EXPORT, T_RUN, B_RUN = 12, 40, 32
 ROUNDING = 1e-5       # float32 membranes within this (relative) of θ may round either way
 
 
