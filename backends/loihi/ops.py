@@ -59,6 +59,7 @@ class Cuba(Op):
 
     name = "loihi.cuba"
     stateful = True
+    neurons = True
     du: np.ndarray = array_field("i64", doc="current decay register: u leaks by (du + 1)/4096 per tick; "
                                             "−1 means no leak (Lava's du)")
     dv: np.ndarray = array_field("i64", doc="voltage decay register: v leaks by dv/4096 per tick")

@@ -65,7 +65,8 @@ class Op:
     name: ClassVar[str] = ""
     input_ports: ClassVar[tuple[str, ...]] = ("input",)
     output_ports: ClassVar[tuple[str, ...]] = ("output",)
-    stateful: ClassVar[bool] = False
+    stateful: ClassVar[bool] = False   # keeps state across ticks
+    neurons: ClassVar[bool] = False    # each output element is a neuron (counted in summaries and reports)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

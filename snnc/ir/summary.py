@@ -18,7 +18,7 @@ def graph_counts(graph: Graph) -> list[dict]:
         shape = outs["output"].shape if "output" in outs else tuple(getattr(op, "shape", ()))
         params = sum(v.size for v in op.field_values().values() if isinstance(v, np.ndarray))
         rows.append(dict(name=name, op=op.name, origin=node.origin, shape=shape,
-                         neurons=int(np.prod(shape)) if op.stateful else 0,
+                         neurons=int(np.prod(shape)) if op.neurons else 0,
                          synapses=op.synapse_count(ins, outs), params=int(params)))
     return rows
 

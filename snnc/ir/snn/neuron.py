@@ -28,6 +28,7 @@ class _Neuron(Op):
     """Shared rules: all per-neuron arrays have the neuron shape; time constants are > 0."""
 
     stateful = True
+    neurons = True
     shape_field = ""          # the field whose shape is the neuron shape
     time_constants: tuple[str, ...] = ()
 
