@@ -79,13 +79,18 @@ def _read_array(value, what: str) -> np.ndarray:
     return array
 
 
-def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: bool = False):
+def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: bool = False,
+             chip_instances: int | None = None):
     """Run a Graph, an Artifact (or its directory), or anything `load` accepts on time-major input.
 
     `x` is one array [T, B, *input_shape] for a single-input graph, or a dict from input
     name to such arrays. Returns one array [T, B, *output_shape] for a single-output
     graph, else a dict from output name to arrays. With `record`, returns
     `(outputs, {node: [T, B, *shape]})` holding every tick of each named node's output.
+
+    `seed` and `chip_instances` N drive a target's device model (an analog chip): the run
+    is a Monte Carlo over N chip instances drawn from `seed`, and every returned array
+    gains a leading instance axis, [N, T, B, ...]. Deterministic models give N equal copies.
 
     A compiled artifact (or a lowered graph with an "io" annotation) runs as the host drives
     the chip: inputs encoded, outputs reassembled, and, unless `raw=True`, outputs shifted
@@ -100,12 +105,32 @@ def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: b
         if record:
             raise UsageError("record= is not available for a compiled graph; use snnc.verify to compare layers")
         outs, _ = run_mapped(graph, _name_mapped_inputs(graph, x), raw=raw, strict=strict, seed=seed)
+        if chip_instances is not None:
+            outs = {k: np.stack([v] * _instances(chip_instances)) for k, v in outs.items()}
         return outs[next(iter(outs))] if len(outs) == 1 else outs
     inputs = _name_inputs(graph, x)
-    result = run(graph, inputs, record=record, strict=strict, seed=seed)
-    outs = result.outputs
+    n = 1 if chip_instances is None else _instances(chip_instances)
+    result = run(graph, inputs, record=record, strict=strict, seed=seed, chip_instances=n)
+    outs, recorded = result.outputs, result.recorded
+    if chip_instances is not None:
+        outs, recorded = _by_instance(outs, n), _by_instance(recorded, n)
     out = outs[graph.outputs[0]] if len(outs) == 1 else outs
-    return (out, result.recorded) if record else out
+    return (out, recorded) if record else out
+
+
+def _instances(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise UsageError(f"chip_instances must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
+def _by_instance(arrays: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """[T, N·B, ...] (instance-major batch) -> [N, T, B, ...]."""
+    out = {}
+    for k, v in arrays.items():
+        T, NB = v.shape[:2]
+        out[k] = np.moveaxis(v.reshape(T, n, NB // n, *v.shape[2:]), 1, 0)
+    return out
 
 
 def _graph_of(model) -> Graph:

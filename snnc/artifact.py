@@ -61,6 +61,8 @@ def _json_default(x):
         return bool(x)
     if isinstance(x, np.ndarray):
         return x.tolist()
+    if callable(getattr(x, "to_json", None)):     # option values that stand for data (by shape and digest)
+        return x.to_json()
     raise TypeError(f"{type(x).__name__} is not JSON-serialisable")
 
 

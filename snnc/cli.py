@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--input", required=True, help="input .npy, [T, B, *input_shape]")
     c.add_argument("-o", "--output", help="where to save the output .npy")
     c.add_argument("--seed", type=int, default=0, help="seed for stochastic models (default 0)")
+    c.add_argument("--chip-instances", type=int, default=None, metavar="N",
+                   help="run N chip instances of a device model (Monte Carlo); the output gains a "
+                        "leading axis [N, T, B, ...]")
     _load_options(c)
     c.set_defaults(func=_simulate)
 
@@ -160,10 +163,11 @@ def _simulate(args) -> int:
     from snnc.api import simulate
     graph = _load(args)
     x = _read_npy(args.input)
-    y = simulate(graph, x, seed=args.seed)
+    y = simulate(graph, x, seed=args.seed, chip_instances=args.chip_instances)
     outs = y if isinstance(y, dict) else {graph.outputs[0]: y}
     for name, arr in outs.items():
-        per_t = arr.reshape(arr.shape[0], -1)
+        per_t = arr.reshape(arr.shape[0], -1) if args.chip_instances is None else \
+            np.moveaxis(arr, 1, 0).reshape(arr.shape[1], -1)
         print(f"{name}: shape {list(arr.shape)}, sum {float(per_t.sum()):g}, "
               f"mean per tick {float(per_t.sum(axis=1).mean()):g}")
     if args.output:
@@ -195,6 +199,11 @@ def _compile(args) -> int:
     art = compile_model(args.model, args.target, progress=progress, load_options=_load_kwargs(args), **options)
     out = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}")
     art.save(out)
+    import importlib
+    backend = importlib.import_module(f"snnc.backends.{art.target.family}.emit")
+    if hasattr(backend, "summary"):            # a family whose manifest is not counted in cores
+        print(f"wrote {out}: {backend.summary(art)} ({sum(art.timings.values()):.2f} s)")
+        return 0
     r = art.manifest["resources"]
     print(f"wrote {out}: {r['cores']} core(s) on {r['chips']} chip(s), {r['totals']['neurons']} neurons, "
           f"{r['totals']['synapses']} synapses ({sum(art.timings.values()):.2f} s)")

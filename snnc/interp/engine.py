@@ -31,19 +31,27 @@ class RunResult:
 
 
 def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str] = (),
-        strict: bool = False, seed: int = 0) -> RunResult:
+        strict: bool = False, seed: int = 0, chip_instances: int = 1) -> RunResult:
     """Run `graph` on time-major `inputs` ({input name: [T, B, *shape]}) and return every output.
 
     `record` names what to keep for every tick, [T, B, ...] in `RunResult.recorded` under
     the same name: a node name keeps the node's (first) output port, or the value arriving
     at an output node; ``node:var`` keeps the state variable `var` of the node's stepper
     (`Stepper.state()`, read at the end of each tick), e.g. ``lif1:v``.
+
+    `chip_instances` N runs N chip instances of a stochastic device model side by side
+    (`Context.instances`): every input is repeated N times along the batch, instance-major,
+    so outputs and recordings are [T, N · B, ...] with instance i in rows i · B … i · B + B − 1.
     """
+    if isinstance(chip_instances, bool) or not isinstance(chip_instances, (int, np.integer)) or chip_instances < 1:
+        raise SimulationError(f"chip_instances must be an integer >= 1, got {chip_instances!r}")
     graph.verify()
     types = graph.types()
     xs = _check_inputs(graph, inputs)
+    if chip_instances > 1:
+        xs = {k: np.tile(v, (1, int(chip_instances)) + (1,) * (v.ndim - 2)) for k, v in xs.items()}
     T, B = next(iter(xs.values())).shape[:2] if xs else (0, 0)
-    ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed)
+    ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed, instances=int(chip_instances))
     order = [n for n in graph.schedule() if n not in graph.inputs and n not in graph.outputs]
     steppers = {n: stepper_for(graph.op(n))(graph.op(n), ctx, B, n) for n in order}
     fan_in = {n: _port_sources(graph, n) for n in graph.nodes}

@@ -23,12 +23,17 @@ class Context:
 
     `strict` makes integer steppers raise on overflow instead of wrapping or saturating;
     `seed` seeds every stochastic stepper (each derives its own stream from it and its node).
+    `instances` is the number of chip instances run at once: the batch then holds that many
+    groups of equal size, instance-major (sample b of instance i at row i · B + b), and a
+    stepper that models per-chip variation draws it once per group (instance i of seed s
+    is the same chip in every run). Deterministic steppers ignore it.
     """
 
     dt: float
     method: str = "euler"
     strict: bool = False
     seed: int = 0
+    instances: int = 1
 
     def decay(self, tau: np.ndarray) -> np.ndarray:
         """α(τ): 1 − dt/τ for euler, exp(−dt/τ) for exact (ir_spec/SPEC.md, Discretisation)."""

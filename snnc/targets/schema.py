@@ -20,6 +20,12 @@ from dataclasses import dataclass, field
 from snnc.errors import MalformedInputError
 
 
+class Signed(float):
+    """Schema type of a number that may be negative or zero (a plain `float` field must be >= 0).
+
+    Device models carry fitted coefficients of either sign (polynomial terms, log slopes)."""
+
+
 @dataclass(frozen=True)
 class Range:
     """An inclusive integer range, written ``[lo, hi]`` in JSON."""
@@ -263,6 +269,10 @@ def _convert(hint, value, key):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise _Invalid(key, f"expected an integer >= 0, got {_show(value)}")
         return value
+    if hint is Signed:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _Invalid(key, f"expected a number, got {_show(value)}")
+        return float(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise _Invalid(key, f"expected a number >= 0, got {_show(value)}")
