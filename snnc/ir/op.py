@@ -192,22 +192,10 @@ def all_ops() -> dict[str, type[Op]]:
 
 def _load_dialects() -> None:
     """Import every dialect so its ops register (the snn dialect and each backend's)."""
-    import importlib
-    import pkgutil
-
     import snnc.ir.ann  # noqa: F401  (ANN activations, for conversion)
     import snnc.ir.snn  # noqa: F401  (the source dialect)
-    try:
-        import snnc.backends as backends
-    except ImportError:
-        return
-    for mod in pkgutil.iter_modules(backends.__path__):
-        if mod.ispkg:
-            try:
-                importlib.import_module(f"snnc.backends.{mod.name}.ops")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"snnc.backends.{mod.name}.ops":
-                    raise
+    from snnc.plugins import import_backend_modules
+    import_backend_modules("ops")
 
 
 def expect_input_shape(inputs: dict[str, TensorType], shape: tuple[int, ...], port: str = "input") -> None:
