@@ -99,19 +99,7 @@ def stepper_for(op: Op) -> type[Stepper]:
 
 
 def _load_steppers() -> None:
-    import importlib
-    import pkgutil
-
     import snnc.interp.ann  # noqa: F401  (ANN activations)
     import snnc.interp.snn  # noqa: F401  (the source dialect's steppers)
-    try:
-        import snnc.backends as backends
-    except ImportError:
-        return
-    for mod in pkgutil.iter_modules(backends.__path__):
-        if mod.ispkg:
-            try:
-                importlib.import_module(f"snnc.backends.{mod.name}.steps")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"snnc.backends.{mod.name}.steps":
-                    raise
+    from snnc.plugins import import_backend_modules
+    import_backend_modules("steps")
