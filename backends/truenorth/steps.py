@@ -1,9 +1,9 @@
 """Bit-exact step functions of the `truenorth.*` dialect (equations in `ops.py`).
 
 Everything is int64 and vectorised over the batch and over a core's axons and neurons. The
-synaptic sum of a deterministic core is, per axon type G, (count of active connected axons
-of type G) · s_j^G: the counts come from a float32 matmul of 0/1 values, exact because a
-count never exceeds the number of axons (< 2^24). In strict mode (`Context.strict`) a
+deterministic synaptic sum is one matmul of the active axons with the effective weights
+c_ij · s_j^{G_i}, in float32 where every column's absolute sum is below 2^24 (so every
+partial sum is an exactly represented integer), else float64 below 2^53, else int64. In strict mode (`Context.strict`) a
 membrane value that would saturate raises `SimulationError` naming node, tick, sample and
 neuron.
 """
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.truenorth.ops import AXON_TYPES, PRN_BITS, RESET_LINEAR, RESET_NORMAL, Core, Route
+from snnc.backends.truenorth.ops import PRN_BITS, RESET_LINEAR, RESET_NORMAL, Core, Route
 from snnc.errors import SimulationError
 from snnc.interp import fixed
 from snnc.interp.kernel import Stepper, register_stepper
 
 _PRN_HIGH = 1 << PRN_BITS
+_FLOAT32_EXACT = 1 << 24
+_FLOAT64_EXACT = 1 << 53
 
 
 def core_rng(seed: int, prng_seed: int) -> np.random.Generator:
@@ -30,10 +32,12 @@ class CoreStepper(Stepper):
         super().__init__(op, ctx, batch, node)
         self.tick = 0
         stoch = op.stochastic_weight.astype(bool)
-        # deterministic part: per type, the rows of that type and the weight (0 where b = 1)
-        self.types = [(np.flatnonzero(op.axon_type == g), op.crossbar[op.axon_type == g].astype(np.float32),
-                       np.where(stoch[:, g], 0, op.weight[:, g])) for g in range(AXON_TYPES)
-                      if np.any(op.axon_type == g)]
+        # deterministic part: one matrix of effective weights c_ij · s_j^{G_i} (0 where b = 1)
+        w_ax = np.where(stoch[:, op.axon_type].T, 0, op.crossbar * op.weight[:, op.axon_type].T)
+        bound = int(np.abs(w_ax).sum(axis=0).max(initial=0))
+        self.w_eff = w_ax.astype(np.float32 if bound < _FLOAT32_EXACT else np.float64)
+        self.exact_in_float = bound < _FLOAT64_EXACT
+        self.w_int = w_ax
         self.stochastic_synapses = bool(stoch.any())
         if self.stochastic_synapses:
             s_ax = op.weight[:, op.axon_type].T                      # s_j^{G_i}, [A, N]
@@ -55,10 +59,10 @@ class CoreStepper(Stepper):
         return self.rng.integers(0, _PRN_HIGH, size=shape, dtype=np.int64)
 
     def _integrate(self, active: np.ndarray) -> np.ndarray:
-        syn = np.zeros_like(self.v)
-        for rows, crossbar, w in self.types:
-            counts = active[:, rows].astype(np.float32) @ crossbar     # exact: counts < 2^24
-            syn += counts.astype(np.int64) * w
+        if self.exact_in_float:               # integer sums below 2^24 (float32) or 2^53 (float64) are exact
+            syn = (active.astype(self.w_eff.dtype) @ self.w_eff).astype(np.int64)
+        else:
+            syn = active.astype(np.int64) @ self.w_int
         if self.stochastic_synapses:
             rho = self._prn((self.batch, *self.syn_mag.shape))
             fired = (self.syn_mag[None] >= rho) & active[:, :, None]

@@ -1,0 +1,178 @@
+"""`truenorth-split-fan-in`: neurons needing more axons than a core has become partial sums.
+
+A neuron j of core P whose synapses use more than `core.axons` axons cannot live on one
+core. Its inputs are cut into groups that fit (an input's duplicated axons stay together,
+inputs in axon order); for each group g a partial core holds, for every neuron j with
+synapses in g, two partial neurons that integrate j's synaptic input from g with j's own
+integer weights, one with the sign flipped:
+
+    partial± :  V += ±(Σ_{i∈g, active} c_ij s_j^{G_i});  fire when V ≥ A_j, V ← V − A_j (linear);
+                V floored at −A_j (κ = 1, β = A_j); no leak
+    combiner j:  axons from j's partial+ (type 0, weight +A_j) and partial− (type 1, weight −A_j);
+                 j's own leak, thresholds and reset.
+
+Approximation (the only one this pass makes): the combining neuron receives each group's
+synaptic sum quantised to whole multiples of A_j, one tick later, and the remainder waits in
+the partial neuron's membrane (linear reset), so over any window the input it integrates
+differs from j's exact input by less than A_j per partial neuron, plus what a partial
+neuron's floor at −A_j discards when a group's sum swings negative and back within a few
+ticks. A partial neuron fires at most once per tick, so a group whose sum exceeds A_j per
+tick for long is delayed, not lost. A_j = ceil(2 α_j / groups), clipped to [1, 255]: about
+two ticks of the group's share of a threshold per spike. Every path through the split takes
+one tick more; `latency.balance` delays the other paths into later cores by the same tick.
+
+With `exact=True` the pass refuses instead, naming the core, the neuron and the limit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.backends.truenorth.cores import cut, make_core, take_axons, take_neurons
+from snnc.backends.truenorth.latency import annotate, balance, json_meta
+from snnc.backends.truenorth.netlist import ROLES, Netlist, new_link
+from snnc.backends.truenorth.ops import RESET_LINEAR
+from snnc.errors import ConstraintViolation
+from snnc.ir.graph import Graph, Node
+from snnc.passes import mapping
+from snnc.passes.registry import PassResult, register_pass
+
+
+
+@dataclass(frozen=True)
+class SplitFanInOptions:
+    """`exact`: refuse a fan-in split (it is approximate) instead of making one."""
+
+    exact: bool = False
+
+
+@register_pass("truenorth-split-fan-in", SplitFanInOptions)
+def split_fan_in(graph: Graph, target, options: SplitFanInOptions) -> PassResult:
+    """Split neurons whose fan-in exceeds a core's axons into partial sums and a combining neuron."""
+    net = Netlist.of(graph)
+    limit = target.core.axons
+    provenance, stats = {}, {}
+    for name in net.core_order():
+        op = net.cores[name].op
+        fan_in = op.crossbar.sum(axis=0)
+        needed = fan_in.max(initial=0) > limit
+        if not needed and (options.exact or not _cheaper_split(net, name, target)):
+            continue
+        if options.exact:
+            j = int(fan_in.argmax())
+            node = net.cores[name]
+            where = f"node '{name}'" + (f" ({node.origin})" if node.origin else "") + f" neuron {j}"
+            raise ConstraintViolation(target=target.name, rule="core.axons", where=where,
+                                      value=f"{int(fan_in[j])} axons (exact=True refuses the approximate "
+                                            f"partial-sum split)", limit=limit)
+        provenance[name], stats[name] = _split(net, name, target)
+    if stats:
+        annotate(net, balance(net, target))
+    summary = {"split": len(stats), "partial_cores": sum(s["groups"] for s in stats.values()),
+               "added_latency_ticks": 1 if stats else 0, "per_core": stats}
+    return PassResult(net.to_graph(), provenance=provenance, stats=summary)
+
+
+def _cheaper_split(net: Netlist, name: str, target) -> bool:
+    """Whether splitting a core whose neurons each fit takes fewer cores than cutting it by
+    neurons: many neurons sharing more than core.axons axons cut into tiny chunks, while a
+    split needs about Σ_g ceil(partials_g / N) partial cores plus ceil(partials / A) combiners."""
+    op = net.cores[name].op
+    if len(np.flatnonzero(op.crossbar.any(axis=1))) <= target.core.axons:
+        return False
+    whole = len(cut(op, np.ones(op.neurons, np.int64), target))
+    A, N = target.core.axons, target.core.neurons
+    contrib = op.crossbar * op.weight[:, op.axon_type].T
+    partials = [int((contrib[rows] > 0).any(axis=0).sum() + (contrib[rows] < 0).any(axis=0).sum())
+                for rows in _groups(_input_units(net, name, op.axons), A)]
+    split = sum(-(-p // N) for p in partials) + max(-(-sum(partials) // A), -(-op.neurons // N))
+    return split < whole
+
+
+def _input_units(net: Netlist, name: str, n_axons: int) -> list[list[int]]:
+    """The core's axons grouped by the input element feeding them, in axon order."""
+    key_of = {}
+    for link in net.into(name):
+        for src, axon in zip(link.source, link.axon):
+            key_of.setdefault(int(axon), (link.src, int(src)))
+    units: dict[tuple, list[int]] = {}
+    for a in range(n_axons):
+        units.setdefault(key_of.get(a, ("", a)), []).append(a)
+    return sorted(units.values(), key=lambda u: u[0])
+
+
+def _groups(units: list[list[int]], limit: int) -> list[np.ndarray]:
+    groups, cur = [], []
+    for u in units:
+        if cur and len(cur) + len(u) > limit:
+            groups.append(np.array(cur))
+            cur = []
+        cur += u
+    if cur:
+        groups.append(np.array(cur))
+    return groups
+
+
+def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
+    node = net.cores[name]
+    op = node.op
+    groups = _groups(_input_units(net, name, op.axons), target.core.axons)
+    w_max = min(-target.formats.weight.lo, target.formats.weight.hi)
+    quantum = np.clip(np.ceil(2 * op.alpha / len(groups)), 1, w_max).astype(np.int64)
+    contrib = op.crossbar * op.weight[:, op.axon_type].T                 # [A, N] signed synapses
+    roles = json_meta(net, ROLES, {})
+    comb_axons: list[tuple[int, int]] = []                                 # (neuron j, sign) per combiner axon
+    partials = []
+    incoming = net.into(name)
+    for g, rows in enumerate(groups):
+        pos = np.flatnonzero((contrib[rows] > 0).any(axis=0))
+        neg = np.flatnonzero((contrib[rows] < 0).any(axis=0))
+        idx = np.concatenate([pos, neg])
+        sub = take_neurons(take_axons(op, rows), idx)
+        sign = np.concatenate([np.ones(len(pos), np.int64), -np.ones(len(neg), np.int64)])
+        q = quantum[idx]
+        core = sub.replace(weight=sub.weight * sign[:, None], leak=np.zeros_like(q), leak_reversal=np.zeros_like(q),
+                           stochastic_leak=np.zeros_like(q), alpha=q, beta=q, threshold_mask_bits=np.zeros_like(q),
+                           reset_mode=np.full_like(q, RESET_LINEAR), saturate=np.ones_like(q),
+                           reset_value=np.zeros_like(q))
+        pname = net.fresh(f"{name}.g{g}")
+        net.cores[pname] = Node(pname, core, node.origin)
+        roles[pname] = "partial"
+        partials.append(pname)
+        first = len(comb_axons)
+        comb_axons += [(int(j), int(s)) for j, s in zip(idx, sign)]
+        net.links.append(new_link(pname, name, np.arange(len(idx)), first + np.arange(len(idx)),
+                                  target.formats.delay.lo, len(idx), 0, node.origin))
+        for link in incoming:
+            keep = np.isin(link.axon, rows)
+            if keep.any():
+                where = {int(a): i for i, a in enumerate(rows)}
+                net.links.append(new_link(link.src, pname, link.source[keep], [where[int(a)] for a in link.axon[keep]],
+                                          link.delay[keep], link.n_in, len(rows), link.origin))
+    net.links = [l for l in net.links if not any(l is i for i in incoming)]
+    for l in net.links:
+        if l.dst == name:
+            l.n_axons = len(comb_axons)
+    net.cores[name] = Node(name, _combiner(op, comb_axons, quantum), node.origin)
+    roles[name] = "combiner"
+    net.metadata[ROLES] = mapping.dumps(roles)
+    stats = {"groups": len(groups), "partial_neurons": len(comb_axons), "combiner_axons": len(comb_axons),
+             "quantum": [int(quantum.min()), int(quantum.max())] if quantum.size else []}
+    return (*partials, name), stats
+
+
+def _combiner(op, comb_axons: list[tuple[int, int]], quantum: np.ndarray):
+    """Neuron j of `op` with axons from its partials: +A_j on type 0, −A_j on type 1."""
+    n = op.neurons
+    crossbar = np.zeros((len(comb_axons), n), np.int64)
+    types = np.zeros(len(comb_axons), np.int64)
+    for a, (j, s) in enumerate(comb_axons):
+        crossbar[a, j] = 1
+        types[a] = 0 if s > 0 else 1
+    weight = np.zeros((n, 4), np.int64)
+    weight[:, 0], weight[:, 1] = quantum, -quantum
+    base = make_core(crossbar, types, weight, membrane_bits=op.membrane_bits, prng_seed=op.prng_seed)
+    keep = {f: getattr(op, f) for f in ("leak", "leak_reversal", "stochastic_leak", "alpha", "beta",
+                                        "threshold_mask_bits", "reset_mode", "saturate", "reset_value")}
+    return base.replace(**keep)

@@ -1,0 +1,141 @@
+"""A mutable view of a `truenorth.*` graph for the passes: cores, routes, inputs, outputs.
+
+A lowered TrueNorth graph has one shape: graph inputs and `truenorth.core` nodes feed
+`truenorth.route` nodes, and each route feeds exactly one core or graph output:
+
+    input ──route──▶ core ──route──▶ core ──route──▶ output
+
+`Netlist.of(graph)` reads that shape (refusing anything else), the passes edit cores and
+routes in place, and `to_graph()` writes a new Graph with nodes in a topological order
+(inputs, then each core after its incoming routes, then outputs). Metadata, dt and
+method are carried along unchanged unless a pass sets them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from snnc.backends.truenorth.ops import Core, Route
+from snnc.errors import UnsupportedOpError
+from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.snn import Input, Output
+
+ROLES = "truenorth.roles"      # metadata: core -> neurons | partial | combiner | splitter
+
+
+@dataclass
+class Link:
+    """One route node: entries (source element, destination axon, delay) from `src` to `dst`."""
+
+    src: str
+    dst: str
+    source: np.ndarray
+    axon: np.ndarray
+    delay: np.ndarray
+    n_in: int
+    n_axons: int
+    origin: str = ""
+    name: str = ""
+
+    def op(self) -> Route:
+        return Route(source=self.source, axon=self.axon, delay=self.delay, n_in=self.n_in, n_axons=self.n_axons)
+
+
+@dataclass
+class Netlist:
+    cores: dict[str, Node]
+    links: list[Link]
+    inputs: dict[str, Node]
+    outputs: dict[str, Node]
+    graph: Graph                          # the graph read (for dt, method, version, metadata)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, graph: Graph) -> "Netlist":
+        cores, links, inputs, outputs = {}, [], {}, {}
+        for name, node in graph.nodes.items():
+            if isinstance(node.op, Core):
+                cores[name] = node
+            elif isinstance(node.op, Input):
+                inputs[name] = node
+            elif isinstance(node.op, Output):
+                outputs[name] = node
+            elif isinstance(node.op, Route):
+                (src,) = [e.src for e in graph.in_edges(name)] or [None]
+                dsts = [e.dst for e in graph.out_edges(name)]
+                if src is None or len(dsts) != 1 or any(e.recurrent for e in graph.in_edges(name)):
+                    raise _shape_error(name, node, "a route must have one source and feed one core or output")
+                op = node.op
+                links.append(Link(src, dsts[0], op.source, op.axon, op.delay, op.n_in, op.n_axons,
+                                  node.origin, name))
+            else:
+                raise _shape_error(name, node, "a TrueNorth graph holds only truenorth.core, truenorth.route, "
+                                               "snn.input and snn.output nodes")
+        return cls(cores, links, inputs, outputs, graph, dict(graph.metadata))
+
+    # -- queries ------------------------------------------------------------------------------
+    def into(self, name: str) -> list[Link]:
+        return [l for l in self.links if l.dst == name]
+
+    def out_of(self, name: str) -> list[Link]:
+        return [l for l in self.links if l.src == name]
+
+    def core_order(self) -> list[str]:
+        """Cores in a topological order of the routes (ties: insertion order)."""
+        g = nx.DiGraph()
+        g.add_nodes_from(self.cores)
+        g.add_edges_from((l.src, l.dst) for l in self.links if l.src in self.cores and l.dst in self.cores)
+        index = {n: i for i, n in enumerate(self.cores)}
+        return list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
+
+    def fresh(self, base: str) -> str:
+        taken = set(self.cores) | set(self.inputs) | set(self.outputs) | {l.name for l in self.links}
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    # -- writing ------------------------------------------------------------------------------
+    def to_graph(self) -> Graph:
+        order = self.core_order()
+        nodes: list[Node] = list(self.inputs.values())
+        edges: list[Edge] = []
+        taken = set(self.cores) | set(self.inputs) | set(self.outputs)
+        by_dst: dict[str, list[Link]] = {}
+        for l in self.links:
+            by_dst.setdefault(l.dst, []).append(l)
+        for dst in [*order, *self.outputs]:
+            for l in by_dst.get(dst, []):
+                name = _route_name(l, taken)
+                nodes.append(Node(name, l.op(), l.origin))
+                edges += [Edge(l.src, name), Edge(name, l.dst)]
+            if dst in self.cores:
+                nodes.append(self.cores[dst])
+        nodes += list(self.outputs.values())
+        g = self.graph
+        return Graph(nodes, edges, inputs=list(self.inputs), outputs=list(self.outputs), dt=g.dt,
+                     method=g.method, version=g.version, metadata=self.metadata)
+
+
+def _route_name(link: Link, taken: set[str]) -> str:
+    base = f"{link.src}.to.{link.dst}"
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    link.name = name
+    return name
+
+
+def _shape_error(name: str, node: Node, message: str) -> UnsupportedOpError:
+    return UnsupportedOpError(message, node=name, op=node.op.name, source=node.origin or None)
+
+
+def new_link(src: str, dst: str, source, axon, delay, n_in: int, n_axons: int, origin: str = "") -> Link:
+    return Link(src, dst, np.asarray(source, np.int64), np.asarray(axon, np.int64),
+                np.asarray(delay, np.int64) if np.ndim(delay) else np.full(len(source), int(delay), np.int64),
+                int(n_in), int(n_axons), origin)
