@@ -1,0 +1,15 @@
+"""The analog backend: crossbar arrays of memory devices with analog LIF neuron circuits.
+
+Unlike the digital targets, an analog chip is not bit-exact: the `analog.*` dialect is a
+seeded statistical model of one chip instance (programming noise, drift, 1/f read noise,
+converter quantisation and clipping, IR drop, fixed-pattern mismatch), and a Monte Carlo
+over chip instances (`chip_instances`) says what a population of chips computes.
+
+    device.py     the device and periphery formulas, each with its source
+    ops.py        analog.crossbar (one tile) and analog.lif (a neuron circuit population)
+    steps.py      their step functions, vectorised over chip instances
+    lower.py      the pipeline: analog-legalize, analog-tile, analog-neurons, analog-calibrate
+    calibrate.py  drift compensation settings and the chip-in-the-loop gain/threshold calibration
+    chip.py       helpers: evaluate at a time after programming, switch noise off, Monte Carlo accuracy
+    emit.py, rules.py, FORMAT.md   the artifact and its design rules
+"""
