@@ -277,12 +277,13 @@ def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, la
     spikes = None
     if layers:
         spikes = {}
-        for node, (pop, offset, count) in parts.items():
+        for node, (pop, offset, count, *first) in parts.items():
             lat = io.get("layers", {}).get(pop, {}).get("latency", 0)
-            n = sum(c for p2, (q, _, c) in parts.items() if q == pop)
+            n = sum(p[2] for p in parts.values() if p[0] == pop)
             arr = spikes.setdefault(pop, np.zeros((T, B, n)))
             shift = 0 if raw else lat
-            arr[:, :, offset:offset + count] = (result.recorded[node][shift:shift + T] != 0)
+            start = first[0] if first else 0          # the node's outputs may hold more than the part
+            arr[:, :, offset:offset + count] = (result.recorded[node][shift:shift + T, :, start:start + count] != 0)
     return outputs, spikes
 
 

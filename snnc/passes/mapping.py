@@ -16,8 +16,10 @@ result of the interpreter, so they are metadata in the sense of ir_spec/SPEC.md 
                         a graded output also has "scale" (one number per element): the
                         source model's value is payload / scale.
     "mapping.cores"     {compartment node: logical core}        (partition)
-    "mapping.parts"     {compartment node: [population, offset, count]}: which neurons of
-                        which lowered population the node holds (partition)
+    "mapping.parts"     {compartment node: [population, offset, count(, first)]}: which neurons
+                        of which lowered population the node holds (partition); the optional
+                        `first` (default 0) is where they start among the node's outputs, for a
+                        node that also holds other neurons (TrueNorth copies and relays)
     "mapping.place"     {logical core: [chip, tile_row, tile_col, slot]}   (place)
 """
 from __future__ import annotations

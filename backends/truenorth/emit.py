@@ -1,0 +1,181 @@
+"""The TrueNorth emitter: a mapped `truenorth.*` graph to the artifact files of FORMAT.md.
+
+Mapping decisions are the passes'; this module writes them down: per core its crossbar,
+axon types, neuron registers and the one destination of each neuron; the host's input and
+output maps; the manifest with cores used, splitters added, per-layer weight error and an
+estimate of power at the target's tick. Every file is a deterministic function of the
+graph and the options.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc import __version__
+from snnc.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, MANIFEST, json_bytes, npz_bytes, sha256, target_digest
+from snnc.backends.truenorth.cores import NEURON_FIELDS, ROW_FIELDS
+from snnc.backends.truenorth.netlist import ROLES, Netlist
+from snnc.ir.text import print_graph
+from snnc.passes import mapping
+
+CORE_FILE = "cores/core_{:04d}"
+HOST = -1                      # dest.core of a neuron whose spikes go off chip, to the host
+
+
+@dataclass(frozen=True)
+class EmitOptions:
+    activity: float = 0.1        # assumed spikes per neuron (and per input) per tick, for the estimate
+    ticks: int = 100             # ticks per inference, for the per-inference estimate
+
+    def __post_init__(self):
+        if not 0 <= self.activity <= 1:
+            raise ValueError(f"activity must lie in [0, 1] spikes per neuron per tick, got {self.activity}")
+        if self.ticks < 1:
+            raise ValueError(f"ticks must be >= 1, got {self.ticks}")
+
+
+def core_arrays(op, destinations: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays of one core file: configuration registers and the destination table."""
+    arrays = {"crossbar": op.crossbar.astype(np.uint8), "axon_type": op.axon_type.astype(np.int64)}
+    for f in (*ROW_FIELDS, *NEURON_FIELDS):
+        arrays[f"neuron.{f}"] = getattr(op, f).astype(np.int64)
+    d = destinations.reshape(-1, 4)
+    for i, f in enumerate(("neuron", "core", "axon", "delay")):
+        arrays[f"dest.{f}"] = d[:, i].astype(np.int64)
+    return arrays
+
+
+def build(graph):
+    """(core tables in core order, host input map, host output map) of a placed graph."""
+    net = Netlist.of(graph)
+    index = mapping.read(graph, mapping.CORES, {})
+    outputs = list(net.outputs)
+    dests = {c: [] for c in net.cores}
+    host_in = {n: [[] for _ in range(net.inputs[n].op.shape[0])] for n in net.inputs}
+    host_out = {n: np.full((net.outputs[n].op.shape[0], 2), -1, np.int64) for n in outputs}
+    for link in net.links:
+        for src, axon, delay in zip(link.source.tolist(), link.axon.tolist(), link.delay.tolist()):
+            if link.src in net.inputs:
+                host_in[link.src][src].append((index[link.dst], axon, delay))
+            elif link.dst in net.outputs:
+                dests[link.src].append((src, HOST, axon, delay))
+                host_out[link.dst][axon] = (index[link.src], src)
+            else:
+                dests[link.src].append((src, index[link.dst], axon, delay))
+    tables = sorted(((index[c], c, net.cores[c].op, np.array(sorted(dests[c]), np.int64)) for c in net.cores))
+    return tables, host_in, host_out
+
+
+def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) -> dict[str, bytes]:
+    """Every artifact file, by relative path, from a pipeline result."""
+    graph = result.graph
+    tables, host_in, host_out = build(graph)
+    place = mapping.read(graph, mapping.PLACE, {})
+    roles = mapping.read(graph, ROLES, {})
+    parts = mapping.read(graph, mapping.PARTS, {})
+    files: dict[str, bytes] = {}
+    per_core = []
+    for idx, name, op, dest in tables:
+        stem = CORE_FILE.format(idx)
+        mine = [{"population": p[0], "offset": p[1], "count": p[2], "first": p[3]} for p in [parts.get(name)] if p]
+        counts = {"axons": op.axons, "neurons": op.neurons, "synapses": int(op.crossbar.sum()),
+                  "destinations": len(dest)}
+        meta = {"core": idx, "node": name, "role": roles.get(name, "neurons"),
+                "position": place.get(str(idx), [0, 0, 0, 0]), "parts": mine, "resources": counts,
+                "membrane_bits": op.membrane_bits, "prng_seed": op.prng_seed}
+        files[f"{stem}.json"] = json_bytes(meta)
+        files[f"{stem}.npz"] = npz_bytes(core_arrays(op, dest))
+        per_core.append({"core": idx, "node": name, "role": meta["role"], "position": meta["position"], **counts})
+    io_ann = mapping.read(graph, mapping.IO, {"inputs": {}, "outputs": {}})
+    files["host.json"], files["host.npz"] = _host_files(graph, io_ann, host_in, host_out)
+    sidecar: dict[str, np.ndarray] = {}
+    files["graph.snnir"] = print_graph(graph, sidecar=sidecar).encode("utf-8")
+    if sidecar:
+        files["graph.npz"] = npz_bytes(sidecar)
+    manifest = {
+        "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "snnc_version": __version__,
+        "target": {"name": target.name, "family": target.family, "digest": target_digest(target)},
+        "input": source, "io": io_ann, "layers": _layers(graph, tables, io_ann, parts),
+        "resources": _resources(per_core, target),
+        "mapping": report(result),
+        "estimate": estimate(per_core, host_in, target, options, io_ann),
+        "passes": [r.to_json() for r in result.records],
+        "files": {k: sha256(v) for k, v in sorted(files.items())},
+    }
+    files[MANIFEST] = json_bytes(manifest)
+    return files
+
+
+def report(result) -> dict:
+    """What the mapping cost and approximated: cores, splitters, copies, partial sums, per-layer error."""
+    enc = result.stats("truenorth-encode").get("per_layer", {})
+    part = result.stats("truenorth-partition")
+    split = result.stats("truenorth-split-fan-in")
+    layers = {name: {k: s[k] for k in ("duplication", "inputs", "axons", "rel_rms", "rel_max") if k in s}
+              for name, s in enc.items()}
+    return {"cores": part.get("cores"), "splitter_cores": part.get("splitter_cores", 0),
+            "neuron_copies": part.get("neuron_copies", 0), "partial_sum_cores": split.get("partial_cores", 0),
+            "fan_in_splits": split.get("split", 0), "latency_max": part.get("latency_max"),
+            "weight_error": layers}
+
+
+def _host_files(graph, io_ann: dict, host_in: dict, host_out: dict) -> tuple[bytes, bytes]:
+    arrays = {}
+    for name, lists in host_in.items():
+        arrays[f"input.{name}.ptr"] = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
+        arrays[f"input.{name}.target"] = np.array([x for lst in lists for x in lst], np.int64).reshape(-1, 3)
+    for name, table in host_out.items():
+        arrays[f"output.{name}.source"] = table
+    meta = {"inputs": {n: {**io_ann["inputs"].get(n, {}), "index": i} for i, n in enumerate(graph.inputs)},
+            "outputs": {n: {k: v for k, v in io_ann["outputs"].get(n, {}).items() if k != "parts"}
+                        for n in graph.outputs}}
+    return json_bytes(meta), npz_bytes(arrays)
+
+
+def _layers(graph, tables, io_ann: dict, parts: dict) -> list[dict]:
+    """Per source population: origin, latency and the cores holding its neurons."""
+    core_of = {name: idx for idx, name, _, _ in tables}
+    out = {}
+    for node, (pop, offset, count, first) in sorted(parts.items(), key=lambda kv: (kv[1][0], kv[1][1])):
+        entry = out.setdefault(pop, {"population": pop, "neurons": 0, "parts": [],
+                                     "latency": io_ann.get("layers", {}).get(pop, {}).get("latency")})
+        entry["parts"].append({"node": node, "core": core_of[node], "offset": offset, "count": count, "first": first})
+        entry["neurons"] += count
+    for entry in out.values():
+        entry["origin"] = graph.nodes[entry["parts"][0]["node"]].origin
+    return [out[k] for k in sorted(out)]
+
+
+def _resources(per_core: list[dict], target) -> dict:
+    keys = ("axons", "neurons", "synapses", "destinations")
+    limits = {"axons": target.core.axons, "neurons": target.core.neurons}
+    roles = {}
+    for c in per_core:
+        roles[c["role"]] = roles.get(c["role"], 0) + 1
+    return {"cores": len(per_core), "chips": len({c["position"][0] for c in per_core}), "cores_by_role": roles,
+            "totals": {k: sum(c[k] for c in per_core) for k in keys},
+            "max_per_core": {k: max((c[k] for c in per_core), default=0) for k in keys},
+            "limits": limits, "per_core": per_core}
+
+
+def estimate(per_core: list[dict], host_in: dict, target, options: EmitOptions, io_ann: dict) -> dict:
+    """Energy per tick and power at the target's tick from its per-event energies.
+
+    Every neuron and every input element spikes with probability `activity` per tick; a
+    spike on an axon drives every synapse of its crossbar row (a synaptic event each), and
+    every spike of a neuron with a destination sends one packet (a spike). Static power is
+    not modelled (the target data says why)."""
+    a, e = options.activity, target.energy
+    synapses = sum(c["synapses"] for c in per_core)
+    spikes = sum(c["destinations"] for c in per_core)
+    energy = a * synapses * e.synaptic_event_pj + a * spikes * e.spike_pj
+    fill = max((o.get("latency", 0) for o in io_ann.get("outputs", {}).values()), default=0)
+    ticks = options.ticks + fill
+    return {"assumptions": {"activity": a, "ticks": options.ticks, "pipeline_fill_ticks": fill,
+                            "tick_s": target.timing.tick_s, "energy_source": e.source,
+                            "static_power": "not modelled"},
+            "per_tick": {"synaptic_events": a * synapses, "spikes": a * spikes, "energy_pj": energy},
+            "power_mw": energy * 1e-12 / target.timing.tick_s * 1e3,
+            "per_inference": {"ticks": ticks, "energy_uj": energy * ticks * 1e-6,
+                              "time_ms": ticks * target.timing.tick_s * 1e3}}
