@@ -95,6 +95,12 @@ def quantise_levels(g: np.ndarray, g_max: float, n_levels: int) -> np.ndarray:
     return np.clip(np.rint(np.asarray(g) / step), 0, n_levels - 1) * step
 
 
+def parameter_grid(v: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
+    """A potential as a parameter DAC sets it: the nearest of 2^bits levels evenly over [lo, hi]."""
+    step = (hi - lo) / ((1 << bits) - 1)
+    return lo + np.rint((np.asarray(v, dtype=np.float64) - lo) / step) * step
+
+
 def ir_drop(a: np.ndarray, w: np.ndarray, u: np.ndarray, scale: float, g_ratio: float) -> np.ndarray:
     """aihwkit's simple IR-drop model on one read (rpucuda applyIrDrop), all normalised:
 

@@ -1,0 +1,321 @@
+"""Lowering `snn.*` onto an analog crossbar chip, and the analog family's pipeline.
+
+    analog-legalize → analog-tile → analog-neurons → analog-calibrate
+
+`analog-legalize` refuses, naming node, origin and target rule, what the chip cannot run.
+`analog-tile` folds each population's incoming affine ops into one matrix per source
+(`layers.py`), cuts it into crossbar-sized blocks and maps every block to a conductance
+pair per weight (or two 6-bit codes on excitatory and inhibitory rows) with its own
+scale; the blocks' outputs add up on the population's input port, which is the digital
+partial-sum accumulation (or, with `partial_sums: membrane`, the merged neuron circuits).
+The graph after it still has `snn.lif`/`snn.if` populations, so the interpreter can check
+the weight mapping on its own. `analog-neurons` turns every population into an
+`analog.lif` circuit with parameters in the chip's units and time base. `analog-calibrate`
+sets drift compensation and, given calibration data, fits per-column gains and
+per-neuron thresholds with the interpreter as the chip in the loop (`calibrate.py`).
+
+Mapping annotation (graph metadata, JSON; read by the emitter and the rules):
+
+    "analog.tiles"   {tile node: {"population", "source", "rows": [r0, r1), "cols": [c0, c1),
+                                  "index": physical tile, "chip"}}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.backends.analog import device
+from snnc.backends.analog.calibrate import calibrate  # noqa: F401  (registers analog-calibrate)
+from snnc.backends.analog.layers import Layers, layers, unsupported
+from snnc.backends.analog.ops import Crossbar, LIFCircuit
+from snnc.errors import ConstraintViolation
+from snnc.interp.kernel import Context
+from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.snn import IF, LIF, Flatten, Output
+from snnc.passes import mapping
+from snnc.passes.registry import PassResult, register_pass
+
+PIPELINE = ("analog-legalize", "analog-tile", "analog-neurons", "analog-calibrate")
+TILES = "analog.tiles"
+
+
+def pipeline(target) -> tuple[str, ...]:
+    """The analog family's pass list: the same for every analog target (its data differs)."""
+    return PIPELINE
+
+
+# -- analog-legalize ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LegalizeOptions:
+    """No options."""
+
+
+def neuron_problems(op, target, ctx: Context) -> list[str]:
+    """Every reason one population cannot become analog LIF circuits on `target`."""
+    n, p = target.neuron, []
+    if op.reset_mode not in n.reset_modes:
+        p.append(f"reset_mode {op.reset_mode} is not supported by target '{target.name}' "
+                 f"(rule neuron.reset_modes = [{', '.join(n.reset_modes)}])")
+    if op.graded:
+        p.append("graded spikes have no analog circuit here: a spike is a pulse on the next crossbar's rows")
+    theta = np.reshape(op.v_threshold, -1)
+    if not np.all(theta > 0):
+        p.append(f"v_threshold must be > 0 (it is mapped onto the circuit's threshold), got min {theta.min():g}")
+        return p
+    k = (n.v_threshold - n.v_zero) / theta
+    for field in ("v_reset", "v_leak"):
+        if hasattr(op, field):
+            v = n.v_zero + k * np.reshape(getattr(op, field), -1)
+            if v.min() < n.v_range.lo or v.max() > n.v_range.hi:
+                p.append(f"{field} maps to {v.min():g}..{v.max():g} {n.units}, outside the circuit's range "
+                         f"(rule neuron.v_range = {n.v_range})")
+    s = target.timing.speedup
+    if isinstance(op, IF):
+        if not n.integrators:
+            p.append(f"target '{target.name}' has no leak-free circuit for snn.if (rule neuron.integrators = false)")
+    else:
+        tau = np.reshape(op.tau, -1) / s
+        lo, hi = n.tau_range
+        if tau.min() < lo or tau.max() > hi:
+            p.append(f"tau of {tau.min():g}..{tau.max():g} chip seconds (the model's / speed-up {s:g}) lies "
+                     f"outside [{lo:g}, {hi:g}] (rule neuron.tau_range)")
+    if op.t_refrac / s > n.refractory_max:
+        p.append(f"refractory period of {op.t_refrac / s:g} chip seconds exceeds {n.refractory_max:g} "
+                 f"(rule neuron.refractory_max)")
+    ctx.ticks(op.t_refrac, "t_refrac")
+    return p
+
+
+@register_pass("analog-legalize", LegalizeOptions)
+def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
+    """Refuse what the chip cannot run, naming node, origin and the target rule."""
+    ctx = Context(dt=graph.dt, method=graph.method)
+    net = layers(graph)
+    for name, pop in net.populations.items():
+        problems = neuron_problems(pop.op, target, ctx)
+        if problems:
+            more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+            raise unsupported(graph, name, problems[0] + more)
+    return graph
+
+
+# -- analog-tile -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TileOptions:
+    scaling: str = "tile"             # tile: one abs-max scale per tile; column: one per column
+    t_inference: float = -1.0         # seconds after programming the model reads at (< 0: the target's)
+    input_range: float = 1.0          # largest |x| of a graph input, mapped to full DAC scale
+    ir_drop: float = -1.0             # IR-drop scale (< 0: the target's)
+    noise: bool = True                # False: every device and read noise term zero (an ideal chip)
+
+    def __post_init__(self):
+        if self.scaling not in ("tile", "column"):
+            raise ValueError(f"scaling must be tile or column, got {self.scaling!r}")
+        if not self.input_range > 0:
+            raise ValueError(f"input_range must be > 0, got {self.input_range}")
+
+
+def device_fields(target, options: TileOptions) -> dict:
+    """The crossbar op's device and periphery fields, copied from the target's data."""
+    d, c = target.device, target.converters
+    t = d.t_inference if options.t_inference < 0 else options.t_inference
+    fields = dict(dac_bits=c.dac_bits, adc_bits=c.adc_bits, adc_bound=c.adc_bound, out_noise=c.out_noise,
+                  ir_drop=c.ir_drop if options.ir_drop < 0 else options.ir_drop, ir_drop_g_ratio=c.ir_drop_g_ratio,
+                  g_max=d.g_max, prog_noise=np.array(d.prog_noise), prog_noise_g_ref=d.prog_noise_g_ref,
+                  nu_mean=np.array(d.nu_mean), nu_std=np.array(d.nu_std), t0=d.t0, t_read=d.t_read,
+                  read_noise=np.array(d.read_noise), synapse_mismatch=d.synapse_mismatch, t_inference=t)
+    if not options.noise:
+        fields.update(out_noise=0.0, prog_noise=np.zeros(1), nu_mean=np.zeros(4), nu_std=np.zeros(4),
+                      read_noise=np.zeros(3), synapse_mismatch=0.0)
+    return fields
+
+
+def conductance_pair(w: np.ndarray, scale: np.ndarray, target) -> tuple[np.ndarray, np.ndarray]:
+    """(G+, G−) of a weight block [C, R] at `scale` conductance per unit weight (per column):
+    G± = clip(±scale · w, 0, g_max), on the device's programmable levels (aihwkit
+    SinglePairConductanceConverter; hxtorch's exc/inh split of clip(round(scale · w), ±63))."""
+    d = target.device
+    s = scale[:, None]
+    g_pos = device.quantise_levels(np.clip(s * w, 0.0, d.g_max), d.g_max, d.levels)
+    g_neg = device.quantise_levels(np.clip(-s * w, 0.0, d.g_max), d.g_max, d.levels)
+    return g_pos, g_neg
+
+
+def block_scale(w: np.ndarray, g_max: float, scaling: str) -> np.ndarray:
+    """Conductance per unit weight, per column [C]: the block's (or column's) largest |w| maps to g_max."""
+    peak = np.abs(w).max(axis=1) if scaling == "column" else np.full(w.shape[0], np.abs(w).max(initial=0.0))
+    return np.where(peak > 0, g_max / np.where(peak > 0, peak, 1.0), 1.0)
+
+
+@register_pass("analog-tile", TileOptions)
+def tile(graph: Graph, target, options: TileOptions) -> PassResult:
+    """Cut every population's weights into crossbar blocks and map each to conductances with its own scale."""
+    net = layers(graph)
+    b = _TileBuilder(graph, target, options, net)
+    for name in graph.inputs:
+        b.add_input(name)
+    for pop in net.populations.values():
+        b.add_population(pop)
+    for name in graph.outputs:
+        src = net.outputs[name]
+        b.nodes.append(Node(name, Output(shape=(net.populations[src].size,)), graph.nodes[name].origin))
+        b.edges.append(Edge(src, name))
+    if len(b.tiles) > target.total_tiles:
+        raise ConstraintViolation(target=target.name, rule="crossbar.tiles", where="graph",
+                                  value=f"{len(b.tiles)} tiles", limit=f"{target.total_tiles} ({target.chips} "
+                                                                       f"chip(s) x {target.crossbar.tiles})")
+    out = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt, method=graph.method,
+                version=graph.version, metadata=dict(graph.metadata))
+    out = mapping.with_meta(out, analog_tiles=b.tiles)
+    stats = {"tiles": len(b.tiles), "tiles_available": target.total_tiles, "per_population": b.stats,
+             "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0)}
+    return PassResult(out, provenance=b.provenance, stats=stats)
+
+
+class _TileBuilder:
+    def __init__(self, graph: Graph, target, options: TileOptions, net: Layers):
+        self.graph, self.target, self.options, self.net = graph, target, options, net
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+        self.tiles: dict[str, dict] = {}
+        self.stats: dict[str, dict] = {}
+        self.provenance: dict[str, tuple[str, ...]] = {}
+        self.feed: dict[str, str] = {}                 # source -> the node carrying its flat vector
+        self.x_max: dict[str, float] = {}
+        self.taken = set(graph.nodes)
+        self.fields = device_fields(target, options)
+
+    def fresh(self, name: str) -> str:
+        candidate, k = name, 0
+        while candidate in self.taken:
+            k += 1
+            candidate = f"{name}_{k}"
+        self.taken.add(candidate)
+        return candidate
+
+    def add_input(self, name: str) -> None:
+        node = self.graph.nodes[name]
+        self.nodes.append(node)
+        self.feed[name], self.x_max[name] = name, self.options.input_range
+        if len(node.op.shape) > 1:
+            flat = self.fresh(f"{name}.flat")
+            self.nodes.append(Node(flat, Flatten(), node.origin))
+            self.edges.append(Edge(name, flat))
+            self.feed[name] = flat
+
+    def add_population(self, pop) -> None:
+        flat = {f: np.reshape(v, -1) for f, v in pop.op.field_values().items() if isinstance(v, np.ndarray)}
+        self.feed[pop.node], self.x_max[pop.node] = pop.node, 1.0
+        self.provenance[pop.node] = (pop.node,)
+        err_num = err_den = 0.0
+        count = 0
+        bias_left = pop.const.copy()
+        for src, a in pop.inputs.items():
+            base = pop.via[src][-1] if pop.via[src] else f"{pop.node}.syn"
+            base = f"{base}.{src}" if len(pop.inputs) > 1 else base
+            for (r0, r1), (c0, c1) in self._blocks(a):
+                w = a[c0:c1, r0:r1]
+                bias = bias_left[c0:c1].copy()
+                bias_left[c0:c1] = 0.0
+                name, op = self._add_tile(pop, src, base, w, bias, (r0, r1), (c0, c1), a.shape)
+                for v in pop.via[src]:
+                    self.provenance[v] = self.provenance.get(v, ()) + (name,)
+                w_back = (op.g_pos - op.g_neg) / op.w_scale[:, None]
+                err_num += float(((w_back - w) ** 2).sum())
+                err_den += float((w ** 2).sum())
+                count += 1
+        if np.any(bias_left != 0):             # a bias on columns that no weight reaches
+            src = next(iter(pop.inputs))
+            cols = np.flatnonzero(bias_left)
+            c0, c1 = int(cols.min()), int(cols.max()) + 1
+            w = np.zeros((c1 - c0, 1))
+            self._add_tile(pop, src, f"{pop.node}.bias", w, bias_left[c0:c1], (0, 1), (c0, c1),
+                           (pop.size, self.net_size(src)))
+            count += 1
+        self.nodes.append(Node(pop.node, pop.op.replace(**flat), pop.origin))
+        self.stats[pop.node] = {"tiles": count, "weight_rel_rms": (err_num / err_den) ** 0.5 if err_den else 0.0}
+
+    def net_size(self, src: str) -> int:
+        return self.net.populations[src].size if src in self.net.populations else int(np.prod(self.net.inputs[src]))
+
+    def _blocks(self, a: np.ndarray):
+        """Crossbar-sized blocks of `a` [n_out, n_in] with a nonzero weight, row blocks within column blocks."""
+        R, C = self.target.crossbar.inputs_per_tile(), self.target.crossbar.cols
+        n_out, n_in = a.shape
+        for c0 in range(0, n_out, C):
+            for r0 in range(0, n_in, R):
+                c1, r1 = min(c0 + C, n_out), min(r0 + R, n_in)
+                if np.any(a[c0:c1, r0:r1] != 0):
+                    yield (r0, r1), (c0, c1)
+
+    def _add_tile(self, pop, src, base, w, bias, rows, cols, full_shape) -> tuple[str, Crossbar]:
+        scale = block_scale(w, self.target.device.g_max, self.options.scaling)
+        g_pos, g_neg = conductance_pair(w, scale, self.target)
+        name = self.fresh(f"{base}.tile{rows[0]}_{cols[0]}")
+        op = Crossbar(g_pos=g_pos, g_neg=g_neg, row_offset=rows[0], n_in=full_shape[1], col_offset=cols[0],
+                      n_out=full_shape[0], w_scale=scale, gain=np.ones(len(scale)), bias=bias,
+                      x_max=self.x_max[src], **self.fields)
+        origin = self.graph.nodes[pop.via[src][-1]].origin if pop.via.get(src) else pop.origin
+        self.nodes.append(Node(name, op, origin))
+        self.edges += [Edge(self.feed[src], name), Edge(name, pop.node)]
+        index = len(self.tiles)
+        self.tiles[name] = {"population": pop.node, "source": src, "rows": list(rows), "cols": list(cols),
+                            "index": index % self.target.crossbar.tiles, "chip": index // self.target.crossbar.tiles}
+        return name, op
+
+
+# -- analog-neurons ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NeuronOptions:
+    mismatch: bool = True             # False: no per-neuron mismatch (an ideal chip)
+
+
+def parameter_grid(v: np.ndarray, target) -> np.ndarray:
+    """A potential on the target's parameter DAC grid (2^parameter_bits levels over v_range)."""
+    n = target.neuron
+    return device.parameter_grid(v, n.v_range.lo, n.v_range.hi, n.parameter_bits)
+
+
+def circuit(op, dt: float, method: str, target, mismatch: bool) -> tuple[LIFCircuit, dict]:
+    """The analog.lif for a flat snn.lif / snn.if, and its statistics.
+
+    v_c = v_zero + k v with k = (θ_c − v_zero) / θ per neuron; time constants and the
+    refractory period divided by the speed-up (the graph's dt is divided likewise, so α is
+    unchanged). Gains: LIF (1 − α) k r, IF dt k r. Potentials are set on the parameter
+    DAC's grid; v_subtract (a charge packet) is not."""
+    n = target.neuron
+    theta = op.v_threshold
+    k = (n.v_threshold - n.v_zero) / theta
+    ctx = Context(dt=dt, method=method)
+    if isinstance(op, LIF):
+        a = ctx.decay(op.tau)
+        gain, v_leak, tau = (1.0 - a) * k * op.r, n.v_zero + k * op.v_leak, op.tau / target.timing.speedup
+    else:
+        gain, v_leak, tau = dt * k * op.r, np.full(theta.shape, n.v_zero), np.full(theta.shape, np.inf)
+    v_init, v_th = parameter_grid(np.full(theta.shape, n.v_zero), target), parameter_grid(n.v_zero + k * theta, target)
+    m = n.mismatch
+    lif = LIFCircuit(tau_mem=tau, gain=gain, v_leak=parameter_grid(v_leak, target), v_init=v_init,
+                     v_threshold=v_th, v_reset=parameter_grid(n.v_zero + k * op.v_reset, target),
+                     v_subtract=k * theta, reset_mode=op.reset_mode, reset_timing=op.reset_timing,
+                     t_refrac=op.t_refrac / target.timing.speedup,
+                     sigma_tau=m.tau if mismatch else 0.0, sigma_gain=m.gain if mismatch else 0.0,
+                     sigma_threshold=m.threshold if mismatch else 0.0)
+    stats = {"threshold_rel_error_max": float(np.abs((v_th - v_init) / (k * theta) - 1.0).max(initial=0.0)),
+             "k": [float(k.min()), float(k.max())]}
+    return lif, stats
+
+
+@register_pass("analog-neurons", NeuronOptions)
+def neurons(graph: Graph, target, options: NeuronOptions) -> PassResult:
+    """Replace every population by analog LIF circuits in the chip's units and time base."""
+    s = target.timing.speedup
+    nodes, stats = [], {}
+    for name, node in graph.nodes.items():
+        if isinstance(node.op, (LIF, IF)):
+            lif, stats[name] = circuit(node.op, graph.dt, graph.method, target, options.mismatch)
+            node = Node(name, lif, node.origin)
+        nodes.append(node)
+    out = graph.replace(nodes=nodes, dt=graph.dt / s)
+    return PassResult(out, stats={"populations": len(stats), "speedup": s, "chip_dt": graph.dt / s,
+                                  "per_population": stats})
