@@ -15,6 +15,7 @@ import numpy as np
 from snnc import __version__
 from snnc.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, MANIFEST, json_bytes, npz_bytes, sha256, target_digest
 from snnc.backends.truenorth.cores import NEURON_FIELDS, ROW_FIELDS
+from snnc.backends.truenorth.latency import LATENCY
 from snnc.backends.truenorth.netlist import ROLES, Netlist
 from snnc.ir.text import print_graph
 from snnc.passes import mapping
@@ -73,6 +74,7 @@ def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) 
     tables, host_in, host_out = build(graph)
     place = mapping.read(graph, mapping.PLACE, {})
     roles = mapping.read(graph, ROLES, {})
+    latency = mapping.read(graph, LATENCY, {})
     parts = mapping.read(graph, mapping.PARTS, {})
     files: dict[str, bytes] = {}
     per_core = []
@@ -81,7 +83,7 @@ def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) 
         mine = [{"population": p[0], "offset": p[1], "count": p[2], "first": p[3]} for p in [parts.get(name)] if p]
         counts = {"axons": op.axons, "neurons": op.neurons, "synapses": int(op.crossbar.sum()),
                   "destinations": len(dest)}
-        meta = {"core": idx, "node": name, "role": roles.get(name, "neurons"),
+        meta = {"core": idx, "node": name, "role": roles.get(name, "neurons"), "latency": latency.get(name),
                 "position": place.get(str(idx), [0, 0, 0, 0]), "parts": mine, "resources": counts,
                 "membrane_bits": op.membrane_bits, "prng_seed": op.prng_seed}
         files[f"{stem}.json"] = json_bytes(meta)

@@ -126,16 +126,7 @@ def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
     partials = []
     incoming = net.into(name)
     for g, rows in enumerate(groups):
-        pos = np.flatnonzero((contrib[rows] > 0).any(axis=0))
-        neg = np.flatnonzero((contrib[rows] < 0).any(axis=0))
-        idx = np.concatenate([pos, neg])
-        sub = take_neurons(take_axons(op, rows), idx)
-        sign = np.concatenate([np.ones(len(pos), np.int64), -np.ones(len(neg), np.int64)])
-        q = quantum[idx]
-        core = sub.replace(weight=sub.weight * sign[:, None], leak=np.zeros_like(q), leak_reversal=np.zeros_like(q),
-                           stochastic_leak=np.zeros_like(q), alpha=q, beta=q, threshold_mask_bits=np.zeros_like(q),
-                           reset_mode=np.full_like(q, RESET_LINEAR), saturate=np.ones_like(q),
-                           reset_value=np.zeros_like(q))
+        core, idx, sign = _partial_core(op, rows, contrib, quantum)
         pname = net.fresh(f"{name}.g{g}")
         net.cores[pname] = Node(pname, core, node.origin)
         roles[pname] = "partial"
@@ -150,7 +141,8 @@ def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
                 where = {int(a): i for i, a in enumerate(rows)}
                 net.links.append(new_link(link.src, pname, link.source[keep], [where[int(a)] for a in link.axon[keep]],
                                           link.delay[keep], link.n_in, len(rows), link.origin))
-    net.links = [l for l in net.links if not any(l is i for i in incoming)]
+    gone = {id(link) for link in incoming}
+    net.links = [l for l in net.links if id(l) not in gone]
     for l in net.links:
         if l.dst == name:
             l.n_axons = len(comb_axons)
@@ -160,6 +152,22 @@ def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
     stats = {"groups": len(groups), "partial_neurons": len(comb_axons), "combiner_axons": len(comb_axons),
              "quantum": [int(quantum.min()), int(quantum.max())] if quantum.size else []}
     return (*partials, name), stats
+
+
+def _partial_core(op, rows: np.ndarray, contrib: np.ndarray, quantum: np.ndarray):
+    """The partial core of one input group: (core, neuron of `op` per partial neuron, its sign).
+    A partial+ exists where the group can raise j's membrane, a partial− where it can lower it."""
+    pos = np.flatnonzero((contrib[rows] > 0).any(axis=0))
+    neg = np.flatnonzero((contrib[rows] < 0).any(axis=0))
+    idx = np.concatenate([pos, neg])
+    sub = take_neurons(take_axons(op, rows), idx)
+    sign = np.concatenate([np.ones(len(pos), np.int64), -np.ones(len(neg), np.int64)])
+    q = quantum[idx]
+    zero = np.zeros_like(q)
+    core = sub.replace(weight=sub.weight * sign[:, None], leak=zero, leak_reversal=zero, stochastic_leak=zero,
+                       alpha=q, beta=q, threshold_mask_bits=zero, reset_mode=np.full_like(q, RESET_LINEAR),
+                       saturate=np.ones_like(q), reset_value=zero)
+    return core, idx, sign
 
 
 def _combiner(op, comb_axons: list[tuple[int, int]], quantum: np.ndarray):

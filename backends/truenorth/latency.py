@@ -44,9 +44,13 @@ def balance(net: Netlist, target) -> dict[str, int]:
     return L
 
 
+LATENCY = "truenorth.latency"          # metadata: core -> its latency in ticks
+
+
 def annotate(net: Netlist, L: dict[str, int]) -> None:
-    """Write the latencies into the "io" annotation: every output's, and every layer's (the
-    latency of the cores holding its neurons, from "mapping.parts")."""
+    """Write the latencies down: every core's ("truenorth.latency"), and in the "io"
+    annotation every output's and every layer's (that of the cores holding its neurons,
+    from "mapping.parts"), which `snnc.simulate` shifts outputs back by."""
     from snnc.passes import mapping
     io = json_meta(net, mapping.IO, {"inputs": {}, "outputs": {}})
     parts = json_meta(net, mapping.PARTS, {})
@@ -57,6 +61,7 @@ def annotate(net: Netlist, L: dict[str, int]) -> None:
         layers[pop] = {"latency": max(L[core], layers.get(pop, {}).get("latency", 0)), "graded": False}
     io["layers"] = layers
     net.metadata[mapping.IO] = mapping.dumps(io)
+    net.metadata[LATENCY] = mapping.dumps({core: L[core] for core in net.cores})
 
 
 def json_meta(net: Netlist, key: str, default):

@@ -16,7 +16,9 @@ plus its copies) ≤ core.neurons and the axons its chunk uses ≤ core.axons (a
 only the axons its neurons use; the source routes then feed each chunk). Both fan-out
 plans are costed — chunks with copies, or chunks of single neurons plus the splitter cores
 packed with relays — and the one with fewer cores wins (copies on a tie: no extra tick).
-Option `fan_out` forces one. Latencies and delays are re-balanced at the end
+A core whose multi-destination neurons use stochastic modes gets splitters: copies would
+draw their own PRNs and spike differently. Option `fan_out` forces one plan. At the end
+every core is given its own PRN stream (`prng_seed` = its core number). Latencies and delays are re-balanced at the end
 (`latency.balance`), core numbers assigned in topological order ("mapping.cores").
 
 A neuron needing more than core.neurons destinations (a relay tree) is refused.
@@ -58,6 +60,9 @@ def partition(graph: Graph, target, options: PartitionOptions, progress) -> Pass
     progress(f"{len(net.cores)} cores, {state.splitters} splitter core(s), {state.copies} neuron copies")
     L = balance(net, target)
     order = net.core_order()
+    for i, c in enumerate(order):                 # each core its own PRN stream, numbered like the core
+        node = net.cores[c]
+        net.cores[c] = Node(c, node.op.replace(prng_seed=i), node.origin)
     net.metadata[mapping.CORES] = mapping.dumps({c: i for i, c in enumerate(order)})
     net.metadata[mapping.PARTS] = mapping.dumps(state.parts)
     net.metadata[ROLES] = mapping.dumps({c: state.roles.get(c, "neurons") for c in order})
@@ -89,13 +94,21 @@ def _pack_relays(d: np.ndarray, target) -> list[list[int]]:
     return cores
 
 
+def _stochastic(op, d: np.ndarray) -> bool:
+    """Whether a neuron needing copies draws PRNs: its copies would not spike as it does."""
+    many = d >= 2
+    return bool(np.any(many & (op.stochastic_weight.any(axis=1) | (op.stochastic_leak != 0)
+                               | (op.threshold_mask_bits > 0))))
+
+
 def _plan(op, d: np.ndarray, target, options: PartitionOptions, where: str):
     """(mode, chunks, splitter cores) with the fewest cores."""
     if d.max(initial=0) > target.core.neurons:
         j = int(d.argmax())
         raise ConstraintViolation(target=target.name, rule="core.neurons", where=f"{where} neuron {j}",
                                   value=f"{int(d[j])} destinations (relays for one neuron)", limit=target.core.neurons)
-    copies = cut(op, np.maximum(d, 1), target) if options.fan_out != "splitter" else None
+    copies_allowed = options.fan_out == "copies" or (options.fan_out == "auto" and not _stochastic(op, d))
+    copies = cut(op, np.maximum(d, 1), target) if copies_allowed else None
     single = cut(op, np.ones_like(d), target)
     if single is None:
         j = int(op.crossbar.sum(axis=0).argmax())

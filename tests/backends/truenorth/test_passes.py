@@ -231,3 +231,27 @@ def test_a_neuron_needing_more_relays_than_a_core_holds_is_refused():
         get_pass("truenorth-partition")(b.build(), TN)
     assert str(err.value) == ("node 'S' (hub) neuron 0: 300 destinations (relays for one neuron) > 256 "
                               "allowed (truenorth.core.neurons)")
+
+
+def test_stochastic_neurons_get_splitters_not_copies_and_every_core_its_own_prn_stream():
+    """Copies of a neuron that draws PRNs would spike differently from it; relays repeat it."""
+    from snnc.backends.truenorth.ops import Route
+    from snnc.passes import get_pass
+    from tests.backends.truenorth.util import core
+    b = GraphBuilder(dt=DT)
+    b.input("x", (1,))
+    b.add("r0", Route(source=[0], axon=[0], delay=[0], n_in=1, n_axons=1), "x")
+    b.add("S", core(1, 1, leak=100, stochastic_leak=1, alpha=1), "r0")
+    b.add("r1", Route(source=[0, 0], axon=[0, 1], delay=[1, 1], n_in=1, n_axons=2), "S")
+    b.add("D", core(2, 2, crossbar=np.eye(2), reset_mode=0), "r1")
+    b.add("r2", Route(source=[0, 1], axon=[0, 1], delay=[0, 0], n_in=2, n_axons=2), "D")
+    b.output("y", "r2", (2,))
+    g = b.build()
+    out = get_pass("truenorth-partition")(g, TN)
+    assert out.stats["per_core"]["S"]["mode"] == "splitter" and out.stats["splitter_cores"] == 1
+    seeds = [out.graph.op(c).prng_seed for c in mapping.read(out.graph, mapping.CORES)]
+    assert sorted(seeds) == list(range(len(seeds)))
+    x = np.zeros((60, 2, 1))
+    from snnc.interp.engine import run
+    y = run(out.graph, {"x": x}, seed=3).outputs["y"]
+    assert np.array_equal(y[:, :, 0], y[:, :, 1]) and y.sum() > 0   # both destinations see the same spikes
