@@ -102,12 +102,13 @@ class Report:
 
     def __str__(self) -> str:
         lines = [f"verify {self.artifact} (target {self.target}): {'OK' if self.ok else 'FAILED'}"]
-        n = self.checked.get("cores", 0)
+        unit = self.checked.get("unit", "core")          # what the family's rules count: cores, tiles
+        n = self.checked.get(f"{unit}s", 0)
         if self.violations:
-            lines.append(f"  {len(self.violations)} rule violation(s) in {n} core(s):")
+            lines.append(f"  {len(self.violations)} rule violation(s) in {n} {unit}(s):")
             lines += [f"    {d}" for d in self.violations]
         else:
-            lines.append(f"  rules: {n} core(s) within every limit ({len(self.checked.get('rules', []))} rules)")
+            lines.append(f"  rules: {n} {unit}(s) within every limit ({len(self.checked.get('rules', []))} rules)")
         c = self.comparison
         if c is not None:
             lines.append(f"  compared {c.ticks} ticks x {c.batch} samples against the float model:")
