@@ -179,3 +179,16 @@ def test_cli_compile_simulate_verify(tmp_path, capsys):
     assert np.array_equal(y, snnc.simulate(out, x, seed=2, chip_instances=3))
     assert main(["verify", str(out)]) == 0
     assert "3 tile(s) within every limit" in capsys.readouterr().out
+
+
+def test_verify_against_the_float_model_runs_one_chip_instance(compiled):
+    x, labels = data()
+    report = verify(compiled, model=small_net(), inputs=x, labels=labels, seed=4)
+    c = report.comparison
+    assert [l["population"] for l in c.layers] == ["lif1", "lif2"] and all(l["latency"] == 0 for l in c.layers)
+    chip_y = snnc.simulate(compiled, x, seed=4)
+    assert c.accuracy["chip"] == float(np.mean(chip.classes(chip_y) == labels))
+    assert 0.5 < c.outputs["y"]["spike_agreement"] < 1.0       # a noisy chip: close, not equal
+    ideal = snnc.compile(small_net(), "analog", analog_tile={"noise": False}, analog_neurons={"mismatch": False})
+    assert verify(ideal, model=small_net(), inputs=x, labels=labels).comparison.outputs["y"]["decision_agreement"] \
+        >= 0.9
