@@ -225,14 +225,14 @@ class _TileBuilder:
                 err_num += float(((w_back - w) ** 2).sum())
                 err_den += float((w ** 2).sum())
                 count += 1
-        if np.any(bias_left != 0):             # a bias on columns that no weight reaches
-            src = next(iter(pop.inputs))
-            cols = np.flatnonzero(bias_left)
-            c0, c1 = int(cols.min()), int(cols.max()) + 1
-            w = np.zeros((c1 - c0, 1))
-            self._add_tile(pop, src, f"{pop.node}.bias", w, bias_left[c0:c1], (0, 1), (c0, c1),
-                           (pop.size, self.net_size(src)))
-            count += 1
+        C = self.target.crossbar.cols
+        for c0 in range(0, pop.size, C):           # a bias on columns no weight reaches, or no weight at all
+            c1 = min(c0 + C, pop.size)
+            if np.any(bias_left[c0:c1] != 0) or not count:
+                src = next(iter(pop.inputs))
+                self._add_tile(pop, src, f"{pop.node}.bias", np.zeros((c1 - c0, 1)), bias_left[c0:c1], (0, 1),
+                               (c0, c1), (pop.size, self.net_size(src)))
+                count += 1
         self.nodes.append(Node(pop.node, pop.op.replace(**flat), pop.origin))
         self.stats[pop.node] = {"tiles": count, "weight_rel_rms": (err_num / err_den) ** 0.5 if err_den else 0.0}
 

@@ -246,3 +246,60 @@ def test_chip_in_the_loop_threshold_calibration_moves_spike_counts_to_the_refere
     before = run(lower(g, **{"analog-tile": {"t_inference": 86400.0}}).graph, {"x": x}, seed=1_000_003,
                  chip_instances=4).outputs["y"].sum(0).mean(0)
     assert fit["count_error_mean"] < 0.5 * np.abs(before - ref).mean()
+
+
+# -- property: tiling and the converter bound for any layer and crossbar size ---------------------
+from dataclasses import replace  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def small_crossbar(rows: int, cols: int, signed_mode: str):
+    """The analog target with small tiles (and an ADC bound of `rows`, which no read can exceed)."""
+    t = ANALOG
+    return replace(t, crossbar=replace(t.crossbar, rows=rows, cols=cols, tiles=10_000, signed_mode=signed_mode),
+                   converters=replace(t.converters, adc_bound=float(rows)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_in=st.integers(1, 40), n_out=st.integers(1, 40), rows=st.integers(2, 16), cols=st.integers(1, 16),
+       signed_mode=st.sampled_from(["differential_pair", "split_rows"]), scaling=st.sampled_from(["tile", "column"]),
+       density=st.floats(0.05, 1.0), seed=st.integers(0, 2**16))
+def test_every_weight_lands_on_exactly_one_tile_within_the_bound(n_in, n_out, rows, cols, signed_mode, scaling,
+                                                                  density, seed):
+    target = small_crossbar(rows, cols, signed_mode)
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(-1, 1, (n_out, n_in)) * (rng.random((n_out, n_in)) < density)
+    bias = rng.uniform(-0.1, 0.1, n_out) * (rng.random(n_out) < 0.5)
+    b = GraphBuilder(dt=1e-3)
+    b.input("x", (n_in,))
+    b.add("fc", Affine(weight=w, bias=bias), "x")
+    b.add("lif", lif(n_out), "fc")
+    b.output("y", "lif", (n_out,))
+    g = b.build()
+    G = lower(g, target, pipeline=("analog-tile",), **{"analog-tile": {"noise": False, "scaling": scaling}}).graph
+    tiles = [n for n in G.nodes if isinstance(G.op(n), Crossbar)]
+    covered = np.zeros(w.shape, int)
+    back = np.zeros_like(w)
+    per_tile = target.crossbar.inputs_per_tile()
+    for name in tiles:
+        op = G.op(name)
+        C, R = op.shape
+        assert C <= cols and R <= per_tile
+        covered[op.col_offset:op.col_offset + C, op.row_offset:op.row_offset + R] += 1
+        back[op.col_offset:op.col_offset + C, op.row_offset:op.row_offset + R] += \
+            (op.g_pos - op.g_neg) / op.w_scale[:, None]
+    assert np.all(covered[w != 0] == 1) and covered.max(initial=0) <= 1   # bias-only tiles sit where no weight is
+    assert np.allclose(back, w, rtol=0, atol=1e-12)
+    x = rng.uniform(0, 1, (3, 2, n_in))
+    got = run(G, {"x": x}, record=tiles).recorded
+    current = sum((got[t] for t in tiles), np.zeros((3, 2, n_out)))
+    bound = np.zeros(n_out)
+    for name in tiles:
+        op = G.op(name)
+        block = w[op.col_offset:op.col_offset + op.shape[0], op.row_offset:op.row_offset + op.shape[1]]
+        peak = np.abs(block).max(axis=1) if scaling == "column" else np.abs(block).max()
+        bound[op.col_offset:op.col_offset + op.shape[0]] += \
+            (float(rows) / 255) / 2 * peak + (1 / 63) / 2 * np.abs(block).sum(axis=1)
+    assert np.all(np.abs(current - (x @ w.T + bias)) <= bound + 1e-12)
