@@ -5,9 +5,11 @@ seeded statistical model of one chip instance (programming noise, drift, 1/f rea
 converter quantisation and clipping, IR drop, fixed-pattern mismatch), and a Monte Carlo
 over chip instances (`chip_instances`) says what a population of chips computes.
 
+    target.py     the family's target schema (crossbar, device, converters, neuron circuit, costs)
     device.py     the device and periphery formulas, each with its source
     ops.py        analog.crossbar (one tile) and analog.lif (a neuron circuit population)
     steps.py      their step functions, vectorised over chip instances
+    layers.py     the source graph as populations and one folded weight matrix per source
     lower.py      the pipeline: analog-legalize, analog-tile, analog-neurons, analog-calibrate
     calibrate.py  drift compensation settings and the chip-in-the-loop gain/threshold calibration
     chip.py       helpers: evaluate at a time after programming, switch noise off, Monte Carlo accuracy

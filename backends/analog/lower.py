@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.backends.analog import device
+from snnc.backends.analog import chip, device
 from snnc.backends.analog.calibrate import calibrate  # noqa: F401  (registers analog-calibrate)
 from snnc.backends.analog.layers import Layers, layers, unsupported
 from snnc.backends.analog.ops import Crossbar, LIFCircuit
@@ -126,8 +126,7 @@ def device_fields(target, options: TileOptions) -> dict:
                   nu_mean=np.array(d.nu_mean), nu_std=np.array(d.nu_std), t0=d.t0, t_read=d.t_read,
                   read_noise=np.array(d.read_noise), synapse_mismatch=d.synapse_mismatch, t_inference=t)
     if not options.noise:
-        fields.update(out_noise=0.0, prog_noise=np.zeros(1), nu_mean=np.zeros(4), nu_std=np.zeros(4),
-                      read_noise=np.zeros(3), synapse_mismatch=0.0)
+        fields.update(chip.NOISE_FREE_CROSSBAR)
     return fields
 
 
