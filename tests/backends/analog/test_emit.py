@@ -112,7 +112,17 @@ def test_simulate_an_artifact_over_chip_instances(compiled, tmp_path):
     assert y.shape == (4, 20, 12, 5)
     direct = snnc.simulate(compiled.graph, x, seed=3)
     assert np.array_equal(y[0], direct)                        # instance 0 is the same chip alone
-    assert np.array_equal(snnc.simulate(path, x, seed=3, chip_instances=4), y)
+    assert np.array_equal(snnc.simulate(path, x, seed=3, chip_instances=4), y)      # a seed fixes the chips
+    assert not np.array_equal(snnc.simulate(path, x, seed=4, chip_instances=4), y)  # another seed, other chips
+
+
+def test_calibration_data_enters_the_manifest_by_shape_and_digest():
+    x, _ = data()
+    art = snnc.compile(small_net(), "analog", analog_calibrate={"data": x, "instances": 2})
+    record = next(p for p in art.manifest["passes"] if p["name"] == "analog-calibrate")
+    assert record["options"]["data"] == {"shape": [20, 12, 300], "sha256": sha256(np.ascontiguousarray(x).tobytes())}
+    assert set(record["stats"]["gain"]) == {"lif1", "lif2"}
+    assert snnc.compile(small_net(), "analog", analog_calibrate={"data": x, "instances": 2}).files == art.files
 
 
 def test_verify_checks_the_rules_from_the_files(compiled):
