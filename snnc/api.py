@@ -169,8 +169,8 @@ def compile(source, target, *, progress=None, pipeline=None, emit=None, load_opt
 
     from snnc.artifact import Artifact, graph_digest, sha256
     from snnc.passes.manager import run_pipeline
-    from snnc.targets import Target, get_target
-    t = target if isinstance(target, Target) else get_target(target)
+    from snnc.targets import get_target
+    t = get_target(target) if isinstance(target, str) else target
     graph = load(source, **(load_options or {}))
     if isinstance(source, (str, Path)):
         info = {"kind": "file", "name": Path(source).name, "sha256": sha256(Path(source).read_bytes())}
@@ -179,7 +179,7 @@ def compile(source, target, *, progress=None, pipeline=None, emit=None, load_opt
     backend = importlib.import_module(f"snnc.backends.{t.family}.emit")
     emit_options = _emit_options(backend, emit)
     result = run_pipeline(graph, t, pipeline=pipeline, options=options, progress=progress,
-                          keep=("loihi-quantize",))
+                          keep=getattr(backend, "SNAPSHOTS", ()))
     files = backend.emit(result, t, source=info, options=emit_options)
     return Artifact(files, timings={r.name: r.seconds for r in result.records})
 

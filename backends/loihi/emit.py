@@ -26,6 +26,11 @@ from snnc.passes.place import hops
 CORE_FILE = "cores/core_{:04d}"
 
 
+# Graphs the emitter reads besides the final one: the quantized graph, before partitioning,
+# is what a lava-dl netx file can express.
+SNAPSHOTS = ("loihi-quantize",)
+
+
 @dataclass(frozen=True)
 class EmitOptions:
     activity: float = 0.1        # assumed spikes per neuron per tick, for the energy estimate
