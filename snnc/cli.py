@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--input", required=True, help="input .npy, [T, B, *input_shape]")
     c.add_argument("-o", "--output", help="where to save the output .npy")
     c.add_argument("--seed", type=int, default=0, help="seed for stochastic models (default 0)")
+    c.add_argument("--labels", help="labels .npy, [B]: also print the accuracy (class = output with the "
+                                    "largest sum over ticks)")
     c.add_argument("--chip-instances", type=int, default=None, metavar="N",
                    help="run N chip instances of a device model (Monte Carlo); the output gains a "
                         "leading axis [N, T, B, ...]")
@@ -170,6 +172,8 @@ def _simulate(args) -> int:
             np.moveaxis(arr, 1, 0).reshape(arr.shape[1], -1)
         print(f"{name}: shape {list(arr.shape)}, sum {float(per_t.sum()):g}, "
               f"mean per tick {float(per_t.sum(axis=1).mean()):g}")
+    if args.labels:
+        _print_accuracy(outs, _read_npy(args.labels), instances=args.chip_instances is not None)
     if args.output:
         if isinstance(y, dict):
             np.savez(args.output, **y)
@@ -177,6 +181,19 @@ def _simulate(args) -> int:
             np.save(args.output, y)
         print(f"wrote {args.output}")
     return 0
+
+
+def _print_accuracy(outs: dict, labels: np.ndarray, *, instances: bool) -> None:
+    from snnc.verify import predicted_classes
+    labels = labels.reshape(-1)
+    for name, arr in outs.items():
+        runs = arr if instances else arr[None]
+        if runs.shape[2] != labels.shape[0]:
+            raise UsageError(f"labels hold {labels.shape[0]} entries for a batch of {runs.shape[2]} samples")
+        acc = np.array([np.mean(predicted_classes(r) == labels) for r in runs])
+        text = f"{acc[0]:.4f}" if len(acc) == 1 else \
+            f"mean {acc.mean():.4f}, 5th percentile {np.percentile(acc, 5):.4f} over {len(acc)} chip instances"
+        print(f"{name}: accuracy {text}")
 
 
 def _read_npy(path: str) -> np.ndarray:

@@ -203,20 +203,20 @@ def compare(art, model, inputs, labels=None, *, seed: int = 0) -> Comparison:
         outputs[name] = {
             "spike_agreement": float(np.mean((yf != 0) == (y != 0))) if y.size else 1.0,
             "sum_difference": float(np.abs(yf.sum(axis=0) - y.sum(axis=0)).sum() / total) if total else 0.0,
-            "decision_agreement": float(np.mean(_classes(yf) == _classes(y))) if y.size else 1.0,
+            "decision_agreement": float(np.mean(predicted_classes(yf) == predicted_classes(y))) if y.size else 1.0,
         }
     if labels is not None:
         name = next(iter(chip_out))
         lab = np.asarray(labels).reshape(-1)
         if lab.shape[0] != B:
             raise UsageError(f"labels hold {lab.shape[0]} entries for a batch of {B} samples")
-        a_f = float(np.mean(_classes(ref.outputs[name]) == lab))
-        a_c = float(np.mean(_classes(chip_out[name]) == lab))
+        a_f = float(np.mean(predicted_classes(ref.outputs[name]) == lab))
+        a_c = float(np.mean(predicted_classes(chip_out[name]) == lab))
         acc = {"float": a_f, "chip": a_c, "drop": a_f - a_c}
     return Comparison(int(T), int(B), layers, outputs, first, acc)
 
 
-def _classes(y: np.ndarray) -> np.ndarray:
+def predicted_classes(y: np.ndarray) -> np.ndarray:
     """Predicted class per sample: the output element with the largest sum over time."""
     return y.reshape(y.shape[0], y.shape[1], -1).sum(axis=0).argmax(axis=1)
 

@@ -119,3 +119,21 @@ def test_entry_point_prints_no_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_simulate_prints_accuracy_with_labels(tmp_path, capsys):
+    """The shipped digits model: accuracy from the summed output spikes, checked by hand."""
+    ex = ROOT / "examples" / "digits"
+    x, labels = np.load(ex / "test_x.npy")[:, :60], np.load(ex / "test_y.npy")[:60]
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", labels)
+    code, out, err = run_cli(["simulate", ex / "digits.snnir", "--input", tmp_path / "x.npy",
+                              "--labels", tmp_path / "y.npy", "-o", tmp_path / "out.npy"], capsys)
+    assert code == 0, err
+    y = np.load(tmp_path / "out.npy")
+    expected = np.mean(y.sum(axis=0).argmax(axis=1) == labels)
+    assert f"output: accuracy {expected:.4f}" in out.splitlines()
+    np.save(tmp_path / "bad.npy", labels[:10])
+    code, _, err = run_cli(["simulate", ex / "digits.snnir", "--input", tmp_path / "x.npy",
+                            "--labels", tmp_path / "bad.npy"], capsys)
+    assert code == 2 and err.strip() == "snnc: error: labels hold 10 entries for a batch of 60 samples"
