@@ -63,7 +63,7 @@ def test_grammar_names_are_the_verifier_names():
 
 
 # -- round trips --------------------------------------------------------------------------------
-@pytest.mark.parametrize("op", dialect_ops("snn."))
+@pytest.mark.parametrize("op", dialect_ops("snn.") + dialect_ops("ann."))
 @examples(6)
 @given(data=st.data())
 def test_every_op_round_trips(op, data):
