@@ -9,6 +9,6 @@ ex=examples/digits
 mkdir -p out
 set -x
 "$snnc" inspect "$ex/digits.snnir"
-"$snnc" simulate "$ex/digits.snnir" --input "$ex/test_x.npy" -o out/digits_float.npy
+"$snnc" simulate "$ex/digits.snnir" --input "$ex/test_x.npy" --labels "$ex/test_y.npy" -o out/digits_float.npy
 "$snnc" compile "$ex/digits.snnir" --target loihi -o out/digits.loihi
 "$snnc" verify out/digits.loihi --model "$ex/digits.snnir" --input "$ex/test_x.npy" --labels "$ex/test_y.npy"
