@@ -9,8 +9,8 @@ over chip instances (`chip_instances`) says what a population of chips computes.
     device.py     the device and periphery formulas, each with its source
     ops.py        analog.crossbar (one tile) and analog.lif (a neuron circuit population)
     steps.py      their step functions, vectorised over chip instances
-    layers.py     the source graph as populations and one folded weight matrix per source
     lower.py      the pipeline: analog-legalize, analog-tile, analog-neurons, analog-calibrate
+                  (populations and one folded matrix per source: snnc.passes.populations)
     calibrate.py  drift compensation settings and the chip-in-the-loop gain/threshold calibration
     chip.py       helpers: evaluate at a time after programming, switch noise off, Monte Carlo accuracy
     emit.py, rules.py, FORMAT.md   the artifact and its design rules

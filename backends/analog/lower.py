@@ -4,7 +4,7 @@
 
 `analog-legalize` refuses, naming node, origin and target rule, what the chip cannot run.
 `analog-tile` folds each population's incoming affine ops into one matrix per source
-(`layers.py`), cuts it into crossbar-sized blocks and maps every block to a conductance
+(`snnc.passes.populations`), cuts it into crossbar-sized blocks and maps every block to a conductance
 pair per weight (or two 6-bit codes on excitatory and inhibitory rows) with its own
 scale; the blocks' outputs add up on the population's input port, which is the digital
 partial-sum accumulation (or, with `partial_sums: membrane`, the merged neuron circuits).
@@ -27,17 +27,30 @@ import numpy as np
 
 from snnc.backends.analog import chip, device
 from snnc.backends.analog.calibrate import calibrate  # noqa: F401  (registers analog-calibrate)
-from snnc.backends.analog.layers import Layers, layers, unsupported
 from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.errors import ConstraintViolation
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.snn import IF, LIF, Flatten, Output
 from snnc.passes import mapping
+from snnc.passes.populations import Populations, PopulationSpec, populations, unsupported
 from snnc.passes.registry import PassResult, register_pass
 
 PIPELINE = ("analog-legalize", "analog-tile", "analog-neurons", "analog-calibrate")
 TILES = "analog.tiles"
+
+# A crossbar computes y = W x: every weight a population uses is stored, a convolution as its unrolled matrix.
+POPULATIONS = PopulationSpec(
+    spiking=(LIF, IF),
+    max_entries=1 << 26,          # one folded matrix (512 MiB of float64)
+    unsupported_op=("the analog lowering maps spiking neurons (snn.lif, snn.if) and the stateless affine ops "
+                    "between them"),
+    recurrent="recurrent edge {edge}: the analog lowering maps feed-forward graphs",
+    not_affine_source="this node's output is not an affine function of the populations",
+    not_affine_op="this op is not affine, so no crossbar computes it",
+    too_large="folding this op into a matrix from '{src}' needs {n_out} x {n_src} entries (more than {limit})",
+    output_source="a graph output must be fed directly by one spiking population (it is fed by {srcs})",
+)
 
 
 def pipeline(target) -> tuple[str, ...]:
@@ -91,7 +104,7 @@ def neuron_problems(op, target, ctx: Context) -> list[str]:
 def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
     """Refuse what the chip cannot run, naming node, origin and the target rule."""
     ctx = Context(dt=graph.dt, method=graph.method)
-    net = layers(graph)
+    net = populations(graph, POPULATIONS)
     for name, pop in net.populations.items():
         problems = neuron_problems(pop.op, target, ctx)
         if problems:
@@ -150,7 +163,7 @@ def block_scale(w: np.ndarray, g_max: float, scaling: str) -> np.ndarray:
 @register_pass("analog-tile", TileOptions)
 def tile(graph: Graph, target, options: TileOptions) -> PassResult:
     """Cut every population's weights into crossbar blocks and map each to conductances with its own scale."""
-    net = layers(graph)
+    net = populations(graph, POPULATIONS)
     b = _TileBuilder(graph, target, options, net)
     for name in graph.inputs:
         b.add_input(name)
@@ -173,7 +186,7 @@ def tile(graph: Graph, target, options: TileOptions) -> PassResult:
 
 
 class _TileBuilder:
-    def __init__(self, graph: Graph, target, options: TileOptions, net: Layers):
+    def __init__(self, graph: Graph, target, options: TileOptions, net: Populations):
         self.graph, self.target, self.options, self.net = graph, target, options, net
         self.nodes: list[Node] = []
         self.edges: list[Edge] = []

@@ -38,19 +38,35 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.backends.loihi import partition  # noqa: F401  (registers loihi-partition)
-from snnc.backends.loihi.network import Layer, Network, layers
 from snnc.backends.loihi.ops import Cuba, Dense, Sparse
 from snnc.backends.loihi.quantize import encode_layer
 from snnc.errors import ConstraintViolation, UnsupportedOpError, UsageError
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node
-from snnc.ir.snn import IF, LIF, Affine, CubaLIF, Delay, Input, Output
+from snnc.ir.snn import I, IF, LI, LIF, Affine, CubaLI, CubaLIF, Delay, Input, Output
 from snnc.passes import mapping
 from snnc.passes.discretize import decay_grid
+from snnc.passes.populations import Population, Populations, PopulationSpec, populations
 from snnc.passes.registry import PassResult, register_pass
 
 PIPELINE = ("discretize", "prune", "loihi-legalize", "loihi-quantize", "loihi-partition", "place")
 RESET_MODES = {"value": "zero", "subtract": "subtract"}
+
+# Spiking populations become compartments; non-spiking readouts feeding only outputs stay on the host.
+POPULATIONS = PopulationSpec(
+    spiking=(LIF, IF, CubaLIF),
+    readouts=(I, LI, CubaLI),
+    max_entries=1 << 27,          # entries of one expanded synapse matrix (1 GiB of float64)
+    chunk=512,
+    unsupported_op=("the Loihi lowering maps spiking neurons (snn.lif, snn.if, snn.cuba_lif), non-spiking "
+                    "readouts (snn.i, snn.li, snn.cuba_li) and the stateless affine ops between them"),
+    recurrent="recurrent edge {edge}: the Loihi lowering supports feed-forward graphs only",
+    not_affine_source="this node's output is not an affine function of the spiking populations",
+    not_affine_op="this op is not affine, so it cannot become synapses",
+    too_large=("expanding this op into dense synapses from '{src}' needs a {n_out} x {n_src} matrix "
+               "(more than {limit} entries)"),
+    output_source="a graph output must be fed directly by one neuron node (it is fed by {srcs})",
+)
 
 
 def pipeline(target) -> tuple[str, ...]:
@@ -100,7 +116,7 @@ def neuron_problems(op, target, ctx: Context) -> list[str]:
 def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
     """Refuse what the target cannot compute (naming node, origin and rule); rewrite what maps exactly."""
     ctx = Context(dt=graph.dt, method=graph.method)
-    layers(graph)                                 # refuses unsupported ops and structure
+    populations(graph, POPULATIONS)               # refuses unsupported ops and structure
     problems: list[tuple[str, str]] = []
     out = graph
     for name, node in graph.nodes.items():
@@ -176,7 +192,7 @@ def dynamics(op, ctx: Context, target) -> Dynamics:
 @register_pass("loihi-quantize", QuantizeOptions, reports_progress=True)
 def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg: None) -> PassResult:
     """Lower every population to loihi.cuba and every synapse chain to loihi.dense/sparse, in integers."""
-    net = layers(graph)
+    net = populations(graph, POPULATIONS)
     ctx = Context(dt=graph.dt, method=graph.method)
     if options.input == "graded" and not target.neurons.graded_spikes:
         raise UsageError(f"target '{target.name}' has no graded spikes (neurons.graded_spikes = false): "
@@ -184,7 +200,7 @@ def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg
     b = _Builder(graph, target, options, net)
     for name in graph.inputs:
         b.add_input(name)
-    for layer in net.layers.values():
+    for layer in net.populations.values():
         b.add_layer(layer, dynamics(layer.op, ctx, target))
         progress(f"{layer.node}: {layer.size} neurons, weight error {b.stats[layer.node]['weight_rel_rms']:.2%} "
                  f"(relative RMS)")
@@ -194,10 +210,10 @@ def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg
         b.add_output(name)
     lowered = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt,
                     method=graph.method, version=graph.version, metadata=dict(graph.metadata))
-    b.io["layers"] = {n: {"latency": b.latency[n], "graded": b.graded[n]} for n in net.layers}
+    b.io["layers"] = {n: {"latency": b.latency[n], "graded": b.graded[n]} for n in net.populations}
     lowered = mapping.with_meta(lowered, io=b.io)
-    stats = {"layers": len(net.layers), "per_layer": b.stats,
-             "latency": {n: b.latency[n] for n in net.layers},
+    stats = {"layers": len(net.populations), "per_layer": b.stats,
+             "latency": {n: b.latency[n] for n in net.populations},
              "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0)}
     return PassResult(lowered, provenance=b.provenance, stats=stats)
 
@@ -205,7 +221,7 @@ def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg
 class _Builder:
     """Collects the lowered nodes, edges, io annotation and statistics."""
 
-    def __init__(self, graph: Graph, target, options: QuantizeOptions, net: Network):
+    def __init__(self, graph: Graph, target, options: QuantizeOptions, net: Populations):
         self.graph, self.target, self.options, self.net = graph, target, options, net
         self.nodes: list[Node] = []
         self.edges: list[Edge] = []
@@ -215,7 +231,7 @@ class _Builder:
         self.provenance: dict[str, tuple[str, ...]] = {}
         self.stats: dict[str, dict] = {}
         self.io = {"inputs": {}, "outputs": {}}
-        self.taken = set(net.layers) | set(graph.inputs) | set(graph.outputs)
+        self.taken = set(net.populations) | set(graph.inputs) | set(graph.outputs)
 
     def add_input(self, name: str) -> None:
         node = self.graph.nodes[name]
@@ -238,7 +254,7 @@ class _Builder:
         self.graded[name] = self.options.input == "graded"
         self.io["inputs"][name] = entry
 
-    def add_layer(self, layer: Layer, dyn: Dynamics) -> None:
+    def add_layer(self, layer: Population, dyn: Dynamics) -> None:
         f = self.target.formats
         if np.any(layer.const != 0) and np.any(np.isnan(dyn.const_gain)):
             raise UnsupportedOpError("an affine bias into a CUBA neuron's synaptic current has no exact "
@@ -269,7 +285,7 @@ class _Builder:
         self.graded[layer.node] = op.graded
         self.stats[layer.node] = enc.stats
 
-    def _add_synapses(self, layer: Layer, src: str, w: np.ndarray, exp: np.ndarray, delay: int) -> None:
+    def _add_synapses(self, layer: Population, src: str, w: np.ndarray, exp: np.ndarray, delay: int) -> None:
         f = self.target.formats
         if delay not in f.delay:
             raise ConstraintViolation(target=self.target.name, rule="formats.delay", where=f"node '{layer.node}'",
@@ -312,7 +328,7 @@ class _Builder:
         sparse = sum(enc.axon_bits(int(k), sparse=True) for k in nnz_col if k)
         return sparse < dense
 
-    def add_readout(self, layer: Layer) -> None:
+    def add_readout(self, layer: Population) -> None:
         """A non-spiking readout stays a float snn.* node on the host, fed by the chip's spikes
         through one snn.affine per source (payloads rescaled to source units; sources that
         arrive earlier are delayed on the host so all reach it at the readout's latency)."""
@@ -349,7 +365,7 @@ class _Builder:
             self.io["outputs"][name] = {"shape": list(self.net.output_shapes[name]), "latency": self.latency[src],
                                         "encoding": "host", "parts": [[name, 0, self.net.readouts[src].size]]}
             return
-        size = self.net.layers[src].size
+        size = self.net.populations[src].size
         self.nodes.append(Node(name, Output(shape=(size,)), node.origin))
         self.edges.append(Edge(src, name))
         entry = {"shape": list(self.net.output_shapes[name]), "latency": self.latency[src],

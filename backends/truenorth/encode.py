@@ -1,7 +1,7 @@
 """`truenorth-encode`: every spiking population becomes one (virtual) `truenorth.core`.
 
 Each population P of `snn.if` neurons, with everything that drives it folded into one
-matrix per source (`snnc.backends.loihi.network.layers`, family-neutral), becomes a core
+matrix per source (`snnc.passes.populations`, with the Loihi lowering's spec), becomes a core
 whose integer run is P's: the core may still exceed the chip's 256 × 256 (the later passes
 split it), but its arithmetic is final. Per neuron j, in membrane units per tick
 (IF: v~[t] = v[t−1] + dt·r·(Σ_S A_S y_S[t] + c)):
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.backends.loihi.network import Layer, layers
+from snnc.backends.loihi.lower import POPULATIONS
 from snnc.backends.truenorth import factorize as fz
 from snnc.backends.truenorth.cores import make_core
 from snnc.backends.truenorth.latency import annotate, balance
@@ -46,6 +46,7 @@ from snnc.backends.truenorth.ops import RESET_LINEAR, RESET_NONE, RESET_NORMAL
 from snnc.ir.graph import Graph, Node
 from snnc.ir.snn import Input, Output
 from snnc.passes import mapping
+from snnc.passes.populations import Population, populations
 from snnc.passes.registry import PassResult, register_pass
 
 GAMMA = {"value": RESET_NORMAL, "subtract": RESET_LINEAR, "none": RESET_NONE}
@@ -137,13 +138,13 @@ def choose_duplication(E, bias, theta, v_reset, reset_mode, target, options: Enc
 @register_pass("truenorth-encode", EncodeOptions)
 def encode(graph: Graph, target, options: EncodeOptions) -> PassResult:
     """Each spiking population to one integer core: weights factorised, leak, thresholds, reset encoded."""
-    net_view = layers(graph)
+    net_view = populations(graph, POPULATIONS)
     net = Netlist({}, [], {}, {}, graph, dict(graph.metadata))
     for name in graph.inputs:
         node = graph.nodes[name]
         net.inputs[name] = Node(name, Input(shape=(int(np.prod(node.op.shape)),)), node.origin)
     stats, parts, provenance = {}, {}, {}
-    for layer in net_view.layers.values():
+    for layer in net_view.populations.values():
         stats[layer.node] = _add_layer(net, net_view, layer, graph.dt, target, options)
         parts[layer.node] = [layer.node, 0, layer.size, 0]
         provenance[layer.node] = (layer.node,)
@@ -154,7 +155,7 @@ def encode(graph: Graph, target, options: EncodeOptions) -> PassResult:
           "outputs": {}, "layers": {}}
     for out in graph.outputs:
         src = net_view.outputs[out]
-        size = net_view.layers[src].size
+        size = net_view.populations[src].size
         net.outputs[out] = Node(out, Output(shape=(size,)), graph.nodes[out].origin)
         net.links.append(new_link(src, out, np.arange(size), np.arange(size), 0, size, size, graph.nodes[out].origin))
         io["outputs"][out] = {"shape": list(net_view.output_shapes[out]), "encoding": "spikes",
@@ -167,7 +168,7 @@ def encode(graph: Graph, target, options: EncodeOptions) -> PassResult:
     return PassResult(net.to_graph(), provenance=provenance, stats=summary)
 
 
-def _add_layer(net: Netlist, view, layer: Layer, dt: float, target, options: EncodeOptions) -> dict:
+def _add_layer(net: Netlist, view, layer: Population, dt: float, target, options: EncodeOptions) -> dict:
     op = layer.op
     n = layer.size
     gain = np.broadcast_to(dt * op.r, op.shape).reshape(-1)

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.backends.loihi.network import is_affine_op, layers
+from snnc.backends.loihi.lower import POPULATIONS
 from snnc.backends.truenorth import encode, fanin, partition  # noqa: F401  (register their passes)
 from snnc.errors import UnsupportedOpError
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Graph
 from snnc.ir.snn import IF, LIF, Input, Output
+from snnc.passes.populations import is_affine_op, populations
 from snnc.passes.registry import register_pass
 
 PIPELINE = ("prune", "truenorth-legalize", "truenorth-encode", "truenorth-split-fan-in", "truenorth-partition",
@@ -92,7 +93,7 @@ def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
         node = graph.nodes[name]
         more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise UnsupportedOpError(msg + more, node=name, op=node.op.name, source=node.origin or None)
-    layers(graph)                                  # the remaining structural checks
+    populations(graph, POPULATIONS)                # the remaining structural checks
     out = graph
     for name, node in graph.nodes.items():
         if isinstance(node.op, IF) and node.op.reset_timing == "next_step":

@@ -1,0 +1,237 @@
+"""The source graph seen as neuron populations and the affine maps between them.
+
+A neuromorphic chip computes with two things: neurons and weighted connections between
+them. Every `snn.*` graph a lowering takes has that shape: neuron population nodes, graph
+inputs and outputs, and between them stateless affine ops (linear, affine, scale, flatten,
+convolutions, pooling, sparse linear) that only move and weigh values. `populations(graph,
+spec)` folds each chain of affine ops into one matrix per (source, destination) pair:
+
+    input of population P at tick t  =  Σ_S A_{S→P} · flat(y_S[t])  +  c_P
+
+S runs over graph inputs and spiking populations, A is dense [n_P, n_S] (a convolution
+becomes its unrolled matrix), c_P is the folded bias. The matrices come from running each
+op's own float stepper on unit vectors, so every stateless affine op the interpreter knows
+is covered without a case here; a linearity check on random vectors refuses an op that is
+not affine.
+
+What differs between targets is data, held in a `PopulationSpec`: which neuron ops are
+spiking populations, which non-spiking ops are host-side readouts (they may feed only
+graph outputs: the chip sends the spikes that drive them, the host integrates them), the
+largest matrix one op may expand to, and the wording of each refusal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import UnsupportedOpError
+from snnc.interp.kernel import Context, stepper_for
+from snnc.ir.graph import Graph
+from snnc.ir.snn import Input, Output, Threshold
+
+LINEARITY_TOL = 1e-9
+
+
+@dataclass(frozen=True, kw_only=True)
+class PopulationSpec:
+    """What one lowering takes as populations, how large a folded matrix may grow, and how it
+    words its refusals. Message templates are `str.format` strings with the fields named below."""
+
+    spiking: tuple[type, ...]           # neuron ops that become populations on the chip
+    readouts: tuple[type, ...] = ()     # non-spiking neuron ops computed on the host from the chip's spikes
+    max_entries: int                    # entries of one expanded matrix
+    chunk: int | None = None            # unit vectors fed through an op at once (None: all at once)
+    unsupported_op: str                 # a node that is neither a population, readout, boundary nor affine op
+    recurrent: str                      # {edge}
+    not_affine_source: str              # a node fed by something that is not an affine function of sources
+    not_affine_op: str                  # an op failing the linearity check
+    too_large: str                      # {src}, {n_out}, {n_src}, {limit}
+    output_source: str                  # {srcs}: an output not fed directly by one population or readout
+    readout_feeds: str = ("a non-spiking readout is computed on the host and may feed only graph "
+                          "outputs")
+
+
+@dataclass
+class Population:
+    """One neuron population and everything that drives it."""
+
+    node: str
+    origin: str
+    op: object
+    size: int
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)   # source -> A [size, n_source]
+    const: np.ndarray | None = None                                # c [size]
+    via: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> affine nodes folded
+
+
+@dataclass
+class Populations:
+    populations: dict[str, Population]    # spiking populations, by node, in schedule order
+    readouts: dict[str, Population]       # non-spiking readouts (host side), by node
+    inputs: dict[str, tuple[int, ...]]    # graph input -> per-sample shape
+    outputs: dict[str, str]               # graph output -> the neuron node feeding it
+    output_shapes: dict[str, tuple[int, ...]]
+
+    def size(self, source: str) -> int:
+        if source in self.populations:
+            return self.populations[source].size
+        return int(np.prod(self.inputs[source]))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The n x n identity matrix, kept implicit (a population's own output before any op)."""
+
+    n: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.n)
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Rows a..b−1 of the identity (the unit vectors fed through an op)."""
+        out = np.zeros((b - a, self.n))
+        out[np.arange(b - a), np.arange(a, b)] = 1.0
+        return out
+
+
+def dense(m) -> np.ndarray:
+    return np.eye(m.n) if isinstance(m, Identity) else m
+
+
+@dataclass
+class _Value:
+    """An affine function of the sources: Σ_S M_S y_S + c, flattened to [n, ...]."""
+
+    terms: dict[str, np.ndarray | Identity]
+    const: np.ndarray
+    via: dict[str, tuple[str, ...]]
+
+
+def is_affine_op(op) -> bool:
+    """Stateless ops other than the boundary ops and the Heaviside threshold are treated as affine
+    (and checked numerically when used)."""
+    return not op.stateful and not isinstance(op, (Input, Output, Threshold))
+
+
+def populations(graph: Graph, spec: PopulationSpec) -> Populations:
+    """The population view of a verified `snn.*` graph; UnsupportedOpError names what does not fit."""
+    values: dict[str, _Value] = {}
+    net = Populations({}, {}, {}, {}, {})
+    types = graph.types()
+    for name in graph.schedule():
+        op = graph.op(name)
+        if isinstance(op, Input):
+            net.inputs[name] = tuple(op.shape)
+            n = int(np.prod(op.shape))
+            values[name] = _Value({name: Identity(n)}, np.zeros(n), {name: ()})
+        elif isinstance(op, spec.spiking):
+            pop = _population(graph, name, values, spec)
+            net.populations[name] = pop
+            values[name] = _Value({name: Identity(pop.size)}, np.zeros(pop.size), {name: ()})
+        elif isinstance(op, spec.readouts):
+            net.readouts[name] = _population(graph, name, values, spec)
+        elif isinstance(op, Output):
+            srcs = [e.src for e in graph.in_edges(name)]
+            if len(srcs) != 1 or not (srcs[0] in net.populations or srcs[0] in net.readouts):
+                raise unsupported(graph, name, spec.output_source.format(srcs=", ".join(srcs)))
+            net.outputs[name] = srcs[0]
+            net.output_shapes[name] = tuple(op.shape)
+        elif is_affine_op(op):
+            values[name] = _apply(graph, name, _incoming(graph, name, values, spec), types, spec)
+        else:
+            raise unsupported(graph, name, spec.unsupported_op)
+    return net
+
+
+def _population(graph: Graph, name: str, values, spec: PopulationSpec) -> Population:
+    node = graph.nodes[name]
+    size = int(np.prod(node.op.shape))
+    v = _incoming(graph, name, values, spec)
+    pop = Population(name, node.origin, node.op, size, const=v.const.reshape(size))
+    for src, m in v.terms.items():
+        pop.inputs[src] = dense(m).reshape(size, -1)
+        pop.via[src] = v.via[src]
+    return pop
+
+
+def _incoming(graph: Graph, name: str, values, spec: PopulationSpec) -> _Value:
+    total: _Value | None = None
+    for e in graph.in_edges(name):
+        if e.recurrent:
+            raise unsupported(graph, name, spec.recurrent.format(edge=e))
+        if e.src not in values:
+            if isinstance(graph.op(e.src), spec.readouts):
+                raise unsupported(graph, e.src, spec.readout_feeds)
+            raise unsupported(graph, e.src, spec.not_affine_source)
+        total = values[e.src] if total is None else _add(total, values[e.src])
+    if total is None:
+        raise unsupported(graph, name, "this node has no input")
+    return total
+
+
+def _add(a: _Value, b: _Value) -> _Value:
+    terms = dict(a.terms)
+    via = dict(a.via)
+    for k, m in b.terms.items():
+        terms[k] = dense(terms[k]) + dense(m) if k in terms else m
+        via[k] = tuple(dict.fromkeys(via.get(k, ()) + b.via[k]))
+    return _Value(terms, a.const + b.const, via)
+
+
+def _apply(graph: Graph, name: str, x: _Value, types, spec: PopulationSpec) -> _Value:
+    """Push the affine function `x` through the stateless op of node `name`."""
+    op = graph.op(name)
+    in_shape = types[next((e.src, e.src_port) for e in graph.in_edges(name))].shape
+    n_in = int(np.prod(in_shape))
+
+    def f(batch: np.ndarray) -> np.ndarray:
+        stepper = stepper_for(op)(op, Context(dt=graph.dt, method=graph.method), len(batch), name)
+        y = stepper.step({"input": batch.reshape(len(batch), *in_shape)})["output"]
+        return np.asarray(y, dtype=np.float64).reshape(len(batch), -1)
+
+    _check_affine(graph, name, f, n_in, spec)
+    n_out = int(np.prod(types[(name, "output")].shape))
+    for src, m in x.terms.items():
+        if m.shape[1] * max(n_out, m.shape[0]) > spec.max_entries:
+            raise unsupported(graph, name, spec.too_large.format(src=src, n_out=n_out, n_src=m.shape[1],
+                                                                 limit=spec.max_entries))
+    c = f(np.zeros((1, n_in)))[0]
+    terms = {src: _push(f, m, c, spec.chunk) for src, m in x.terms.items()}
+    const = f(x.const[None, :])[0]
+    via = {src: x.via[src] + (name,) for src in x.terms}
+    return _Value(terms, const, via)
+
+
+def _columns(m, a: int, b: int) -> np.ndarray:
+    """Columns a..b−1 of M as rows: the vectors fed through an op."""
+    return m.rows(a, b) if isinstance(m, Identity) else np.ascontiguousarray(m[:, a:b].T)
+
+
+def _push(f, m, c: np.ndarray, chunk: int | None) -> np.ndarray:
+    """L · M for the op f(x) = L x + c and M [n_in, n_src], feeding M's columns in chunks
+    (or all at once when `chunk` is None)."""
+    n_src = m.shape[1]
+    if chunk is None:
+        return (f(_columns(m, 0, n_src)) - c).T
+    out = np.zeros((len(c), n_src))
+    for a in range(0, n_src, chunk):
+        b = min(a + chunk, n_src)
+        out[:, a:b] = (f(_columns(m, a, b)) - c).T
+    return out
+
+
+def _check_affine(graph: Graph, name: str, f, n: int, spec: PopulationSpec) -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 1, n))
+    lhs = f(a + b) + f(np.zeros((1, n)))
+    rhs = f(a) + f(b)
+    if not np.allclose(lhs, rhs, rtol=LINEARITY_TOL, atol=LINEARITY_TOL * (1 + np.abs(rhs).max(initial=0))):
+        raise unsupported(graph, name, spec.not_affine_op)
+
+
+def unsupported(graph: Graph, name: str, message: str) -> UnsupportedOpError:
+    """The refusal of node `name`, naming its op and its origin in the user's model."""
+    node = graph.nodes[name]
+    return UnsupportedOpError(message, node=name, op=node.op.name, source=node.origin or None)
