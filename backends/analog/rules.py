@@ -12,8 +12,9 @@ import json
 
 import numpy as np
 
-from snnc.artifact import Artifact, read_npz, sha256
+from snnc.artifact import Artifact, read_npz
 from snnc.errors import MalformedInputError
+from snnc.rules import files_match_manifest
 from snnc.verify import Diagnostic
 
 GRID_TOL = 1e-6          # a stored value is "on a grid" within this many grid steps
@@ -151,12 +152,7 @@ def neurons_within_circuits(tiles, art, target) -> list[Diagnostic]:
 
 
 def manifest_matches_files(tiles, art, target) -> list[Diagnostic]:
-    out = []
-    for name, digest in art.manifest.get("files", {}).items():
-        if name not in art.files:
-            out.append(Diagnostic(name, "files", target.name, message="listed in the manifest but missing"))
-        elif sha256(art.files[name]) != digest:
-            out.append(Diagnostic(name, "files", target.name, message="content differs from the manifest's sha256"))
+    out = files_match_manifest(art, target)
     claim = art.manifest.get("resources", {}).get("tiles")
     if claim is not None and claim != len(tiles):
         out.append(Diagnostic("manifest", "resources", target.name,

@@ -16,10 +16,9 @@ from functools import cached_property
 
 import numpy as np
 
-from snnc.artifact import Artifact, read_npz, sha256
+from snnc.artifact import Artifact
+from snnc.rules import files_match_manifest, host_arrays, over_limit, read_core_files
 from snnc.verify import Diagnostic
-
-CORE_PREFIX = "cores/core_"
 
 
 @dataclass
@@ -58,35 +57,25 @@ class Core:
 
 def read_cores(art: Artifact) -> list[Core]:
     """Every core of the artifact, in core order, straight from its files."""
-    cores = []
-    for name in sorted(f for f in art.files if f.startswith(CORE_PREFIX) and f.endswith(".json")):
-        stem = name[:-len(".json")]
-        meta = json.loads(art.files[name])
-        arrays = read_npz(art.files.get(f"{stem}.npz", b""), file=f"{stem}.npz")
-        cores.append(Core(int(meta["core"]), meta, arrays))
-    return cores
+    return [Core(index, meta, arrays) for index, meta, arrays in read_core_files(art)]
 
 
 # -- per-core limits -----------------------------------------------------------------------------
-def _over(core: Core, target, rule: str, value: int, limit: int) -> list[Diagnostic]:
-    return [Diagnostic(core.where, rule, target.name, value, limit)] if value > limit else []
-
-
 def neurons_within_limit(core: Core, target) -> list[Diagnostic]:
-    return _over(core, target, "core.neurons", core.neurons, target.core.neurons)
+    return over_limit(core.where, target, "core.neurons", core.neurons, target.core.neurons)
 
 
 def input_axons_within_limit(core: Core, target) -> list[Diagnostic]:
-    return _over(core, target, "core.input_axons", core.input_axons, target.core.input_axons)
+    return over_limit(core.where, target, "core.input_axons", core.input_axons, target.core.input_axons)
 
 
 def output_axons_within_limit(core: Core, target) -> list[Diagnostic]:
-    return _over(core, target, "core.output_axons", core.output_axons, target.core.output_axons)
+    return over_limit(core.where, target, "core.output_axons", core.output_axons, target.core.output_axons)
 
 
 def synapse_memory_within_limit(core: Core, target) -> list[Diagnostic]:
-    return _over(core, target, "core.synapse_memory_bits", core.synapse_bits(target),
-                 target.core.synapse_memory_bits)
+    return over_limit(core.where, target, "core.synapse_memory_bits", core.synapse_bits(target),
+                      target.core.synapse_memory_bits)
 
 
 def _range_rule(core: Core, target, key: str, rule: str, rng, what: str) -> list[Diagnostic]:
@@ -137,7 +126,7 @@ CORE_RULES = (neurons_within_limit, input_axons_within_limit, output_axons_withi
 # -- whole-artifact rules --------------------------------------------------------------------------
 def cores_placed_on_chips(cores: list[Core], art: Artifact, target) -> list[Diagnostic]:
     """Core count within the target; every position a distinct, existing slot of the mesh."""
-    out = _over_total(len(cores), target)
+    out = over_limit("artifact", target, "cores", len(cores), target.total_cores)
     seen = {}
     rows, cols = target.mesh
     for c in cores:
@@ -153,10 +142,6 @@ def cores_placed_on_chips(cores: list[Core], art: Artifact, target) -> list[Diag
                                   message=f"shares position {list(key)} with core {seen[key]}"))
         seen[key] = c.index
     return out
-
-
-def _over_total(n: int, target) -> list[Diagnostic]:
-    return [Diagnostic("artifact", "cores", target.name, n, target.total_cores)] if n > target.total_cores else []
 
 
 def axon_maps_consistent(cores: list[Core], art: Artifact, target) -> list[Diagnostic]:
@@ -179,7 +164,7 @@ def axon_maps_consistent(cores: list[Core], art: Artifact, target) -> list[Diagn
     for kind, what in ((1, "output axons of cores"), (0, "host input targets")):
         fed = sum(int(np.count_nonzero(c.arrays["axon.source"][:, 0] == kind)) for c in cores)
         sent = (sum(c.output_axons for c in cores) if kind == 1 else
-                sum(len(v) for k, v in _host_arrays(art).items() if k.endswith(".target")))
+                sum(len(v) for k, v in host_arrays(art).items() if k.endswith(".target")))
         if fed != sent:
             out.append(Diagnostic("artifact", "routes", target.name,
                                   message=f"{fed} input axons fed by {'cores' if kind else 'the host'}, "
@@ -187,14 +172,10 @@ def axon_maps_consistent(cores: list[Core], art: Artifact, target) -> list[Diagn
     return out
 
 
-def _host_arrays(art: Artifact) -> dict[str, np.ndarray]:
-    return read_npz(art.files["host.npz"], file="host.npz") if "host.npz" in art.files else {}
-
-
 def _host_map(art: Artifact, by_index: dict, target) -> list[Diagnostic]:
     out = []
     host = json.loads(art.files["host.json"]) if "host.json" in art.files else {"inputs": {}}
-    arrays = _host_arrays(art)
+    arrays = host_arrays(art)
     for name, entry in host["inputs"].items():
         ptr, tgt = arrays.get(f"input.{name}.ptr", np.zeros(1, np.int64)), arrays.get(f"input.{name}.target")
         for j in range(len(ptr) - 1):
@@ -238,12 +219,7 @@ def neurons_mapped_once(cores: list[Core], art: Artifact, target) -> list[Diagno
 
 def manifest_matches_files(cores: list[Core], art: Artifact, target) -> list[Diagnostic]:
     """The manifest's file digests and per-core resource claims agree with the files."""
-    out = []
-    for name, digest in art.manifest.get("files", {}).items():
-        if name not in art.files:
-            out.append(Diagnostic(name, "files", target.name, message="listed in the manifest but missing"))
-        elif sha256(art.files[name]) != digest:
-            out.append(Diagnostic(name, "files", target.name, message="content differs from the manifest's sha256"))
+    out = files_match_manifest(art, target)
     claims = {c["core"]: c for c in art.manifest.get("resources", {}).get("per_core", [])}
     for c in cores:
         claim = claims.get(c.index, {})

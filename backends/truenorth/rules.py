@@ -11,18 +11,17 @@ the limit, and the rule as the target's key, e.g.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.artifact import Artifact, read_npz, sha256
+from snnc.artifact import Artifact
 from snnc.backends.truenorth.cores import NEURON_FIELDS
 from snnc.backends.truenorth.target import RESET_MODES
+from snnc.rules import files_match_manifest, host_arrays, over_limit, read_core_files
 from snnc.targets.schema import Range
 from snnc.verify import Diagnostic
 
-CORE_PREFIX = "cores/core_"
 HOST = -1
 
 
@@ -49,26 +48,16 @@ class Core:
 
 def read_cores(art: Artifact) -> list[Core]:
     """Every core of the artifact, in core order, straight from its files."""
-    cores = []
-    for name in sorted(f for f in art.files if f.startswith(CORE_PREFIX) and f.endswith(".json")):
-        stem = name[:-len(".json")]
-        meta = json.loads(art.files[name])
-        arrays = read_npz(art.files.get(f"{stem}.npz", b""), file=f"{stem}.npz")
-        cores.append(Core(int(meta["core"]), meta, arrays))
-    return cores
-
-
-def _over(where: str, target, rule: str, value: int, limit: int) -> list[Diagnostic]:
-    return [Diagnostic(where, rule, target.name, value, limit)] if value > limit else []
+    return [Core(index, meta, arrays) for index, meta, arrays in read_core_files(art)]
 
 
 # -- per-core rules ------------------------------------------------------------------------------
 def axons_within_limit(core: Core, target) -> list[Diagnostic]:
-    return _over(core.where, target, "core.axons", core.axons, target.core.axons)
+    return over_limit(core.where, target, "core.axons", core.axons, target.core.axons)
 
 
 def neurons_within_limit(core: Core, target) -> list[Diagnostic]:
-    return _over(core.where, target, "core.neurons", core.neurons, target.core.neurons)
+    return over_limit(core.where, target, "core.neurons", core.neurons, target.core.neurons)
 
 
 def crossbar_is_binary(core: Core, target) -> list[Diagnostic]:
@@ -160,7 +149,7 @@ CORE_RULES = (axons_within_limit, neurons_within_limit, crossbar_is_binary, shap
 
 # -- whole-artifact rules ------------------------------------------------------------------------
 def cores_placed_on_mesh(cores: list[Core], art: Artifact, target) -> list[Diagnostic]:
-    out = _over("artifact", target, "cores", len(cores), target.total_cores)
+    out = over_limit("artifact", target, "cores", len(cores), target.total_cores)
     rows, cols = target.mesh
     seen = {}
     for c in cores:
@@ -196,12 +185,8 @@ def destinations_exist(cores: list[Core], art: Artifact, target) -> list[Diagnos
 
 
 def _host_outputs(art: Artifact) -> set[tuple[int, int]]:
-    arrays = _host_arrays(art)
+    arrays = host_arrays(art)
     return {(int(c), int(n)) for k, v in arrays.items() if k.startswith("output.") for c, n in v.reshape(-1, 2)}
-
-
-def _host_arrays(art: Artifact) -> dict[str, np.ndarray]:
-    return read_npz(art.files["host.npz"], file="host.npz") if "host.npz" in art.files else {}
 
 
 def host_map_consistent(cores: list[Core], art: Artifact, target) -> list[Diagnostic]:
@@ -210,7 +195,7 @@ def host_map_consistent(cores: list[Core], art: Artifact, target) -> list[Diagno
     by_index = {c.index: c for c in cores}
     sends = {(c.index, int(j)) for c in cores for j, d in zip(c.arrays["dest.neuron"], c.arrays["dest.core"])
              if d == HOST}
-    for key, v in _host_arrays(art).items():
+    for key, v in host_arrays(art).items():
         if key.endswith(".target"):
             for core, axon, delay in v.reshape(-1, 3):
                 d = by_index.get(int(core))
@@ -246,12 +231,7 @@ def neurons_mapped_once(cores: list[Core], art: Artifact, target) -> list[Diagno
 
 
 def manifest_matches_files(cores: list[Core], art: Artifact, target) -> list[Diagnostic]:
-    out = []
-    for name, digest in art.manifest.get("files", {}).items():
-        if name not in art.files:
-            out.append(Diagnostic(name, "files", target.name, message="listed in the manifest but missing"))
-        elif sha256(art.files[name]) != digest:
-            out.append(Diagnostic(name, "files", target.name, message="content differs from the manifest's sha256"))
+    out = files_match_manifest(art, target)
     claims = {c["core"]: c for c in art.manifest.get("resources", {}).get("per_core", [])}
     for c in cores:
         actual = {"axons": c.axons, "neurons": c.neurons, "synapses": int(c.arrays["crossbar"].astype(bool).sum()),
