@@ -30,7 +30,7 @@ from snnc.backends.analog.calibrate import calibrate  # noqa: F401  (registers a
 from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.errors import ConstraintViolation
 from snnc.interp.kernel import Context
-from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.snn import IF, LIF, Flatten, Output
 from snnc.passes import mapping
 from snnc.passes.populations import Populations, PopulationSpec, populations, unsupported
@@ -199,10 +199,7 @@ class _TileBuilder:
         self.fields = device_fields(target, options)
 
     def fresh(self, name: str) -> str:
-        candidate, k = name, 0
-        while candidate in self.taken:
-            k += 1
-            candidate = f"{name}_{k}"
+        candidate = unique_name(name, self.taken)
         self.taken.add(candidate)
         return candidate
 

@@ -42,7 +42,7 @@ from snnc.backends.loihi.ops import Cuba, Dense, Sparse
 from snnc.backends.loihi.quantize import encode_layer
 from snnc.errors import ConstraintViolation, UnsupportedOpError, UsageError
 from snnc.interp.kernel import Context
-from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.snn import I, IF, LI, LIF, Affine, CubaLI, CubaLIF, Delay, Input, Output
 from snnc.passes import mapping
 from snnc.passes.discretize import decay_grid
@@ -311,10 +311,7 @@ class _Builder:
         """A fresh node name: the affine node's own (it disappears in lowering), qualified by the
         source when that name is taken (one affine node feeding several synapse nodes)."""
         name = base if base not in self.taken else f"{base}.{src}"
-        candidate, k = name, 0
-        while candidate in self.taken:
-            k += 1
-            candidate = f"{name}_{k}"
+        candidate = unique_name(name, self.taken)
         self.taken.add(candidate)
         return candidate
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from snnc.backends.truenorth.ops import Core, Route
 from snnc.errors import UnsupportedOpError
-from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.snn import Input, Output
 
 ROLES = "truenorth.roles"      # metadata: core -> neurons | partial | combiner | splitter
@@ -92,11 +92,7 @@ class Netlist:
 
     def fresh(self, base: str) -> str:
         taken = set(self.cores) | set(self.inputs) | set(self.outputs) | {l.name for l in self.links}
-        name, k = base, 0
-        while name in taken:
-            k += 1
-            name = f"{base}_{k}"
-        return name
+        return unique_name(base, taken)
 
     # -- writing ------------------------------------------------------------------------------
     def to_graph(self) -> Graph:

@@ -20,7 +20,7 @@ from snnc.frontends.dynamics.check import validate
 from snnc.frontends.dynamics.poly import Context, Poly, evaluate
 from snnc.frontends.dynamics.recognise import Population, Tick, find_populations, live_vars
 from snnc.frontends.dynamics.step import StepFunction, infer_shapes
-from snnc.ir.graph import Graph, GraphBuilder
+from snnc.ir.graph import Graph, GraphBuilder, unique_name
 from snnc.ir.snn import IF, LI, LIF, CubaLI, CubaLIF, I, Output, Scale, Threshold
 
 Namer = Callable[[str, str], str]
@@ -89,10 +89,7 @@ class _Assembler:
         self.taken: set[str] = set()
 
     def _unique(self, base: str) -> str:
-        name, k = base, 0
-        while name in self.taken:
-            k += 1
-            name = f"{base}_{k}"
+        name = unique_name(base, self.taken)
         self.taken.add(name)
         return name
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Container, Iterable, Mapping
 
 import networkx as nx
 
@@ -234,6 +234,15 @@ class Graph:
         return print_graph(self)
 
 
+def unique_name(base: str, taken: Container[str]) -> str:
+    """`base`, or `base_1`, `base_2`, ... whichever is not in `taken`."""
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
 @dataclass
 class GraphBuilder:
     """Mutable helper that frontends and tests use to assemble a Graph node by node."""
@@ -247,11 +256,7 @@ class GraphBuilder:
 
     def unique(self, base: str) -> str:
         """`base`, or `base_1`, `base_2`, ... whichever is still free."""
-        name, k = base, 0
-        while name in self._names:
-            k += 1
-            name = f"{base}_{k}"
-        return name
+        return unique_name(base, self._names)
 
     def add(self, name: str, op: Op, *sources: str, origin: str = "") -> str:
         """Add a node fed (same tick) by each of `sources`; returns its (possibly uniquified) name."""

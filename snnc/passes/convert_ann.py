@@ -89,7 +89,7 @@ import numpy as np
 
 from snnc.errors import UnsupportedOpError, UsageError
 from snnc.ir.ann import ReLU
-from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.op import Op
 from snnc.ir.snn import (IF, Affine, AvgPool2d, Conv1d, Conv2d, Flatten, I, Input, Linear, Output,
                          Scale, SparseLinear, SumPool2d)
@@ -347,10 +347,7 @@ class _Rewriter:
         self.provenance[out] = (name, out)
 
     def _fresh(self, base: str) -> str:
-        name, k = base, 0
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
+        name = unique_name(base, self.names)
         self.names.add(name)
         return name
 
