@@ -8,6 +8,7 @@ its limit" diagnostic. What a core holds, and so what a rule checks, stays with 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,14 +23,28 @@ def over_limit(where: str, target, rule: str, value: int, limit: int) -> list[Di
     return [Diagnostic(where, rule, target.name, value, limit)] if value > limit else []
 
 
-def read_core_files(art: Artifact) -> list[tuple[int, dict, dict[str, np.ndarray]]]:
-    """Every core's (index, JSON object, arrays), in file order, straight from its files."""
+@dataclass
+class StoredCore:
+    """One core as stored: its JSON object and its arrays. A family subclasses it with
+    properties for what its cores hold."""
+
+    index: int
+    meta: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def where(self) -> str:
+        return f"core {self.index}"
+
+
+def read_core_files(art: Artifact, core_type: type[StoredCore] = StoredCore) -> list:
+    """Every core of the artifact as `core_type`, in core order, straight from its files."""
     cores = []
     for name in sorted(f for f in art.files if f.startswith(CORE_PREFIX) and f.endswith(".json")):
         stem = name[:-len(".json")]
         meta = json.loads(art.files[name])
         arrays = read_npz(art.files.get(f"{stem}.npz", b""), file=f"{stem}.npz")
-        cores.append((int(meta["core"]), meta, arrays))
+        cores.append(core_type(int(meta["core"]), meta, arrays))
     return cores
 
 

@@ -11,27 +11,17 @@ compartment or axon), the value and the limit, and the rule as the target's key,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from snnc.artifact import Artifact
-from snnc.rules import files_match_manifest, host_arrays, over_limit, read_core_files
+from snnc.rules import StoredCore, files_match_manifest, host_arrays, over_limit, read_core_files
 from snnc.verify import Diagnostic
 
 
-@dataclass
-class Core:
-    """One core as stored: its JSON object and its arrays."""
-
-    index: int
-    meta: dict
-    arrays: dict[str, np.ndarray]
-
-    @property
-    def where(self) -> str:
-        return f"core {self.index}"
+class Core(StoredCore):
+    """A Loihi core as stored: compartments, input axons (CSR synapse lists), output axons."""
 
     @property
     def neurons(self) -> int:
@@ -57,7 +47,7 @@ class Core:
 
 def read_cores(art: Artifact) -> list[Core]:
     """Every core of the artifact, in core order, straight from its files."""
-    return [Core(index, meta, arrays) for index, meta, arrays in read_core_files(art)]
+    return read_core_files(art, Core)
 
 
 # -- per-core limits -----------------------------------------------------------------------------

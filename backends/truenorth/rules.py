@@ -11,31 +11,20 @@ the limit, and the rule as the target's key, e.g.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from snnc.artifact import Artifact
 from snnc.backends.truenorth.cores import NEURON_FIELDS
 from snnc.backends.truenorth.target import RESET_MODES
-from snnc.rules import files_match_manifest, host_arrays, over_limit, read_core_files
+from snnc.rules import StoredCore, files_match_manifest, host_arrays, over_limit, read_core_files
 from snnc.targets.schema import Range
 from snnc.verify import Diagnostic
 
 HOST = -1
 
 
-@dataclass
-class Core:
-    """One core as stored: its JSON object and its arrays."""
-
-    index: int
-    meta: dict
-    arrays: dict[str, np.ndarray]
-
-    @property
-    def where(self) -> str:
-        return f"core {self.index}"
+class Core(StoredCore):
+    """A TrueNorth core as stored: its size is its crossbar's [axons, neurons]."""
 
     @property
     def axons(self) -> int:
@@ -48,7 +37,7 @@ class Core:
 
 def read_cores(art: Artifact) -> list[Core]:
     """Every core of the artifact, in core order, straight from its files."""
-    return [Core(index, meta, arrays) for index, meta, arrays in read_core_files(art)]
+    return read_core_files(art, Core)
 
 
 # -- per-core rules ------------------------------------------------------------------------------
