@@ -4,10 +4,11 @@
 
 `analog-legalize` refuses, naming node, origin and target rule, what the chip cannot run.
 `analog-tile` folds each population's incoming affine ops into one matrix per source
-(`snnc.passes.populations`), cuts it into crossbar-sized blocks and maps every block to a conductance
-pair per weight (or two 6-bit codes on excitatory and inhibitory rows) with its own
-scale; the blocks' outputs add up on the population's input port, which is the digital
-partial-sum accumulation (or, with `partial_sums: membrane`, the merged neuron circuits).
+(`snnc.passes.populations`, with this family's `POPULATIONS` spec), cuts it into
+crossbar-sized blocks and maps every block to a conductance pair per weight (or two 6-bit
+codes on excitatory and inhibitory rows) with its own scale; the blocks' outputs add up on
+the population's input port, which is the digital partial-sum accumulation (or, with
+`partial_sums: membrane`, the merged neuron circuits).
 The graph after it still has `snn.lif`/`snn.if` populations, so the interpreter can check
 the weight mapping on its own. `analog-neurons` turns every population into an
 `analog.lif` circuit with parameters in the chip's units and time base. `analog-calibrate`
