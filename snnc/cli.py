@@ -124,10 +124,15 @@ def _load(args):
     """The model named on the command line; an artifact directory gives its mapped graph, which
     `simulate` runs as the host drives the chip and `inspect` summarises."""
     from snnc.api import load
-    from snnc.artifact import MANIFEST, load_artifact
-    if Path(args.model).is_dir() and (Path(args.model) / MANIFEST).exists():
+    from snnc.artifact import load_artifact
+    if _is_artifact(args.model):
         return load_artifact(args.model).graph
     return load(args.model, **_load_kwargs(args))
+
+
+def _is_artifact(path) -> bool:
+    from snnc.artifact import MANIFEST
+    return Path(path).is_dir() and (Path(path) / MANIFEST).exists()
 
 
 def _load_kwargs(args) -> dict:
@@ -139,6 +144,14 @@ def _load_kwargs(args) -> dict:
 
 def _inspect(args) -> int:
     graph = _load(args)
+    if _is_artifact(args.model) and not args.ir:
+        from snnc.artifact import load_artifact
+        art = load_artifact(args.model)
+        print(f"artifact for target {art.target.name}: {_artifact_summary(art)}")
+        est = art.manifest.get("estimate", {}).get("per_inference")
+        if est and "ticks" in est:
+            print(f"  estimate per inference: {est['energy_uj']:.3g} µJ, {est['time_us']:.3g} µs "
+                  f"({est['ticks']} ticks; assumptions in manifest.json)")
     if args.ir:
         from snnc.ir.text import print_graph
         print(print_graph(graph), end="")
@@ -216,15 +229,19 @@ def _compile(args) -> int:
     art = compile_model(args.model, args.target, progress=progress, load_options=_load_kwargs(args), **options)
     out = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}")
     art.save(out)
+    print(f"wrote {out}: {_artifact_summary(art)} ({sum(art.timings.values()):.2f} s)")
+    return 0
+
+
+def _artifact_summary(art) -> str:
+    """One line on what an artifact uses: the backend's own summary, else its cores."""
     import importlib
     backend = importlib.import_module(f"snnc.backends.{art.target.family}.emit")
     if hasattr(backend, "summary"):            # a family whose manifest is not counted in cores
-        print(f"wrote {out}: {backend.summary(art)} ({sum(art.timings.values()):.2f} s)")
-        return 0
+        return backend.summary(art)
     r = art.manifest["resources"]
-    print(f"wrote {out}: {r['cores']} core(s) on {r['chips']} chip(s), {r['totals']['neurons']} neurons, "
-          f"{r['totals']['synapses']} synapses ({sum(art.timings.values()):.2f} s)")
-    return 0
+    return (f"{r['cores']} core(s) on {r['chips']} chip(s), {r['totals']['neurons']} neurons, "
+            f"{r['totals']['synapses']} synapses")
 
 
 def _pass_options(items: list[str]) -> dict[str, dict]:

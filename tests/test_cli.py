@@ -137,3 +137,17 @@ def test_simulate_prints_accuracy_with_labels(tmp_path, capsys):
     code, _, err = run_cli(["simulate", ex / "digits.snnir", "--input", tmp_path / "x.npy",
                             "--labels", tmp_path / "bad.npy"], capsys)
     assert code == 2 and err.strip() == "snnc: error: labels hold 10 entries for a batch of 60 samples"
+
+
+def test_compile_then_inspect_the_artifact(tmp_path, capsys):
+    out = tmp_path / "digits.loihi"
+    code, stdout, err = run_cli(["compile", ROOT / "examples" / "digits" / "digits.snnir", "--target", "loihi",
+                                 "-o", out, "--quiet"], capsys)
+    assert code == 0, err
+    assert stdout.startswith(f"wrote {out}: 1 core(s) on 1 chip(s), 138 neurons, 9472 synapses (")
+    code, stdout, err = run_cli(["inspect", out], capsys)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0] == "artifact for target loihi: 1 core(s) on 1 chip(s), 138 neurons, 9472 synapses"
+    assert lines[1].startswith("  estimate per inference: ") and "µJ" in lines[1]
+    assert "loihi.cuba" in stdout and "total: 6 nodes, 138 neurons" in stdout
