@@ -287,8 +287,10 @@ def _targets(args) -> int:
     if not targets:
         print("no targets are installed")
         return 0
-    for t in targets.values():
-        print(t.describe())
+    rows = [t.describe().split(None, 2) for t in targets.values()]    # name, family, the rest
+    widths = [max(len(r[i]) for r in rows) for i in (0, 1)]
+    for name, family, rest in rows:
+        print(f"{name.ljust(widths[0])}  {family.ljust(widths[1])}  {rest}")
     return 0
 
 
