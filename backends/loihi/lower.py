@@ -19,6 +19,15 @@ Source-to-chip semantics (the interpreter checks them; see FORMAT.md):
   sources (graph inputs have latency 0). Paths of unequal length are balanced with
   synaptic delays. Each output's latency goes into the graph's "io" annotation, and
   `snnc.simulate` shifts outputs back onto the source model's timeline.
+- Feedback (a recurrent edge on the path between two populations, snnTorch's RLeaky and
+  RSynaptic, NIR feedback) becomes an ordinary `loihi.dense`/`loihi.sparse` in the cycle,
+  without a recurrent edge: the synapse's own tick is the source's one-tick delay. The
+  source wants y_S[t − 1] at P's tick t, which on the chip is tick t + L_P; the chip has
+  y_S[t − 1] at tick t − 1 + L_S, and a synapse with delay d delivers it at t + L_S + d,
+  so d = L_P − L_S (0 for a population feeding itself). Feedback does not add to a
+  population's latency. Feedback from a population of larger latency (a loop through
+  another population: the chip needs more ticks than the source's one) cannot be exact
+  and is refused, as are graded feedback spikes from a population not yet encoded.
 - Non-spiking readouts (snn.i, snn.li, snn.cuba_li feeding only outputs) stay on the
   host as float snn.* nodes fed by the chip's spikes (one snn.affine per source): the
   chip sends spikes, the host integrates them, as nengo-loihi decodes on the host.
@@ -58,9 +67,10 @@ POPULATIONS = PopulationSpec(
     readouts=(I, LI, CubaLI),
     max_entries=1 << 27,          # entries of one expanded synapse matrix (1 GiB of float64)
     chunk=512,
+    feedback=True,
     unsupported_op=("the Loihi lowering maps spiking neurons (snn.lif, snn.if, snn.cuba_lif), non-spiking "
                     "readouts (snn.i, snn.li, snn.cuba_li) and the stateless affine ops between them"),
-    recurrent="recurrent edge {edge}: the Loihi lowering supports feed-forward graphs only",
+    recurrent="recurrent edge {edge}: the Loihi lowering cannot map this feedback",
     not_affine_source="this node's output is not an affine function of the spiking populations",
     not_affine_op="this op is not affine, so it cannot become synapses",
     too_large=("expanding this op into dense synapses from '{src}' needs a {n_out} x {n_src} matrix "
@@ -200,6 +210,8 @@ def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg
     b = _Builder(graph, target, options, net)
     for name in graph.inputs:
         b.add_input(name)
+    for layer in net.populations.values():      # feedback may come from a later population: latencies first
+        b.latency[layer.node] = 1 + max((b.latency[s] for s in layer.inputs), default=0)
     for layer in net.populations.values():
         b.add_layer(layer, dynamics(layer.op, ctx, target))
         progress(f"{layer.node}: {layer.size} neurons, weight error {b.stats[layer.node]['weight_rel_rms']:.2%} "
@@ -264,13 +276,14 @@ class _Builder:
         theta = np.broadcast_to(op.v_threshold, op.shape).reshape(-1)
         beta = (dyn.beta + np.nan_to_num(dyn.const_gain) * layer.const.reshape(op.shape)).reshape(-1)
         gain = np.broadcast_to(dyn.gain, op.shape).reshape(-1)
-        E = {s: gain[:, None] * a / self.payload[s][0][None, :] for s, a in layer.inputs.items()}
-        pmax = {s: self.payload[s][1] for s in layer.inputs}
+        terms = {(s, 0): a for s, a in layer.inputs.items()} | {(s, 1): a for s, a in layer.feedback.items()}
+        payload = {key: self._payload(layer, key[0]) for key in terms}
+        E = {key: gain[:, None] * a / payload[key][0][None, :] for key, a in terms.items()}
+        pmax = {key: payload[key][1] for key in terms}
         enc = encode_layer(E, pmax, beta, theta, dyn.d_u.reshape(-1), f,
                            per_row_exponent=self.options.per_row_exponent, headroom=self.options.headroom,
                            per_neuron_scale=self.options.per_neuron_scale, d_v=dyn.d_v.reshape(-1))
-        lat = 1 + max(self.latency[s] for s in layer.inputs)
-        self.latency[layer.node] = lat
+        lat = self.latency[layer.node]
         ctx = Context(dt=self.graph.dt, method=self.graph.method)
         cuba = Cuba(du=dyn.d_u.reshape(-1) - f.current_decay_offset, dv=dyn.d_v.reshape(-1) - f.voltage_decay_offset,
                     vth_mant=enc.vth_mant, bias_mant=enc.bias_mant, bias_exp=enc.bias_exp,
@@ -278,22 +291,43 @@ class _Builder:
                     reset_mode=RESET_MODES[op.reset_mode], graded=op.graded)
         self.nodes.append(Node(layer.node, cuba, layer.origin))
         self.provenance[layer.node] = (layer.node,)
-        for src, w in enc.weights.items():
-            self._add_synapses(layer, src, w, enc.weight_exp, lat - 1 - self.latency[src])
+        for (src, lag), w in enc.weights.items():
+            if lag and self.latency[src] > lat:
+                raise UnsupportedOpError(
+                    f"feedback from '{src}' (chip latency {self.latency[src]}) into '{layer.node}' (chip latency "
+                    f"{lat}) takes {self.latency[src] - lat + 1} ticks on the chip, but the source model's "
+                    f"recurrent edge delays it by 1 tick (a loop through more than one population)",
+                    node=layer.node, op=layer.op.name, source=layer.origin or None)
+            # source tick t is chip tick t + L; a synapse with delay d delivers y_S[t] at chip tick
+            # t + L_S + 1 + d, and the layer reads y_S[t − lag] at chip tick t + L_P: d = L_P − L_S − 1 + lag
+            self._add_synapses(layer, src, w, enc.weight_exp, lat - 1 - self.latency[src] + lag, lag)
         self.payload[layer.node] = (enc.scale, 2.0 * enc.scale * theta) if op.graded else \
             (np.ones(layer.size), np.ones(layer.size))
         self.graded[layer.node] = op.graded
         self.stats[layer.node] = enc.stats
 
-    def _add_synapses(self, layer: Population, src: str, w: np.ndarray, exp: np.ndarray, delay: int) -> None:
+    def _payload(self, layer: Population, src: str) -> tuple[np.ndarray, np.ndarray]:
+        """(per-unit scale, max payload) of a source; feedback may come from a population not yet encoded."""
+        if src in self.payload:
+            return self.payload[src]
+        pop = self.net.populations[src]
+        if pop.op.graded:
+            raise UnsupportedOpError(f"graded feedback from '{src}', whose payload scale is chosen only when it "
+                                     f"is encoded (after this layer), is not supported",
+                                     node=layer.node, op=layer.op.name, source=layer.origin or None)
+        return np.ones(pop.size), np.ones(pop.size)
+
+    def _add_synapses(self, layer: Population, src: str, w: np.ndarray, exp: np.ndarray, delay: int,
+                      lag: int = 0) -> None:
         f = self.target.formats
         if delay not in f.delay:
+            what = "a feedback delay" if lag else "a path-balancing delay"
             raise ConstraintViolation(target=self.target.name, rule="formats.delay", where=f"node '{layer.node}'",
-                                      value=f"a path-balancing delay of {delay} ticks", limit=f.delay.hi)
-        via = layer.via[src]
-        name = self._name(via[-1] if via else f"{layer.node}.syn", src)
+                                      value=f"{what} of {delay} ticks", limit=f.delay.hi)
+        via = (layer.feedback_via if lag else layer.via)[src]
+        name = self._name(via[-1] if via else f"{layer.node}.{'rec' if lag else 'syn'}", src)
         origin = self.graph.nodes[via[-1]].origin if via else layer.origin
-        graded = self.graded[src]
+        graded = self.graded[src] if src in self.graded else bool(self.net.populations[src].op.graded)
         if self._sparse(w):
             rows, cols = np.nonzero(w)
             indptr = np.zeros(w.shape[0] + 1, np.int64)

@@ -114,6 +114,9 @@ def _verify_delay(delay: np.ndarray, shapes: tuple[tuple[int, ...], ...]) -> lis
 
 
 _SYNAPSE_TIMING = """
+    The op is delayed (`Op.delayed`): y[t] depends only on inputs before t, so an edge
+    into it does not order the tick and a cycle through it needs no recurrent edge (the
+    synapse's own tick is the feedback delay, as on the chip; ir_spec/SPEC.md §2, §3).
     Input s[t] is spikes (binary: any nonzero value counts as 1, as Lava with
     num_message_bits = 0) or, with graded, integer payloads used as they are.
     A spike at tick t reaches the output at tick t + 1 + d (d = delay of the synapse;
@@ -133,6 +136,7 @@ class Dense(Op):
                + _SYNAPSE_TIMING)
     name = "loihi.dense"
     stateful = True
+    delayed = True
     weight: np.ndarray = array_field("i64", doc="W, weight mantissas [N_out, N_in]")
     weight_exp: np.ndarray = array_field("i64", doc="exponent per output row, [N_out]")
     delay: np.ndarray = array_field("i64", default=0, doc="extra ticks per synapse: scalar or [N_out, N_in]")
@@ -161,6 +165,7 @@ class Sparse(Op):
                + _SYNAPSE_TIMING)
     name = "loihi.sparse"
     stateful = True
+    delayed = True
     indptr: np.ndarray = array_field("i64", doc="row pointers, [N_out + 1]")
     indices: np.ndarray = array_field("i64", doc="input column of each stored synapse, [nnz]")
     weight: np.ndarray = array_field("i64", doc="weight mantissa of each stored synapse, [nnz]")

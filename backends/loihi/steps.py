@@ -14,7 +14,7 @@ from snnc.backends.loihi.ops import (ACTIVATION_SHIFT, DECAY_SHIFT, STATE_BITS, 
                                      U_DECAY_OFFSET, V_DECAY_OFFSET, AxonDelay, Cuba, Dense, Sparse)
 from snnc.errors import SimulationError
 from snnc.interp import fixed
-from snnc.interp.kernel import Stepper, register_stepper
+from snnc.interp.kernel import DelayedStepper, Stepper, register_stepper
 
 # Integers below 2^24 (float32) and 2^53 (float64) add up exactly in floating point.
 _FLOAT32_EXACT = 1 << 24
@@ -134,12 +134,13 @@ class _Accumulator:
         return s.astype(np.int64) @ self.wt
 
 
-class _DelayedSynapses(_Ticking):
+class _DelayedSynapses(_Ticking, DelayedStepper):
     """Shared timing of loihi.dense and loihi.sparse: a ring of arrival slots, one per delay.
 
-    Slot (t + 1 + d) mod L collects what arrives at tick t + 1 + d; at tick t the slot of t
-    is read, scaled by the row exponents and cleared (Lava: sum, then shift). `deliver`
-    adds this tick's input into the slots.
+    Slot (t + 1 + d) mod L collects what arrives at tick t + 1 + d. Both ops are delayed
+    (`Op.delayed`), so the engine runs them in two phases: `emit` reads the slot of tick t,
+    scales it by the row exponents and clears it (Lava: sum, then shift); `absorb`, after
+    every other node of tick t has run, lets `deliver` add tick t's input into the slots.
     """
 
     def setup(self, n_out: int, max_delay: int, deliver):
@@ -148,16 +149,18 @@ class _DelayedSynapses(_Ticking):
         self.exp = self.op.weight_exp
         self.unscaled = not self.exp.any()
 
-    def step(self, inputs):
-        s = inputs["input"]
-        if self.op.graded:
-            s = _integers(s, self.node, self.tick)
+    def emit(self):
         now = self.tick % len(self.ring)
         out = self.ring[now].copy() if self.unscaled else fixed.shift_by_exponent(self.ring[now], self.exp)
         self.ring[now] = 0
+        return {"output": out}
+
+    def absorb(self, inputs):
+        s = inputs["input"]
+        if self.op.graded:
+            s = _integers(s, self.node, self.tick)
         self.deliver(self.ring, self.tick, s, not self.op.graded)
         self.tick += 1
-        return {"output": out}
 
     def state(self):
         return {"pending": self.ring.sum(axis=0)}

@@ -2,10 +2,12 @@
 
 One tick (ir_spec/SPEC.md, "Order of work in a tick"):
   1. every graph input node emits the caller's value for this tick;
-  2. the other nodes run in `Graph.schedule()` order; each input port receives the sum of
+  2. every delayed node (`Op.delayed`) emits its output of this tick from its state;
+  3. the other nodes run in `Graph.schedule()` order; each input port receives the sum of
      its incoming edges: same-tick edges give the source's value of this tick, recurrent
      edges the source's value of the previous tick (zeros at tick 0);
-  3. every graph output node records the sum arriving at its port.
+  4. every delayed node absorbs the sum arriving at its ports (same rule as in 3);
+  5. every graph output node records the sum arriving at its port.
 
 Steppers never modify an array once returned (see `Stepper`), so one tick's values are
 passed around and kept for the next tick by reference, without copies.
@@ -54,6 +56,8 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
     ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed, instances=int(chip_instances))
     order = [n for n in graph.schedule() if n not in graph.inputs and n not in graph.outputs]
     steppers = {n: stepper_for(graph.op(n))(graph.op(n), ctx, B, n) for n in order}
+    delayed = [n for n in order if graph.op(n).delayed]
+    order = [n for n in order if not graph.op(n).delayed]
     fan_in = {n: _port_sources(graph, n) for n in graph.nodes}
     recurrent_srcs = {(e.src, e.src_port) for e in graph.edges if e.recurrent}
     probes = [_probe(graph, steppers, r) for r in record]
@@ -63,16 +67,19 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
     rec: dict[str, np.ndarray] = {}
     for t in range(T):
         now: dict[tuple[str, str], np.ndarray] = {(n, "output"): xs[n][t] for n in graph.inputs}
-        for n in order:
-            port_in = {p: _gather(srcs, now, prev) for p, srcs in fan_in[n].items()}
-            try:
-                port_out = steppers[n].step(port_in)
-            except Exception as exc:
-                if hasattr(exc, "add_note"):
-                    exc.add_note(f"while running node '{n}' ({graph.op(n).name}) at tick {t}")
-                raise
-            for port, val in port_out.items():
-                now[(n, port)] = val
+        try:
+            for n in delayed:
+                now.update(((n, port), val) for port, val in steppers[n].emit().items())
+            for n in order:
+                port_in = {p: _gather(srcs, now, prev) for p, srcs in fan_in[n].items()}
+                for port, val in steppers[n].step(port_in).items():
+                    now[(n, port)] = val
+            for n in delayed:
+                steppers[n].absorb({p: _gather(srcs, now, prev) for p, srcs in fan_in[n].items()})
+        except Exception as exc:
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"while running node '{n}' ({graph.op(n).name}) at tick {t}")
+            raise
         for n in graph.outputs:
             outs[n][t] = _gather(fan_in[n]["input"], now, prev)
         for label, read in probes:

@@ -71,9 +71,29 @@ class Stepper:
     def step(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    # A delayed op (`Op.delayed`: its output at tick t depends only on inputs before t) is
+    # run by the engine in two phases per tick instead of `step`: `emit()` before any other
+    # node runs, giving the outputs of tick t from state alone, then `absorb(inputs)` after
+    # every other node has run, taking the inputs of tick t. `step(inputs)` of such a
+    # stepper is `emit()` followed by `absorb(inputs)` (see `DelayedStepper`).
+    def emit(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError(f"{type(self).__name__} is not the stepper of a delayed op")
+
+    def absorb(self, inputs: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} is not the stepper of a delayed op")
+
     def state(self) -> dict[str, np.ndarray]:
         """The current state variables by name (for probes and divergence reports)."""
         return {}
+
+
+class DelayedStepper(Stepper):
+    """Base of the steppers of delayed ops: subclasses implement `emit` and `absorb`."""
+
+    def step(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.emit()
+        self.absorb(inputs)
+        return out
 
 
 STEPPERS: dict[type[Op], type[Stepper]] = {}

@@ -3,8 +3,11 @@
 A Graph is immutable. Passes build new graphs with `Graph.replace` or `GraphBuilder`.
 Edges from many sources into one port add up. An edge marked `recurrent` delivers the
 value its source produced on the previous tick (zeros at tick 0); every other edge
-delivers the value of the same tick, so the graph minus its recurrent edges must be
-acyclic and fixes the order of work inside a tick (`Graph.schedule`).
+delivers the value of the same tick. An edge into a *delayed* op (`Op.delayed`, e.g. a
+Loihi synapse, whose output at tick t depends only on earlier inputs) does not order the
+tick either: the op emits from its state before anything else runs and absorbs its input
+after everything else. So the graph minus its recurrent edges and its edges into delayed
+ops must be acyclic, and fixes the order of work inside a tick (`Graph.schedule`).
 """
 from __future__ import annotations
 
@@ -136,16 +139,21 @@ class Graph:
             g.add_edge(e.src, e.dst, edge=e)
         return g
 
+    def deferred(self, e: Edge) -> bool:
+        """True when edge `e` does not order the work of a tick: it is recurrent, or it feeds a
+        delayed op (`Op.delayed`), which reads its input only after every other node has run."""
+        return e.recurrent or (e.dst in self._nodes and self._nodes[e.dst].op.delayed)
+
     @cached_property
     def _feedforward(self) -> nx.DiGraph:
         g = nx.DiGraph()
         g.add_nodes_from(self._nodes)
         g.add_edges_from((e.src, e.dst) for e in self._edges
-                         if not e.recurrent and e.src in self._nodes and e.dst in self._nodes)
+                         if not self.deferred(e) and e.src in self._nodes and e.dst in self._nodes)
         return g
 
     def find_cycle(self) -> list[str] | None:
-        """A cycle of same-tick (non-recurrent) edges, as node names, or None."""
+        """A cycle of same-tick edges (neither recurrent nor into a delayed op), as node names, or None."""
         try:
             return [u for u, _ in nx.find_cycle(self._feedforward)]
         except nx.NetworkXNoCycle:
@@ -163,8 +171,8 @@ class Graph:
                 f"same-tick cycle {' -> '.join(cycle + cycle[:1])}; mark the feedback edge recurrent")]) from None
 
     def schedule(self) -> tuple[str, ...]:
-        """The order of work inside one tick: a topological order of the non-recurrent edges,
-        ties broken by node order. Raises `IRVerificationError` on a same-tick cycle."""
+        """The order of work inside one tick: a topological order of the same-tick edges (all but
+        recurrent edges and edges into delayed ops), ties broken by node order. Raises `IRVerificationError` on a same-tick cycle."""
         return self._schedule
 
     @cached_property

@@ -67,6 +67,12 @@ class Op:
     output_ports: ClassVar[tuple[str, ...]] = ("output",)
     stateful: ClassVar[bool] = False   # keeps state across ticks
     neurons: ClassVar[bool] = False    # each output element is a neuron (counted in summaries and reports)
+    # Output at tick t depends only on inputs of ticks before t (a built-in one-tick latency,
+    # e.g. a Loihi synapse). Edges into such an op are not same-tick edges: they do not order
+    # the tick (`Graph.schedule`), a cycle through the op needs no recurrent edge, and the
+    # engine runs its stepper in two phases, `emit()` first and `absorb(inputs)` last
+    # (ir_spec/SPEC.md §2, §3). Requires stateful.
+    delayed: ClassVar[bool] = False
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -167,6 +173,8 @@ def register_op(cls: type[Op]) -> type[Op]:
         raise TypeError(f"{cls.__qualname__} needs a dialect-qualified `name`")
     if cls.name in OPS:
         raise TypeError(f"op {cls.name} registered twice")
+    if cls.delayed and not cls.stateful:
+        raise TypeError(f"{cls.name}: a delayed op keeps its input for a later tick, so it must be stateful")
     cls = dataclass(frozen=True, kw_only=True, eq=False, repr=False)(cls)
     for f in dataclasses.fields(cls):
         if "kind" not in f.metadata:

@@ -7,7 +7,8 @@ Rules (in the order checked):
   inputs/outputs     name nodes whose op has no input (inputs) or no output (outputs) port
   op rules           each op's own `verify()`
   connectivity       every input port of every node is fed by at least one edge
-  schedule           no cycle of same-tick edges (feedback must be marked recurrent)
+  schedule           no cycle of same-tick edges (feedback must be marked recurrent or pass
+                     through a delayed op)
   types              edges into one port agree in shape; each op accepts its input types
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import re
 
 from snnc.errors import SnncError
-from snnc.ir.graph import METHODS, Diagnostic, Graph
+from snnc.ir.graph import METHODS, Diagnostic, Edge, Graph
 from snnc.ir.types import TensorType
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
@@ -73,51 +74,57 @@ def _structure(g: Graph) -> list[Diagnostic]:
 
 
 def infer_graph_types(g: Graph) -> tuple[dict[tuple[str, str], TensorType], list[Diagnostic]]:
-    """Propagate types in schedule order; recurrent edges are checked once all types are known.
+    """Propagate types in schedule order; deferred edges are checked once all types are known.
 
-    A port fed only by recurrent edges takes its sources' type; a node whose such sources
-    come later in the schedule waits for them, and passes repeat while any waiting node
-    gets its type.
+    Deferred edges (recurrent ones, and edges into a delayed op: `Graph.deferred`) may come
+    from a node later in the schedule. A port fed only by deferred edges takes its sources'
+    type; a node whose such sources come later in the schedule waits for them, and passes
+    repeat while any waiting node gets its type. Every edge a node's inference did not see
+    is checked against the port's type at the end.
     """
     types: dict[tuple[str, str], TensorType] = {}
     diags: list[Diagnostic] = []
+    seen: set[Edge] = set()
     pending = list(g.schedule())
     while pending:
-        waiting = [name for name in pending if _infer_node(g, name, types, diags) == "wait"]
+        waiting = [name for name in pending if _infer_node(g, name, types, diags, seen) == "wait"]
         if len(waiting) == len(pending):
             for name in waiting:
                 for port in g.op(name).input_ports:
                     incoming = [e for e in g.in_edges(name) if e.dst_port == port]
-                    if incoming and all(e.recurrent and (e.src, e.src_port) not in types for e in incoming):
-                        diags.append(Diagnostic(name, f"input port '{port}' is fed only by recurrent edges; "
+                    if incoming and all(g.deferred(e) and (e.src, e.src_port) not in types for e in incoming):
+                        what = "edges into a delayed op" if g.op(name).delayed else "recurrent edges"
+                        diags.append(Diagnostic(name, f"input port '{port}' is fed only by {what}; "
                                                       f"its type cannot be inferred", g.nodes[name].origin))
             break
         pending = waiting
     for e in g.edges:
-        if not e.recurrent or (e.src, e.src_port) not in types:
+        if e in seen or (e.src, e.src_port) not in types:
             continue
         src_t = types[(e.src, e.src_port)]
         same_port = [types.get((x.src, x.src_port)) for x in g.in_edges(e.dst)
-                     if x.dst_port == e.dst_port and not x.recurrent]
+                     if x.dst_port == e.dst_port and x in seen]
         want = next((t for t in same_port if t is not None), None)
         if want is not None and want.shape != src_t.shape:
-            diags.append(Diagnostic(e.dst, f"recurrent edge from {e.src} gives {list(src_t.shape)}, but port "
+            kind = "recurrent edge" if e.recurrent else "edge"
+            diags.append(Diagnostic(e.dst, f"{kind} from {e.src} gives {list(src_t.shape)}, but port "
                                            f"'{e.dst_port}' takes {list(want.shape)}", g.nodes[e.dst].origin))
     return types, diags
 
 
-def _infer_node(g: Graph, name: str, types: dict, diags: list[Diagnostic]) -> str:
+def _infer_node(g: Graph, name: str, types: dict, diags: list[Diagnostic], seen: set) -> str:
     """Infer one node's output types into `types`: "done", "failed", or "wait" when a port fed
-    only by recurrent edges has no source type yet."""
+    only by deferred edges has no source type yet. The edges it read go into `seen`."""
     node = g.nodes[name]
     fed: dict[str, list[tuple]] = {}
     for port in node.op.input_ports:
         incoming = [e for e in g.in_edges(name) if e.dst_port == port]
-        feedback_only = bool(incoming) and all(e.recurrent for e in incoming)
+        feedback_only = bool(incoming) and all(g.deferred(e) for e in incoming)
         fed[port] = [(e, types[(e.src, e.src_port)]) for e in incoming
-                     if (feedback_only or not e.recurrent) and (e.src, e.src_port) in types]
+                     if (feedback_only or not g.deferred(e)) and (e.src, e.src_port) in types]
         if feedback_only and not fed[port]:
             return "wait"
+    seen.update(e for known in fed.values() for e, _ in known)
     inputs: dict[str, TensorType] = {}
     ok = True
     for port, known in fed.items():

@@ -9,7 +9,13 @@ spec)` folds each chain of affine ops into one matrix per (source, destination) 
     input of population P at tick t  =  Σ_S A_{S→P} · flat(y_S[t])  +  c_P
 
 S runs over graph inputs and spiking populations, A is dense [n_P, n_S] (a convolution
-becomes its unrolled matrix), c_P is the folded bias. The matrices come from running each
+becomes its unrolled matrix), c_P is the folded bias. A lowering that maps feedback
+(`PopulationSpec.feedback`) also takes recurrent edges: a chain that passes one recurrent
+edge adds a feedback term  Σ_S F_{S→P} · flat(y_S[t − 1])  (`Population.feedback`), e.g.
+snnTorch's RLeaky, {lif ~> w_rec -> lif}. The recurrent edge must leave a spiking
+population, a graph input or a node computed earlier in the tick; a chain through two
+recurrent edges, a constant carried over a recurrent edge (0 at tick 0, c after) and
+feedback into a host readout are refused. The matrices come from running each
 op's own float stepper on unit vectors, so every stateless affine op the interpreter knows
 is covered without a case here; a linearity check on random vectors refuses an op that is
 not affine.
@@ -50,6 +56,7 @@ class PopulationSpec:
     output_source: str                  # {srcs}: an output not fed directly by one population or readout
     readout_feeds: str = ("a non-spiking readout is computed on the host and may feed only graph "
                           "outputs")
+    feedback: bool = False              # recurrent edges become feedback terms (else `recurrent` refuses them)
 
 
 @dataclass
@@ -63,6 +70,8 @@ class Population:
     inputs: dict[str, np.ndarray] = field(default_factory=dict)   # source -> A [size, n_source]
     const: np.ndarray | None = None                                # c [size]
     via: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> affine nodes folded
+    feedback: dict[str, np.ndarray] = field(default_factory=dict)  # source -> F [size, n_source], y_S[t − 1]
+    feedback_via: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> affine nodes folded
 
 
 @dataclass
@@ -102,11 +111,16 @@ def dense(m) -> np.ndarray:
 
 @dataclass
 class _Value:
-    """An affine function of the sources: Σ_S M_S y_S + c, flattened to [n, ...]."""
+    """An affine function of the sources: Σ_(S, k) M_(S, k) y_S[t − k] + c, flattened to [n, ...];
+    terms and via are keyed by (source, lag k in ticks)."""
 
-    terms: dict[str, np.ndarray | Identity]
+    terms: dict[tuple[str, int], np.ndarray | Identity]
     const: np.ndarray
-    via: dict[str, tuple[str, ...]]
+    via: dict[tuple[str, int], tuple[str, ...]]
+
+
+def _identity(name: str, n: int) -> _Value:
+    return _Value({(name, 0): Identity(n)}, np.zeros(n), {(name, 0): ()})
 
 
 def is_affine_op(op) -> bool:
@@ -125,13 +139,17 @@ def populations(graph: Graph, spec: PopulationSpec) -> Populations:
         if isinstance(op, Input):
             net.inputs[name] = tuple(op.shape)
             n = int(np.prod(op.shape))
-            values[name] = _Value({name: Identity(n)}, np.zeros(n), {name: ()})
+            values[name] = _identity(name, n)
         elif isinstance(op, spec.spiking):
             pop = _population(graph, name, values, spec)
             net.populations[name] = pop
-            values[name] = _Value({name: Identity(pop.size)}, np.zeros(pop.size), {name: ()})
+            values[name] = _identity(name, pop.size)
         elif isinstance(op, spec.readouts):
-            net.readouts[name] = _population(graph, name, values, spec)
+            pop = _population(graph, name, values, spec)
+            if pop.feedback:
+                raise unsupported(graph, name, "a non-spiking readout is computed on the host from the chip's "
+                                               "spikes; it cannot take feedback through a recurrent edge")
+            net.readouts[name] = pop
         elif isinstance(op, Output):
             srcs = [e.src for e in graph.in_edges(name)]
             if len(srcs) != 1 or not (srcs[0] in net.populations or srcs[0] in net.readouts):
@@ -150,9 +168,13 @@ def _population(graph: Graph, name: str, values, spec: PopulationSpec) -> Popula
     size = int(np.prod(node.op.shape))
     v = _incoming(graph, name, values, spec)
     pop = Population(name, node.origin, node.op, size, const=v.const.reshape(size))
-    for src, m in v.terms.items():
-        pop.inputs[src] = dense(m).reshape(size, -1)
-        pop.via[src] = v.via[src]
+    for (src, lag), m in v.terms.items():
+        if lag > 1:
+            raise unsupported(graph, name, f"its input from '{src}' passes {lag} recurrent edges (a delay of "
+                                           f"{lag} ticks); only one recurrent edge per path is supported")
+        inputs, via = (pop.feedback, pop.feedback_via) if lag else (pop.inputs, pop.via)
+        inputs[src] = dense(m).reshape(size, -1)
+        via[src] = v.via[(src, lag)]
     return pop
 
 
@@ -160,15 +182,36 @@ def _incoming(graph: Graph, name: str, values, spec: PopulationSpec) -> _Value:
     total: _Value | None = None
     for e in graph.in_edges(name):
         if e.recurrent:
-            raise unsupported(graph, name, spec.recurrent.format(edge=e))
-        if e.src not in values:
+            if not spec.feedback:
+                raise unsupported(graph, name, spec.recurrent.format(edge=e))
+            value = _previous(graph, name, e, values, spec)
+        elif e.src not in values:
             if isinstance(graph.op(e.src), spec.readouts):
                 raise unsupported(graph, e.src, spec.readout_feeds)
             raise unsupported(graph, e.src, spec.not_affine_source)
-        total = values[e.src] if total is None else _add(total, values[e.src])
+        else:
+            value = values[e.src]
+        total = value if total is None else _add(total, value)
     if total is None:
         raise unsupported(graph, name, "this node has no input")
     return total
+
+
+def _previous(graph: Graph, name: str, e, values, spec: PopulationSpec) -> _Value:
+    """The value a recurrent edge delivers: its source's value one tick earlier."""
+    if e.src in values:
+        v = values[e.src]
+    elif isinstance(graph.op(e.src), spec.spiking):          # a population later in the tick
+        v = _identity(e.src, int(np.prod(graph.op(e.src).shape)))
+    else:
+        raise unsupported(graph, name, f"recurrent edge {e} leaves a node computed later in the tick that is "
+                                       f"not a spiking population; feedback must leave the neurons' spikes")
+    if np.any(v.const != 0):
+        raise unsupported(graph, name, f"recurrent edge {e} carries a constant (bias), which it delivers as 0 "
+                                       f"at tick 0 and in full afterwards; no neuron bias does that (put the "
+                                       f"recurrent edge before the op that adds the bias)")
+    return _Value({(s, lag + 1): m for (s, lag), m in v.terms.items()}, v.const,
+                  {(s, lag + 1): via for (s, lag), via in v.via.items()})
 
 
 def _add(a: _Value, b: _Value) -> _Value:
@@ -193,7 +236,7 @@ def _apply(graph: Graph, name: str, x: _Value, types, spec: PopulationSpec) -> _
 
     _check_affine(graph, name, f, n_in, spec)
     n_out = int(np.prod(types[(name, "output")].shape))
-    for src, m in x.terms.items():
+    for (src, _), m in x.terms.items():
         if m.shape[1] * max(n_out, m.shape[0]) > spec.max_entries:
             raise unsupported(graph, name, spec.too_large.format(src=src, n_out=n_out, n_src=m.shape[1],
                                                                  limit=spec.max_entries))
