@@ -592,4 +592,4 @@ def test_spikes_equal_snntorch(kind, mode, precision):
     got = run(g, {"input": x}).outputs["output"]
     assert 0 < want.mean() < 0.5                      # the test exercises spiking, not silence
     agreement = float(np.mean(got == want))
-    assert agreement == 1.0 if double else agreement >= 0.995, agreement
+    assert agreement == 1.0 if double else agreement >= 0.999, agreement   # the issue allows < 0.1 % flips
