@@ -1,22 +1,5 @@
-"""The text form of the IR (`.snnir`): printer, parser, and file I/O with an `.npz` sidecar.
-
-The syntax is defined by the LALR grammar `ir_spec/snnir.lark` (read through the link
-`snnc/ir/snnir.lark`), whose header comment shows every form. One generic syntax serves
-every op: printing and parsing read only the op registry and each field's kind, so ops of
-a dialect registered later print and parse with no change here.
-
-    snnir 1 dt=0.001 method=euler
-    node x = snn.input {shape = [784]}
-    node fc1 = snn.affine {weight = f64[128, 784] @fc1.weight, bias = f64[128] splat 0.0} loc("layers.0")
-    edge x -> fc1
-    input x
-
-The printer is deterministic and explicit: every field is printed, floats as Python's
-`repr` (exact), uniform arrays as `splat`, arrays larger than `inline_limit` as `@name`
-references into a sidecar when one is given. `parse_graph(print_graph(g)) == g` for a
-valid graph and `print_graph(parse_graph(t)) == t` for printed text. Every problem in a
-text file raises `ParseError` with one line `file:line:col: what (expected ...)`.
-"""
+"""Reading `.snnir` text: the lark grammar, syntax errors as one-line `ParseError`s, and the
+reader that builds a Graph from the parse tree, checking each value against its field's kind."""
 from __future__ import annotations
 
 import difflib
@@ -25,179 +8,21 @@ import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Mapping, NoReturn
+from typing import NoReturn
 
 import numpy as np
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from snnc.errors import IRVerificationError, MalformedInputError, ParseError, SnncError, UsageError
+from snnc.errors import IRVerificationError, ParseError, SnncError
 from snnc.ir.graph import FORMAT_VERSION, Edge, Graph, Node
 from snnc.ir.op import all_ops
-from snnc.ir.verify import NAME_PATTERN
+from snnc.ir.text.printer import _quote
 
-GRAMMAR_PATH = Path(__file__).with_name("snnir.lark")
-_WIDTH = 100                      # a node prints on one line when it fits in this many columns
+GRAMMAR_PATH = Path(__file__).parent.with_name("snnir.lark")   # snnc/ir/snnir.lark, a link into ir_spec/
 _DTYPES = {"f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}
 _INT_LITERAL = re.compile(r"[+-]?[0-9]+\Z")
 _I64 = np.iinfo(np.int64)
-
-
-# -- public API ---------------------------------------------------------------------------------
-def print_graph(graph: Graph, *, sidecar: dict | None = None, inline_limit: int = 64) -> str:
-    """The text of `graph`. Arrays of more than `inline_limit` elements that are not uniform
-    go into `sidecar` (name -> array) and print as `@name`; with no sidecar, all print inline."""
-    return _Printer(sidecar, inline_limit).graph(graph)
-
-
-def parse_graph(text: str, *, file: str | None = None, sidecar: Mapping[str, np.ndarray] | None = None,
-                verify: bool = True) -> Graph:
-    """The Graph that `text` describes, verified unless `verify=False`; `@name` arrays are
-    read from `sidecar`. Raises `ParseError` (file:line:col) on any problem in the text."""
-    return _parse(text, file, sidecar, None, verify)
-
-
-def save_snnir(graph: Graph, path) -> None:
-    """Write `graph` to `path` and, when some array is too large to inline, its arrays to
-    `path.with_suffix('.npz')`. The same graph always gives the same bytes."""
-    path = Path(path)
-    if path.suffix == ".npz":
-        raise UsageError(f"{path}: a .snnir file cannot end in .npz (that name is its sidecar)")
-    sidecar: dict[str, np.ndarray] = {}
-    text = print_graph(graph, sidecar=sidecar)
-    path.write_bytes(text.encode("utf-8"))
-    if sidecar:
-        _write_npz(path.with_suffix(".npz"), sidecar)
-
-
-def load_snnir(path, *, verify: bool = True) -> Graph:
-    """Read a `.snnir` file and the `.npz` sidecar of the same stem, if there is one."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise MalformedInputError(f"cannot read the file ({exc.strerror})", file=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise MalformedInputError(f"byte {exc.start} is not UTF-8 text (expected a UTF-8 .snnir file)",
-                                  file=str(path)) from None
-    npz = path.with_suffix(".npz")
-    if not npz.exists():
-        return _parse(text.removeprefix("\ufeff"), str(path), None, npz.name, verify)
-    try:
-        sidecar = np.load(npz, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise MalformedInputError(f"not a readable .npz file ({_one_line(exc)})", file=str(npz)) from None
-    with sidecar:
-        return _parse(text.removeprefix("\ufeff"), str(path), sidecar, npz.name, verify)
-
-
-# -- printing -----------------------------------------------------------------------------------
-class _Printer:
-    def __init__(self, sidecar: dict | None, inline_limit: int):
-        self.sidecar, self.inline_limit = sidecar, inline_limit
-
-    def graph(self, g: Graph) -> str:
-        sections = [
-            [f"snnir {_word(g.version)} dt={_float(g.dt)} method={_word(g.method)}"]
-            + [f"meta {_quote(str(k))} = {_quote(str(v))}" for k, v in g.metadata.items()],
-            [self.node(n) for n in g.nodes.values()],
-            [_edge(e) for e in g.edges],
-            [f"input {_word(n)}" for n in g.inputs] + [f"output {_word(n)}" for n in g.outputs],
-        ]
-        return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
-
-    def node(self, node: Node) -> str:
-        op = node.op
-        fields = [f"{_word(f.name)} = {self.value(node.name, f, getattr(op, f.name))}" for f in op.field_specs()]
-        head = f"node {_word(node.name)} = {op.name} "
-        loc = f" loc({_quote(node.origin)})" if node.origin else ""
-        line = f"{head}{{{', '.join(fields)}}}{loc}"
-        if len(line) <= _WIDTH or not fields:
-            return line
-        return head + "{\n" + ",\n".join(f"  {f}" for f in fields) + "\n}" + loc
-
-    def value(self, node: str, field, v) -> str:
-        kind = field.metadata["kind"]
-        if kind == "array":
-            return self.array(f"{node}.{field.name}", field.metadata["dtype"], v)
-        if kind == "ints":
-            return f"[{', '.join(str(int(x)) for x in v)}]"
-        if kind in ("int", "float", "bool", "choice"):
-            return {"int": str, "float": _float, "bool": _bool, "choice": _quote}[kind](v)
-        raise TypeError(f"field '{field.name}' has kind {kind!r}, which has no text form")
-
-    def array(self, key: str, dtype: str, a: np.ndarray) -> str:
-        head = f"{dtype}[{', '.join(str(d) for d in a.shape)}]"
-        scalar = _float if dtype == "f64" else str
-        flat = np.ascontiguousarray(a).reshape(-1)
-        if flat.size >= 2 and np.all(flat.view(np.uint64) == flat.view(np.uint64)[0]):
-            return f"{head} splat {scalar(flat[0].item())}"
-        if self.sidecar is not None and flat.size > self.inline_limit:
-            return f"{head} @{_word(self.store(key, a))}"
-        return f"{head} {_nested(a.tolist(), scalar)}"
-
-    def store(self, key: str, a: np.ndarray) -> str:
-        key = re.sub(r"[^A-Za-z0-9_.\-]", "_", key)
-        key = key if NAME_PATTERN.match(key) else f"_{key}"
-        name, k = key, 1
-        while name in self.sidecar:
-            k += 1
-            name = f"{key}-{k}"
-        self.sidecar[name] = a
-        return name
-
-
-def _nested(x, scalar) -> str:
-    if isinstance(x, list):
-        return "[" + ", ".join(_nested(v, scalar) for v in x) + "]"
-    return scalar(x)
-
-
-def _edge(e: Edge) -> str:
-    src = _word(e.src) + ("" if e.src_port == "output" else f":{_word(e.src_port)}")
-    dst = _word(e.dst) + ("" if e.dst_port == "input" else f":{_word(e.dst_port)}")
-    return f"edge {src} {'~>' if e.recurrent else '->'} {dst}"
-
-
-def _float(x) -> str:
-    return repr(float(x))
-
-
-def _bool(x) -> str:
-    return "true" if x else "false"
-
-
-def _word(s: str) -> str:
-    return s if NAME_PATTERN.match(s) else _quote(s)
-
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _quote(s: str) -> str:
-    """A JSON string literal; printable characters stay as they are, others are escaped."""
-    out = []
-    for ch in s:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) > 0xFFFF:
-            c = ord(ch) - 0x10000
-            out.append(f"\\u{0xD800 + (c >> 10):04x}\\u{0xDC00 + (c & 0x3FF):04x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}")
-    return '"' + "".join(out) + '"'
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez's layout, with fixed timestamps so the same arrays give the same bytes."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, a in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            with zf.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
 
 
 # -- syntax ---------------------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""The text form of the IR (`.snnir`): printer, parser, and file I/O with an `.npz` sidecar.
+
+The syntax is defined by the LALR grammar `ir_spec/snnir.lark` (read through the link
+`snnc/ir/snnir.lark`), whose header comment shows every form. One generic syntax serves
+every op: printing and parsing read only the op registry and each field's kind, so ops of
+a dialect registered later print and parse with no change here.
+
+    snnir 1 dt=0.001 method=euler
+    node x = snn.input {shape = [784]}
+    node fc1 = snn.affine {weight = f64[128, 784] @fc1.weight, bias = f64[128] splat 0.0} loc("layers.0")
+    edge x -> fc1
+    input x
+
+The printer is deterministic and explicit: every field is printed, floats as Python's
+`repr` (exact), uniform arrays as `splat`, arrays larger than `inline_limit` as `@name`
+references into a sidecar when one is given. `parse_graph(print_graph(g)) == g` for a
+valid graph and `print_graph(parse_graph(t)) == t` for printed text. Every problem in a
+text file raises `ParseError` with one line `file:line:col: what (expected ...)`.
+
+This package holds the public API and file I/O; `printer` writes the text and `parser`
+reads it (grammar loading, syntax errors, and the reader that builds the Graph).
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from snnc.errors import MalformedInputError, UsageError
+from snnc.ir.graph import Graph
+from snnc.ir.text.parser import GRAMMAR_PATH, _lark, _one_line, _parse  # noqa: F401 (_lark: re-exported)
+from snnc.ir.text.printer import _Printer
+
+__all__ = ["GRAMMAR_PATH", "load_snnir", "parse_graph", "print_graph", "save_snnir"]
+
+
+# -- public API ---------------------------------------------------------------------------------
+def print_graph(graph: Graph, *, sidecar: dict | None = None, inline_limit: int = 64) -> str:
+    """The text of `graph`. Arrays of more than `inline_limit` elements that are not uniform
+    go into `sidecar` (name -> array) and print as `@name`; with no sidecar, all print inline."""
+    return _Printer(sidecar, inline_limit).graph(graph)
+
+
+def parse_graph(text: str, *, file: str | None = None, sidecar: Mapping[str, np.ndarray] | None = None,
+                verify: bool = True) -> Graph:
+    """The Graph that `text` describes, verified unless `verify=False`; `@name` arrays are
+    read from `sidecar`. Raises `ParseError` (file:line:col) on any problem in the text."""
+    return _parse(text, file, sidecar, None, verify)
+
+
+def save_snnir(graph: Graph, path) -> None:
+    """Write `graph` to `path` and, when some array is too large to inline, its arrays to
+    `path.with_suffix('.npz')`. The same graph always gives the same bytes."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        raise UsageError(f"{path}: a .snnir file cannot end in .npz (that name is its sidecar)")
+    sidecar: dict[str, np.ndarray] = {}
+    text = print_graph(graph, sidecar=sidecar)
+    path.write_bytes(text.encode("utf-8"))
+    if sidecar:
+        _write_npz(path.with_suffix(".npz"), sidecar)
+
+
+def load_snnir(path, *, verify: bool = True) -> Graph:
+    """Read a `.snnir` file and the `.npz` sidecar of the same stem, if there is one."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise MalformedInputError(f"cannot read the file ({exc.strerror})", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise MalformedInputError(f"byte {exc.start} is not UTF-8 text (expected a UTF-8 .snnir file)",
+                                  file=str(path)) from None
+    npz = path.with_suffix(".npz")
+    if not npz.exists():
+        return _parse(text.removeprefix("\ufeff"), str(path), None, npz.name, verify)
+    try:
+        sidecar = np.load(npz, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise MalformedInputError(f"not a readable .npz file ({_one_line(exc)})", file=str(npz)) from None
+    with sidecar:
+        return _parse(text.removeprefix("\ufeff"), str(path), sidecar, npz.name, verify)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's layout, with fixed timestamps so the same arrays give the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, a in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
