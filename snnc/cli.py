@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="where to save the output .npy")
     c.add_argument("--seed", type=int, default=0, help="seed for stochastic models (default 0)")
     c.add_argument("--labels", help="labels .npy, [B]: also print the accuracy (class = output with the "
-                                    "largest sum over ticks)")
+                                    "largest sum over ticks; a converted ANN's readout at the last tick)")
+    _ticks_option(c)
     c.add_argument("--chip-instances", type=int, default=None, metavar="N",
                    help="run N chip instances of a device model (Monte Carlo); the output gains a "
                         "leading axis [N, T, B, ...]")
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--model", help="the float model to compare with")
     c.add_argument("--input", help="input .npy, [T, B, *input_shape]")
     c.add_argument("--labels", help="labels .npy, [B] (accuracy of each run)")
+    _ticks_option(c)
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--min-agreement", type=float, default=None,
                    help="required decision agreement per output (default 0.95)")
@@ -177,7 +179,7 @@ def _convert(args) -> int:
 def _simulate(args) -> int:
     from snnc.api import simulate
     graph = _load(args)
-    x = _read_npy(args.input)
+    x = _time_major(graph, _read_npy(args.input), args.ticks, seed=args.seed)
     y = simulate(graph, x, seed=args.seed, chip_instances=args.chip_instances)
     outs = y if isinstance(y, dict) else {graph.outputs[0]: y}
     for name, arr in outs.items():
@@ -186,7 +188,7 @@ def _simulate(args) -> int:
         print(f"{name}: shape {list(arr.shape)}, sum {float(per_t.sum()):g}, "
               f"mean per tick {float(per_t.sum(axis=1).mean()):g}")
     if args.labels:
-        _print_accuracy(outs, _read_npy(args.labels), instances=args.chip_instances is not None)
+        _print_accuracy(outs, _read_npy(args.labels), graph, instances=args.chip_instances is not None)
     if args.output:
         if isinstance(y, dict):
             np.savez(args.output, **y)
@@ -196,17 +198,35 @@ def _simulate(args) -> int:
     return 0
 
 
-def _print_accuracy(outs: dict, labels: np.ndarray, *, instances: bool) -> None:
+def _print_accuracy(outs: dict, labels: np.ndarray, graph, *, instances: bool) -> None:
     from snnc.verify import predicted_classes
     labels = labels.reshape(-1)
     for name, arr in outs.items():
         runs = arr if instances else arr[None]
         if runs.shape[2] != labels.shape[0]:
             raise UsageError(f"labels hold {labels.shape[0]} entries for a batch of {runs.shape[2]} samples")
-        acc = np.array([np.mean(predicted_classes(r) == labels) for r in runs])
+        acc = np.array([np.mean(predicted_classes(r, graph) == labels) for r in runs])
         text = f"{acc[0]:.4f}" if len(acc) == 1 else \
             f"mean {acc.mean():.4f}, 5th percentile {np.percentile(acc, 5):.4f} over {len(acc)} chip instances"
         print(f"{name}: accuracy {text}")
+
+
+def _ticks_option(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--ticks", type=int, metavar="T",
+                   help="the input holds static samples [B, *input_shape]: present each for T ticks "
+                        "(a converted ANN's own input coding, else the same value every tick)")
+
+
+def _time_major(graph, x: np.ndarray, ticks: int | None, *, seed: int = 0) -> np.ndarray:
+    """`x` as given, or, with `ticks`, static samples [B, *in] encoded as [ticks, B, *in]."""
+    if ticks is None:
+        return x
+    if ticks < 1:
+        raise UsageError(f"--ticks must be >= 1, got {ticks}")
+    if "convert_ann.input_coding" in graph.metadata:
+        from snnc.passes.convert_ann import encode
+        return encode(graph, x, ticks, seed=seed)
+    return np.repeat(np.asarray(x)[None], ticks, axis=0)
 
 
 def _read_npy(path: str) -> np.ndarray:
@@ -272,10 +292,14 @@ def _verify(args) -> int:
     if args.max_accuracy_drop is not None:
         kwargs["max_accuracy_drop"] = args.max_accuracy_drop
     model = args.model
-    if args.model and _load_kwargs(args):
+    if args.model and (_load_kwargs(args) or args.ticks is not None):
         model = _load(args)
     x = _read_npy(args.input) if args.input else None
+    if x is not None:
+        x = _time_major(model, x, args.ticks)
     labels = _read_npy(args.labels) if args.labels else None
+    if model is not args.model:
+        kwargs["model_file"] = args.model
     report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)
     print(report.json_text() if args.json else str(report))
     return 0 if report.ok else 1

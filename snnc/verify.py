@@ -143,8 +143,11 @@ def _plain(x):
 
 
 def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: float = MIN_AGREEMENT,
-           max_accuracy_drop: float = MAX_ACCURACY_DROP, seed: int = 0) -> Report:
-    """Check `artifact` (an Artifact or its directory); compare with `model` on `inputs` if given."""
+           max_accuracy_drop: float = MAX_ACCURACY_DROP, seed: int = 0, model_file=None) -> Report:
+    """Check `artifact` (an Artifact or its directory); compare with `model` on `inputs` if given.
+
+    `model_file` names the file a loaded `model` Graph came from, so the check that it is the
+    model the artifact was compiled from compares file digests."""
     from snnc.artifact import Artifact, load_artifact
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     target = art.target
@@ -163,7 +166,7 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
         compare_runs = getattr(rules, "compare", compare)     # a family may run its chip its own way
         report.comparison = compare_runs(art, model, inputs, labels, seed=seed)
         report.comparison.min_agreement, report.comparison.max_accuracy_drop = min_agreement, max_accuracy_drop
-        _note_model_digest(report, art, model)
+        _note_model_digest(report, art, model_file or model)
     return report
 
 
@@ -203,21 +206,27 @@ def compare(art, model, inputs, labels=None, *, seed: int = 0) -> Comparison:
         outputs[name] = {
             "spike_agreement": float(np.mean((yf != 0) == (y != 0))) if y.size else 1.0,
             "sum_difference": float(np.abs(yf.sum(axis=0) - y.sum(axis=0)).sum() / total) if total else 0.0,
-            "decision_agreement": float(np.mean(predicted_classes(yf) == predicted_classes(y))) if y.size else 1.0,
+            "decision_agreement": float(np.mean(predicted_classes(yf, graph) == predicted_classes(y, graph)))
+            if y.size else 1.0,
         }
     if labels is not None:
         name = next(iter(chip_out))
         lab = np.asarray(labels).reshape(-1)
         if lab.shape[0] != B:
             raise UsageError(f"labels hold {lab.shape[0]} entries for a batch of {B} samples")
-        a_f = float(np.mean(predicted_classes(ref.outputs[name]) == lab))
-        a_c = float(np.mean(predicted_classes(chip_out[name]) == lab))
+        a_f = float(np.mean(predicted_classes(ref.outputs[name], graph) == lab))
+        a_c = float(np.mean(predicted_classes(chip_out[name], graph) == lab))
         acc = {"float": a_f, "chip": a_c, "drop": a_f - a_c}
     return Comparison(int(T), int(B), layers, outputs, first, acc)
 
 
-def predicted_classes(y: np.ndarray) -> np.ndarray:
-    """Predicted class per sample: the output element with the largest sum over time."""
+def predicted_classes(y: np.ndarray, graph=None) -> np.ndarray:
+    """Predicted class per sample from an output [T, B, ...]: the element with the largest sum
+    over time, or, for a graph that convert-ann gave a membrane readout, the largest readout
+    at the last tick (the decision that readout is built for, `convert_ann.classify`)."""
+    if graph is not None and graph.metadata.get("convert_ann.readout") == "membrane" and y.ndim == 3:
+        from snnc.passes.convert_ann import classify
+        return classify(graph, y)
     return y.reshape(y.shape[0], y.shape[1], -1).sum(axis=0).argmax(axis=1)
 
 

@@ -151,3 +151,62 @@ def test_compile_then_inspect_the_artifact(tmp_path, capsys):
     assert lines[0] == "artifact for target loihi: 1 core(s) on 1 chip(s), 138 neurons, 9472 synapses"
     assert lines[1].startswith("  estimate per inference: ") and "µJ" in lines[1]
     assert "loihi.cuba" in stdout and "total: 6 nodes, 138 neurons" in stdout
+
+
+def _converted_ann(tmp_path):
+    """A small ReLU network converted by convert-ann, saved as .snnir, with static samples."""
+    import snnc
+    import snnc.ir.snn as snn
+    from snnc.ir import GraphBuilder
+    from snnc.ir.ann import ReLU
+    from snnc.ir.text import save_snnir
+    rng = np.random.default_rng(0)
+    b = GraphBuilder()
+    x = b.input("x", (6,))
+    h = b.add("fc1", snn.Affine(weight=rng.normal(0, 0.5, (8, 6)), bias=np.zeros(8)), x)
+    r = b.add("relu", ReLU(), h)
+    y = b.add("fc2", snn.Affine(weight=rng.normal(0, 0.5, (3, 8)), bias=np.zeros(3)), r)
+    b.output("y", y, (3,))
+    samples = rng.random((40, 6))
+    g = snnc.load(b.build(), convert_ann=True, calibration=samples)
+    save_snnir(g, tmp_path / "snn.snnir")
+    np.save(tmp_path / "static.npy", samples)
+    return g, samples
+
+
+def test_ticks_presents_static_samples_with_the_models_coding(tmp_path, capsys):
+    from snnc.passes.convert_ann import classify, encode
+    from snnc.api import simulate
+    g, samples = _converted_ann(tmp_path)
+    labels = classify(g, simulate(g, encode(g, samples, 16)))
+    np.save(tmp_path / "labels.npy", labels)
+    code, out, err = run_cli(["simulate", tmp_path / "snn.snnir", "--input", tmp_path / "static.npy",
+                              "--ticks", "16", "--labels", tmp_path / "labels.npy", "-o", tmp_path / "y.npy"], capsys)
+    assert code == 0, err
+    assert np.array_equal(np.load(tmp_path / "y.npy"), simulate(g, encode(g, samples, 16)))
+    assert "y: accuracy 1.0000" in out.splitlines()       # the readout's own decision rule
+    code, _, err = run_cli(["simulate", EXAMPLE, "--input", tmp_path / "static.npy", "--ticks", "0"], capsys)
+    assert code == 2 and err.strip() == "snnc: error: --ticks must be >= 1, got 0"
+
+
+def test_ticks_repeats_static_samples_of_a_plain_model(tmp_path, capsys):
+    from snnc.api import simulate
+    x = np.random.default_rng(1).random((5, 4))
+    np.save(tmp_path / "x.npy", x)
+    code, _, err = run_cli(["simulate", EXAMPLE, "--input", tmp_path / "x.npy", "--ticks", "7",
+                            "-o", tmp_path / "y.npy"], capsys)
+    assert code == 0, err
+    assert np.array_equal(np.load(tmp_path / "y.npy"), simulate(str(EXAMPLE), np.repeat(x[None], 7, axis=0)))
+
+
+def test_verify_a_converted_ann_from_static_samples(tmp_path, capsys):
+    _converted_ann(tmp_path)
+    art = tmp_path / "snn.loihi"
+    code, _, err = run_cli(["compile", tmp_path / "snn.snnir", "--target", "loihi", "-o", art, "--quiet",
+                            "--option", "loihi-quantize.input=graded"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["verify", art, "--model", tmp_path / "snn.snnir", "--input", tmp_path / "static.npy",
+                              "--ticks", "16"], capsys)
+    assert code == 0, out + err
+    assert "compared 16 ticks x 40 samples" in out
+    assert "differs from the one the artifact was compiled from" not in out

@@ -131,3 +131,18 @@ def test_cli_compile_progress_and_verify_exit_codes(tmp_path):
     assert unknown.returncode == 2 and "unknown target 'loihi9'" in unknown.stderr
     opt = _cli("compile", model, "--target", "loihi", "--option", "prune.treshold=1", "-o", tmp_path / "o")
     assert opt.returncode == 2 and "pass 'prune' has no option(s) treshold" in opt.stderr
+
+
+def test_predicted_classes_follow_the_readout():
+    """Spike outputs decide by the largest count; a converted ANN's membrane readout by its last tick."""
+    from snnc.ir import Graph
+    from snnc.verify import predicted_classes
+    y = np.zeros((3, 1, 2))
+    y[:2, 0, 0] = 5.0            # class 0 leads for two ticks (largest sum)
+    y[2, 0, 1] = 1.0             # class 1 leads at the last tick
+    assert predicted_classes(y).tolist() == [0]
+    readout = Graph([], metadata={"convert_ann.input_coding": "current", "convert_ann.input_scale": "1.0",
+                                  "convert_ann.readout": "membrane"})
+    assert predicted_classes(y, readout).tolist() == [1]
+    spikes = readout.replace(metadata={**readout.metadata, "convert_ann.readout": "spikes"})
+    assert predicted_classes(y, spikes).tolist() == [0]

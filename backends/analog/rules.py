@@ -196,12 +196,12 @@ def compare(art: Artifact, model, inputs, labels=None, *, seed: int = 0):
         total = np.abs(yf).sum() + np.abs(y).sum()
         outputs[name] = {"spike_agreement": float(np.mean((yf != 0) == (y != 0))),
                          "sum_difference": float(np.abs(yf.sum(0) - y.sum(0)).sum() / total) if total else 0.0,
-                         "decision_agreement": float(np.mean(predicted_classes(yf) == predicted_classes(y)))}
+                         "decision_agreement": float(np.mean(predicted_classes(yf, graph) == predicted_classes(y, graph)))}
     if labels is not None:
         name = graph.outputs[0]
         lab = np.asarray(labels).reshape(-1)
-        a_f = float(np.mean(predicted_classes(ref.outputs[name]) == lab))
-        a_c = float(np.mean(predicted_classes(got.outputs[name]) == lab))
+        a_f = float(np.mean(predicted_classes(ref.outputs[name], graph) == lab))
+        a_c = float(np.mean(predicted_classes(got.outputs[name], graph) == lab))
         acc = {"float": a_f, "chip": a_c, "drop": a_f - a_c}
     return Comparison(int(T), int(B), layers, outputs, first, acc)
 
