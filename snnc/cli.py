@@ -7,8 +7,10 @@ usage. A user error prints one line, `snnc: error: <message>`, and no traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.func(args) or 0
+        with _notes():
+            return args.func(args) or 0
     except SnncError as exc:
         if getattr(args, "debug", False):
             raise
@@ -35,6 +38,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("snnc: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _notes():
+    """Print each distinct `Guess` the library announces once, as `snnc: note: ...` on stderr."""
+    from snnc.errors import Guess
+    seen: set[str] = set()
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, Guess):
+            return shown(message, category, filename, lineno, file, line)
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"snnc: note: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", Guess)
+        warnings.showwarning = show
+        yield
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -73,3 +73,19 @@ class ConstraintViolation(SnncError):
 
 class SimulationError(SnncError):
     """The interpreter met a state it must not pass silently (overflow in strict mode, bad input)."""
+
+
+class Guess(UserWarning):
+    """A value snnc assumed because its input did not say (a dt, a reset rule, an input coding).
+
+    Its message says what was assumed, where that came from, and how to override it, e.g.
+    ``model.nir: no dt stored; assuming dt = 0.001 s (pass --dt or load(..., dt=...))``.
+    Library code announces a guess with `announce`; the CLI prints each distinct one once as
+    ``snnc: note: ...``; Python callers see an ordinary warning they may filter or record.
+    """
+
+
+def announce(message: str) -> None:
+    """Announce a guess (`Guess`); the caller's caller is named as where it was made."""
+    import warnings
+    warnings.warn(Guess(message), stacklevel=3)

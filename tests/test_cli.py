@@ -210,3 +210,24 @@ def test_verify_a_converted_ann_from_static_samples(tmp_path, capsys):
     assert code == 0, out + err
     assert "compared 16 ticks x 40 samples" in out
     assert "differs from the one the artifact was compiled from" not in out
+
+
+def test_each_guess_is_printed_once_as_a_note(capsys, monkeypatch):
+    """A guess the library announces reaches the user once, as `snnc: note: ...` on stderr."""
+    import argparse
+
+    from snnc import cli
+    from snnc.errors import announce
+
+    def command(args):
+        for _ in range(3):
+            announce("m.nir: no dt stored; assuming dt = 0.001 s (pass --dt)")
+        announce("m.nir: reset rule of NIR assumed (pass --reset-timing)")
+        return 0
+
+    parsed = argparse.Namespace(func=command)
+    monkeypatch.setattr(cli, "_parser", lambda: argparse.Namespace(parse_args=lambda argv: parsed))
+    assert cli.main([]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["snnc: note: m.nir: no dt stored; assuming dt = 0.001 s (pass --dt)",
+                   "snnc: note: m.nir: reset rule of NIR assumed (pass --reset-timing)"]
