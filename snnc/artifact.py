@@ -217,6 +217,8 @@ def graph_digest(graph) -> str:
     put("graph", graph.version, repr(graph.dt), graph.method, *graph.inputs, "|", *graph.outputs)
     for k, v in sorted(graph.metadata.items()):
         put("meta", k, v)
+    if graph.mapping is not None:
+        put("mapping", json.dumps(graph.mapping.to_json(), sort_keys=True))
     for name, node in graph.nodes.items():
         put("node", name, node.op.name, node.origin)
         for f, v in node.op.field_values().items():

@@ -80,7 +80,7 @@ class Graph:
     def __init__(self, nodes: Iterable[Node], edges: Iterable[Edge] = (), *,
                  inputs: Iterable[str] | None = None, outputs: Iterable[str] | None = None,
                  dt: float = 1e-3, method: str = "euler", version: str = FORMAT_VERSION,
-                 metadata: Mapping[str, str] | None = None):
+                 metadata: Mapping[str, str] | None = None, mapping=None):
         table: dict[str, Node] = {}
         for n in nodes:
             if n.name in table:
@@ -96,6 +96,7 @@ class Graph:
         self._method = str(method)
         self._version = str(version)
         self._metadata = MappingProxyType(dict(metadata or {}))
+        self._mapping = mapping
 
     # -- read access --------------------------------------------------------------------
     nodes = property(lambda self: self._nodes, doc="name -> Node, in insertion order")
@@ -106,6 +107,8 @@ class Graph:
     method = property(lambda self: self._method, doc="integration method: euler or exact")
     version = property(lambda self: self._version, doc="IR format version")
     metadata = property(lambda self: self._metadata, doc="free-form string annotations")
+    mapping = property(lambda self: self._mapping,
+                       doc="how a lowered graph sits on a chip (`snnc.ir.mapping.Mapping`), or None")
 
     def op(self, name: str) -> Op:
         return self._nodes[name].op
@@ -207,7 +210,7 @@ class Graph:
                 **attrs) -> Graph:
         """A new graph with some parts replaced (nodes, edges, inputs, outputs, dt, method, ...)."""
         kw = dict(inputs=self._inputs, outputs=self._outputs, dt=self._dt, method=self._method,
-                  version=self._version, metadata=self._metadata)
+                  version=self._version, metadata=self._metadata, mapping=self._mapping)
         unknown = set(attrs) - set(kw)
         if unknown:
             raise UsageError(f"Graph.replace: unknown attribute(s) {', '.join(sorted(unknown))}")
@@ -229,7 +232,8 @@ class Graph:
                 and sorted(self._edges) == sorted(other._edges)
                 and self._inputs == other._inputs and self._outputs == other._outputs
                 and self._dt == other._dt and self._method == other._method
-                and self._version == other._version and dict(self._metadata) == dict(other._metadata))
+                and self._version == other._version and dict(self._metadata) == dict(other._metadata)
+                and self._mapping == other._mapping)
 
     __hash__ = None
 

@@ -10,6 +10,7 @@ Rules (in the order checked):
   schedule           no cycle of same-tick edges (feedback must be marked recurrent or pass
                      through a delayed op)
   types              edges into one port agree in shape; each op accepts its input types
+  mapping            the mapping record agrees with the graph (snnc/ir/mapping.py)
 """
 from __future__ import annotations
 
@@ -33,7 +34,18 @@ def verify_graph(g: Graph) -> list[Diagnostic]:
         return [Diagnostic(cycle[0], f"same-tick cycle {' -> '.join(cycle + cycle[:1])}; "
                                      f"mark the feedback edge recurrent", g.nodes[cycle[0]].origin)]
     _, diags = infer_graph_types(g)
-    return diags
+    return diags or _mapping(g)
+
+
+def _mapping(g: Graph) -> list[Diagnostic]:
+    """The mapping record's disagreements with the graph (`snnc.ir.mapping.Mapping.verify`)."""
+    if g.mapping is None:
+        return []
+    out = []
+    for item in g.mapping.verify(g):
+        node, message = item if isinstance(item, tuple) else (None, item)
+        out.append(Diagnostic(node, message, g.nodes[node].origin if node in g.nodes else ""))
+    return out
 
 
 def _structure(g: Graph) -> list[Diagnostic]:

@@ -304,7 +304,7 @@ def test_error_unexpected_character():
 def test_error_keyword_needs_a_space():
     text = BASE.replace("node y =", "nodey =")
     assert error("node y =", "nodey =") == (f"{at(text, 'nodey')}: unexpected 'nodey' "
-                                            "(expected end of input, 'edge', 'input', 'meta', 'node' or 'output')")
+                                            "(expected end of input, 'edge', 'input', 'mapping', 'meta', 'node' or 'output')")
 
 
 def test_error_value_of_no_kind():

@@ -118,11 +118,11 @@ class _Reader:
                     self.fail(st.children[0], f"node '{name}' is declared twice "
                                               f"(first on line {self.decls[name].meta.line})")
                 self.decls[name] = st
-        parts = {"node": [], "edge": [], "input": [], "output": [], "meta": {}}
+        parts = {"node": [], "edge": [], "input": [], "output": [], "meta": {}, "mapping": []}
         for st in statements:
             getattr(self, st.data)(st, parts[st.data])
         graph = Graph(parts["node"], parts["edge"], inputs=parts["input"], outputs=parts["output"],
-                      metadata=parts["meta"], **attributes)
+                      metadata=parts["meta"], mapping=(parts["mapping"] or [None])[0], **attributes)
         if verify:
             try:
                 graph.verify()
@@ -143,6 +143,19 @@ class _Reader:
         if key in table:
             self.fail(key_tok, f"metadata key {key_tok} is given twice")
         table[key] = self.string(value_tok)
+
+    def mapping(self, tree: Tree, found: list) -> None:
+        from snnc.errors import MalformedInputError
+        from snnc.ir.mapping import Mapping
+        (tok,) = tree.children
+        if found:
+            self.fail(tok, "the mapping statement is given twice")
+        try:
+            found.append(Mapping.from_json(json.loads(self.string(tok))))
+        except json.JSONDecodeError as exc:
+            self.fail(tok, f"mapping: not valid JSON ({exc.msg})")
+        except MalformedInputError as exc:
+            self.fail(tok, str(exc))
 
     def node(self, tree: Tree, nodes: list) -> None:
         name_tree, op_tok, *rest = tree.children

@@ -19,7 +19,8 @@ class _Printer:
     def graph(self, g: Graph) -> str:
         sections = [
             [f"snnir {_word(g.version)} dt={_float(g.dt)} method={_word(g.method)}"]
-            + [f"meta {_quote(str(k))} = {_quote(str(v))}" for k, v in g.metadata.items()],
+            + [f"meta {_quote(str(k))} = {_quote(str(v))}" for k, v in g.metadata.items()]
+            + ([f"mapping {_quote(_json(g.mapping.to_json()))}"] if g.mapping is not None else []),
             [self.node(n) for n in g.nodes.values()],
             [_edge(e) for e in g.edges],
             [f"input {_word(n)}" for n in g.inputs] + [f"output {_word(n)}" for n in g.outputs],
@@ -65,6 +66,11 @@ class _Printer:
             name = f"{key}-{k}"
         self.sidecar[name] = a
         return name
+
+
+def _json(data) -> str:
+    import json
+    return json.dumps(data, sort_keys=False, separators=(",", ":"), ensure_ascii=False)
 
 
 def _nested(x, scalar) -> str:
