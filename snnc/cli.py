@@ -133,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     _load_options(c)
     c.set_defaults(func=_verify)
 
+    c = sub.add_parser("options", help="list every pass option: name, type, default, allowed values, meaning",
+                       description="List the passes of a target's pipeline (every registered pass without "
+                                   "--target), each with its option fields: name, type, default, allowed "
+                                   "values and meaning. Set one with `snnc compile ... --option PASS.FIELD=VALUE`.")
+    c.add_argument("--target", help="only the passes this target compiles with (see `snnc targets`)")
+    c.set_defaults(func=_options)
+
     c = sub.add_parser("targets", help="list the targets snnc can compile for",
                        description="List every target: its name, family and main per-core limits.")
     c.set_defaults(func=_targets)
@@ -339,6 +346,22 @@ def _targets(args) -> int:
     widths = [max(len(r[i]) for r in rows) for i in (0, 1)]
     for name, family, rest in rows:
         print(f"{name.ljust(widths[0])}  {family.ljust(widths[1])}  {rest}")
+    return 0
+
+
+def _options(args) -> int:
+    from snnc.passes.options import listing
+    from snnc.passes.registry import all_passes, get_pass
+    if args.target:
+        from snnc.passes.manager import pipeline_for
+        from snnc.targets import get_target
+        names = pipeline_for(get_target(args.target))
+        print(f"target {args.target} compiles with: {' -> '.join(names)}")
+    else:
+        names = tuple(all_passes())
+        print("every registered pass (a target's pipeline runs some of them: snnc options --target T)")
+    print("set a field with: snnc compile MODEL --target T --option PASS.FIELD=VALUE\n")
+    print("\n".join(listing([get_pass(n) for n in names])))
     return 0
 
 

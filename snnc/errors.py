@@ -39,14 +39,15 @@ class UnsupportedOpError(SnncError):
     """A node of a source model that snnc has no mapping for."""
 
     def __init__(self, message: str, *, node: str | None = None, op: str | None = None,
-                 source: str | None = None, supported: tuple[str, ...] = ()):
+                 source: str | None = None, supported: tuple[str, ...] = (), more: tuple[str, ...] = ()):
         self.node, self.op, self.source, self.supported = node, op, source, supported
+        self.more = tuple(more)             # further problems, each shown on a line of its own
         parts = [p for p in (source, f"node '{node}'" if node else None,
                              f"op '{op}'" if op else None) if p]
         text = ": ".join([", ".join(parts), message]) if parts else message
         if supported:
             text += f" (supported: {', '.join(supported)})"
-        super().__init__(text)
+        super().__init__(text + "".join(f"\n  {line}" for line in self.more))
 
 
 class IRVerificationError(SnncError):
@@ -57,7 +58,7 @@ class IRVerificationError(SnncError):
         self.pass_name = pass_name
         head = f"after pass '{pass_name}': " if pass_name else ""
         lines = [str(d) for d in self.diagnostics]
-        more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+        more = "".join(f"\n  {line}" for line in lines[1:])        # every problem, one per line
         super().__init__(f"{head}{lines[0]}{more}" if lines else f"{head}invalid graph")
 
 

@@ -40,7 +40,7 @@ from snnc.backends.analog.ops import DRIFT_COMPENSATIONS, Crossbar, LIFCircuit
 from snnc.errors import UsageError
 from snnc.interp.engine import run
 from snnc.ir.graph import Graph
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes.registry import PassResult, option, register_pass
 
 
 class CalibrationData:
@@ -76,14 +76,17 @@ class CalibrationData:
 
 @dataclass(frozen=True)
 class CalibrateOptions:
-    drift_compensation: str = "none"       # none | global | per_column
-    data: object = None                    # calibration inputs (array or .npy path): chip-in-the-loop step
-    instances: int = 8                     # virtual chips the calibration averages over
-    seed: int = 1_000_003                  # their seed (keep it apart from evaluation seeds)
-    t_calibrate: float = -1.0              # seconds after programming (< 0: the graph's t_inference)
-    gain: bool = True                      # fit per-column digital gains
-    threshold: bool = False                # fit per-neuron thresholds to the ideal chip's spike counts
-    threshold_steps: int = 3               # fixed-point steps of the threshold fit
+    drift_compensation: str = option("none", "rescale each tile's output by its own probe reading at "
+                                             "programming time over now", choices=DRIFT_COMPENSATIONS)
+    data: object = option(None, "calibration inputs [T, B, *input_shape] (an array or a .npy path): run the "
+                                "chip-in-the-loop fit", type_name="array or .npy path")
+    instances: int = option(8, "virtual chips the calibration averages over", low=1)
+    seed: int = option(1_000_003, "their seed (keep it apart from evaluation seeds)")
+    t_calibrate: float = option(-1.0, "seconds after programming the calibration reads at (< 0: the graph's "
+                                      "t_inference)")
+    gain: bool = option(True, "fit per-column digital gains")
+    threshold: bool = option(False, "fit per-neuron thresholds to the ideal chip's spike counts")
+    threshold_steps: int = option(3, "fixed-point steps of the threshold fit", low=0)
 
     def __post_init__(self):
         if self.drift_compensation not in DRIFT_COMPENSATIONS:

@@ -35,7 +35,7 @@ from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.snn import IF, LIF, Flatten, Output
 from snnc.passes import mapping
 from snnc.passes.populations import Populations, PopulationSpec, populations, unsupported
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes.registry import PassResult, option, register_pass
 
 PIPELINE = ("analog-legalize", "analog-tile", "analog-neurons", "analog-calibrate")
 TILES = "analog.tiles"
@@ -109,19 +109,20 @@ def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
     for name, pop in net.populations.items():
         problems = neuron_problems(pop.op, target, ctx)
         if problems:
-            more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-            raise unsupported(graph, name, problems[0] + more)
+            raise unsupported(graph, name, "\n  ".join(problems))
     return graph
 
 
 # -- analog-tile -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TileOptions:
-    scaling: str = "tile"             # tile: one abs-max scale per tile; column: one per column
-    t_inference: float = -1.0         # seconds after programming the model reads at (< 0: the target's)
-    input_range: float = 1.0          # largest |x| of a graph input, mapped to full DAC scale
-    ir_drop: float = -1.0             # IR-drop scale (< 0: the target's)
-    noise: bool = True                # False: every device and read noise term zero (an ideal chip)
+    scaling: str = option("tile", "conductance scale: one abs-max per tile, or one per column",
+                          choices=("tile", "column"))
+    t_inference: float = option(-1.0, "seconds after programming the model reads at (< 0: the target's)")
+    input_range: float = option(1.0, "largest |x| of a graph input, mapped to full DAC scale", low=0.0,
+                                low_open=True)
+    ir_drop: float = option(-1.0, "IR-drop scale (< 0: the target's)")
+    noise: bool = option(True, "device and read noise (false: every noise term zero, an ideal chip)")
 
     def __post_init__(self):
         if self.scaling not in ("tile", "column"):
@@ -278,7 +279,7 @@ class _TileBuilder:
 # -- analog-neurons ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NeuronOptions:
-    mismatch: bool = True             # False: no per-neuron mismatch (an ideal chip)
+    mismatch: bool = option(True, "per-neuron fixed-pattern mismatch of the circuits (false: an ideal chip)")
 
 
 def parameter_grid(v: np.ndarray, target) -> np.ndarray:

@@ -56,7 +56,7 @@ from snnc.ir.snn import I, IF, LI, LIF, Affine, CubaLI, CubaLIF, Delay, Input, O
 from snnc.passes import mapping
 from snnc.passes.discretize import decay_grid
 from snnc.passes.populations import Population, Populations, PopulationSpec, populations
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes.registry import PassResult, option, register_pass
 
 PIPELINE = ("discretize", "prune", "loihi-legalize", "loihi-quantize", "loihi-partition", "place")
 RESET_MODES = {"value": "zero", "subtract": "subtract"}
@@ -139,21 +139,26 @@ def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
     if problems:
         name, msg = problems[0]
         node = graph.nodes[name]
-        more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise UnsupportedOpError(msg + more, node=name, op=node.op.name, source=node.origin or None)
+        more = tuple(f"node '{n}' ({graph.nodes[n].op.name}): {m}" for n, m in problems[1:])
+        raise UnsupportedOpError(msg, node=name, op=node.op.name, source=node.origin or None, more=more)
     return out
 
 
 # -- loihi-quantize ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class QuantizeOptions:
-    per_row_exponent: bool = True      # one weight exponent per output row (else one per layer)
-    per_neuron_scale: bool = True      # one state scale per neuron (else per layer, as netx files need)
-    headroom: str = "state"            # state | input | none: what scales guard against overflow
-    synapse_format: str = "auto"       # auto | dense | sparse: the cheaper in synapse memory, or forced
-    input: str = "spikes"              # spikes | graded: how graph inputs enter the chip
-    input_range: float = 1.0           # largest |x| of a graded input
-    input_bits: int = 8                # graded input payload width, sign included
+    per_row_exponent: bool = option(True, "one weight exponent per output row (false: one per layer)")
+    per_neuron_scale: bool = option(True, "one state scale per neuron (false: one per layer, as netx files "
+                                          "need)")
+    headroom: str = option("state", "what the scales guard against overflow: the reachable state, the "
+                                    "largest input, or nothing", choices=("state", "input", "none"))
+    synapse_format: str = option("auto", "synapse storage: the cheaper in synapse memory, or forced",
+                                 choices=("auto", "dense", "sparse"))
+    input: str = option("spikes", "how graph inputs enter the chip: binary spikes or graded spikes with a "
+                                  "fixed-point payload", choices=("spikes", "graded"))
+    input_range: float = option(1.0, "largest |x| of a graded input (fills the payload)", low=0.0,
+                                low_open=True)
+    input_bits: int = option(8, "graded input payload width in bits, sign included", low=2, high=32)
 
     def __post_init__(self):
         if self.headroom not in ("state", "input", "none"):

@@ -39,7 +39,7 @@ from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.snn import Output
 from snnc.passes import mapping
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes.registry import PassResult, option, register_pass
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_bits")
 LIMIT_KEYS = {"neurons": "neurons", "input_axons": "input_axons", "output_axons": "output_axons",
@@ -49,7 +49,7 @@ MAX_ROUNDS = 64
 
 @dataclass(frozen=True)
 class PartitionOptions:
-    pack: bool = True          # several parts may share a core when their sums fit
+    pack: bool = option(True, "several parts may share a core when their sums fit (false: one part per core)")
 
 
 @dataclass(frozen=True)

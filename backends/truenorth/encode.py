@@ -47,7 +47,7 @@ from snnc.ir.graph import Graph, Node
 from snnc.ir.snn import Input, Output
 from snnc.passes import mapping
 from snnc.passes.populations import Population, populations
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes.registry import PassResult, option, register_pass
 
 GAMMA = {"value": RESET_NORMAL, "subtract": RESET_LINEAR, "none": RESET_NONE}
 
@@ -57,8 +57,9 @@ class EncodeOptions:
     """`duplication`: axons per input, 1..4, or 0 to choose per layer; `max_error`: the largest
     relative RMS weight error accepted to avoid splitting a layer's fan-in (duplication 0)."""
 
-    duplication: int = 0
-    max_error: float = 0.25
+    duplication: int = option(0, "axons per input, 1..4, or 0 to choose per layer", choices=(0, 1, 2, 3, 4))
+    max_error: float = option(0.25, "largest relative RMS weight error accepted to avoid splitting a layer's "
+                                    "fan-in (duplication 0)", low=0.0)
 
     def __post_init__(self):
         if self.duplication not in (0, 1, 2, 3, 4):

@@ -36,15 +36,15 @@ from snnc.backends.truenorth.ops import RESET_LINEAR
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Graph, Node
 from snnc.passes import mapping
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes.registry import PassResult, option, register_pass
 
 
 
 @dataclass(frozen=True)
 class SplitFanInOptions:
-    """`exact`: refuse a fan-in split (it is approximate) instead of making one."""
+    """Whether an approximate fan-in split is allowed."""
 
-    exact: bool = False
+    exact: bool = option(False, "refuse a fan-in split (it is approximate) instead of making one")
 
 
 @register_pass("truenorth-split-fan-in", SplitFanInOptions)

@@ -91,8 +91,8 @@ def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
     if problems:
         name, msg = problems[0]
         node = graph.nodes[name]
-        more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise UnsupportedOpError(msg + more, node=name, op=node.op.name, source=node.origin or None)
+        more = tuple(f"node '{n}' ({graph.nodes[n].op.name}): {m}" for n, m in problems[1:])
+        raise UnsupportedOpError(msg, node=name, op=node.op.name, source=node.origin or None, more=more)
     populations(graph, POPULATIONS)                # the remaining structural checks
     out = graph
     for name, node in graph.nodes.items():

@@ -35,14 +35,15 @@ from snnc.backends.truenorth.netlist import ROLES, Link, Netlist, new_link
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Graph, Node
 from snnc.passes import mapping
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes.registry import PassResult, option, register_pass
 
 
 @dataclass(frozen=True)
 class PartitionOptions:
-    """`fan_out`: auto (fewer cores), copies or splitter."""
+    """How a neuron with several destinations reaches them."""
 
-    fan_out: str = "auto"
+    fan_out: str = option("auto", "a neuron's extra destinations: neuron copies, splitter cores, or "
+                                  "whichever needs fewer cores (auto)", choices=("auto", "copies", "splitter"))
 
     def __post_init__(self):
         if self.fan_out not in ("auto", "copies", "splitter"):

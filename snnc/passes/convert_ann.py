@@ -83,7 +83,7 @@ average pooling.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,6 +93,7 @@ from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.op import Op
 from snnc.ir.snn import (IF, Affine, AvgPool2d, Conv1d, Conv2d, Flatten, I, Input, Linear, Output,
                          Scale, SparseLinear, SumPool2d)
+from snnc.passes.options import check_fields, option
 from snnc.passes.registry import PassResult, register_pass
 
 INPUT_CODINGS = ("current", "rate")
@@ -110,22 +111,20 @@ HOMOGENEOUS: tuple[type[Op], ...] = (AvgPool2d, SumPool2d, Flatten, Scale)
 
 @dataclass(frozen=True)
 class ConvertAnnOptions:
-    """`calibration`: samples [N, *input_shape] (no time axis), typically training data.
-    `percentile`: of each layer's positive activations, in (0, 100]. `input_coding`:
-    current or rate. `readout`: membrane or spikes."""
+    """How a ReLU network becomes a rate-coded SNN (see the module docstring)."""
 
-    calibration: np.ndarray | None = field(default=None, repr=False, compare=False)
-    percentile: float = 99.9
-    input_coding: str = "current"
-    readout: str = "membrane"
+    calibration: np.ndarray | None = option(None, "samples [N, *input_shape] (no time axis), typically "
+                                                  "training data, that set each layer's scale (CLI: --calibration)",
+                                            type_name="array", repr=False, compare=False)
+    percentile: float = option(99.9, "percentile of each layer's positive activations taken as its full scale",
+                               low=0.0, high=100.0, low_open=True)
+    input_coding: str = option("current", "how static inputs enter: the value every tick (current) or "
+                                          "Bernoulli spikes at that rate (rate)", choices=INPUT_CODINGS)
+    readout: str = option("membrane", "the output layer: a non-spiking membrane (membrane) or spike counts "
+                                      "(spikes)", choices=READOUTS)
 
     def __post_init__(self):
-        if not 0.0 < float(self.percentile) <= 100.0:
-            raise ValueError(f"percentile must lie in (0, 100], got {self.percentile}")
-        if self.input_coding not in INPUT_CODINGS:
-            raise ValueError(f"input_coding must be one of {', '.join(INPUT_CODINGS)}, got {self.input_coding!r}")
-        if self.readout not in READOUTS:
-            raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        check_fields(self)
         if self.calibration is not None:
             cal = np.array(self.calibration, dtype=np.float64)
             if cal.ndim < 1 or cal.shape[0] == 0:

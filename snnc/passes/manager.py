@@ -107,10 +107,10 @@ def run_pipeline(graph: Graph, target, *, pipeline: Sequence[str] | None = None,
     emit = progress or (lambda event: None)
     result = PipelineResult(graph.verify(pass_name="input"))
     result.provenance = {n: (n,) for n in graph.nodes}
-    for i, info in enumerate(passes, 1):
+    checked = [info.make_options(chosen.get(info.name)) for info in passes]   # every bad value before any work
+    for i, (info, opts) in enumerate(zip(passes, checked), 1):
         emit(PassEvent(i, len(passes), info.name, "start"))
         note = (lambda msg, i=i, info=info: emit(PassEvent(i, len(passes), info.name, "note", msg)))
-        opts = info.make_options(chosen.get(info.name))
         before = result.graph
         t0 = time.perf_counter()
         out = info(before, target, opts, progress=note)
@@ -124,6 +124,19 @@ def run_pipeline(graph: Graph, target, *, pipeline: Sequence[str] | None = None,
                                          len(before.nodes), len(out.graph.nodes), seconds))
         emit(PassEvent(i, len(passes), info.name, "end", _summary(out.stats), seconds))
     return result
+
+
+def report_to(reporter) -> Progress:
+    """A pass-event callback driving a `snnc.progress` reporter: the bar names the running pass
+    and advances one unit per pass; each pass's notes and closing summary become lines."""
+    def on_event(event: PassEvent) -> None:
+        if event.phase == "start":
+            reporter.update(total=event.total, description=f"[{event.index}/{event.total}] {event.name}")
+            return
+        reporter.note(str(event))
+        if event.phase == "end":
+            reporter.advance()
+    return on_event
 
 
 def compose_provenance(so_far: Mapping[str, tuple[str, ...]], step: Mapping[str, tuple[str, ...]],

@@ -19,20 +19,18 @@ import numpy as np
 
 from snnc.ir.graph import Graph
 from snnc.ir.snn import Affine, Linear, SparseLinear
+from snnc.passes.options import check_fields, option
 from snnc.passes.registry import PassResult, register_pass
 
 
 @dataclass(frozen=True)
 class PruneOptions:
-    threshold: float = 0.0
-    max_fan_in: int = 0
+    threshold: float = option(0.0, "drop synapses with |w| below this fraction of the layer's largest |w| "
+                                   "(0 keeps all)", low=0.0, high=1.0)
+    max_fan_in: int = option(0, "keep at most this many of each neuron's largest |w| (0: no cap)", low=0)
 
     def __post_init__(self):
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1] (a fraction of the layer's max |w|), "
-                             f"got {self.threshold}")
-        if self.max_fan_in < 0:
-            raise ValueError(f"max_fan_in must be >= 0 (0: no cap), got {self.max_fan_in}")
+        check_fields(self)
 
 
 def _dense_view(op) -> tuple[np.ndarray, np.ndarray] | None:

@@ -6,6 +6,10 @@ splits or merges nodes, or that has statistics worth reporting, returns a `PassR
 instead of a bare Graph: the new graph, the provenance map (old node -> the new nodes that
 now carry its work) and a JSON-serialisable statistics dict.
 
+Options classes declare each field with `option(default, doc, choices=... | low=, high=)`
+(`snnc.passes.options`): the one place that says what a field means and what values it
+takes; `snnc options` lists them and `PassInfo.check` refuses a bad value by `PASS.FIELD`.
+
 Passes that may run long declare `reports_progress=True`; the pass manager then calls
 them with a keyword `progress`, a callable taking one short status string.
 
@@ -24,6 +28,7 @@ from typing import Callable, Mapping
 
 from snnc.errors import UsageError
 from snnc.ir.graph import Graph
+from snnc.passes.options import check_value, field_kinds, option  # noqa: F401 (option: re-exported)
 
 PASS_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*\Z")
 
@@ -64,19 +69,26 @@ class PassInfo:
         if value is None:
             return self.options()
         if isinstance(value, self.options):
+            self.check({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
             return value
         if isinstance(value, Mapping):
-            known = {f.name for f in dataclasses.fields(self.options)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise UsageError(f"pass '{self.name}' has no option(s) {', '.join(unknown)} "
-                                 f"(options: {', '.join(sorted(known)) or 'none'})")
             try:
-                return self.options(**value)
+                return self.options(**self.check(value))
             except (TypeError, ValueError) as exc:
                 raise UsageError(f"pass '{self.name}': {exc}") from None
         raise UsageError(f"pass '{self.name}': options must be a {self.options.__name__} or a dict, "
                          f"got {type(value).__name__}")
+
+    def check(self, values: Mapping[str, object]) -> dict[str, object]:
+        """`values` (field -> value) checked against the options class's fields, converted to
+        their types; a UsageError names `PASS.FIELD`, the value and what is allowed."""
+        fields = {f.name: f for f in dataclasses.fields(self.options)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise UsageError(f"pass '{self.name}' has no option(s) {', '.join(unknown)} "
+                             f"(options: {', '.join(sorted(fields)) or 'none'}; see `snnc options`)")
+        kinds = field_kinds(self.options)
+        return {k: check_value(f"{self.name}.{k}", fields[k], kinds[k], v) for k, v in values.items()}
 
     def __call__(self, graph: Graph, target, options=None, progress=None) -> PassResult:
         opts = self.make_options(options)

@@ -295,11 +295,11 @@ def test_calibration_of_the_wrong_shape_names_the_expected_one():
 
 
 def test_bad_options_name_the_option():
-    with pytest.raises(UsageError, match=r"pass 'convert-ann': percentile must lie in \(0, 100\], got 0"):
+    with pytest.raises(UsageError, match=r"^option convert-ann.percentile = 0: out of range, allowed \(0, 100\] — "):
         snnc.load(tiny_ann(), convert_ann={"percentile": 0}, calibration=np.ones((2, 3)))
     with pytest.raises(UsageError, match=r"has no option\(s\) ticks"):
         snnc.load(tiny_ann(), convert_ann={"ticks": 8}, calibration=np.ones((2, 3)))
-    with pytest.raises(UsageError, match=r"input_coding must be one of current, rate, got 'poisson'"):
+    with pytest.raises(UsageError, match=r"^option convert-ann.input_coding = 'poisson': not one of current, rate — "):
         snnc.load(tiny_ann(), convert_ann={"input_coding": "poisson"}, calibration=np.ones((2, 3)))
 
 

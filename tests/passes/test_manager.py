@@ -54,8 +54,9 @@ def test_options_from_dict_and_unknown_fields():
     assert info.make_options({"threshold": 0.5}).threshold == 0.5
     with pytest.raises(UsageError) as e:
         info.make_options({"treshold": 0.5})
-    assert str(e.value) == "pass 'prune' has no option(s) treshold (options: max_fan_in, threshold)"
-    with pytest.raises(UsageError, match="threshold must lie in"):
+    assert str(e.value) == ("pass 'prune' has no option(s) treshold (options: max_fan_in, threshold; "
+                            "see `snnc options`)")
+    with pytest.raises(UsageError, match=r"^option prune.threshold = 2.0: out of range, allowed \[0, 1\] — "):
         info.make_options({"threshold": 2.0})
 
 
