@@ -9,9 +9,12 @@ file). Compiling the same input with the same options gives the same bytes:
   and permissions, fixed compression level (numpy's `savez` stamps the current time);
 - nothing records a time, a host or an absolute path.
 
-`Artifact.save(dir)` writes every file into a temporary sibling directory and renames it
-into place, so a reader never sees half an artifact and an interrupted compile leaves the
-old one intact. `load_artifact(dir)` reads it back. What the files mean is the backend's
+`Artifact.save(dir)` writes every file into a temporary sibling directory, fsyncs it and
+swaps it into place (`snnc.fileio.replace_dir`), so a reader never sees half an artifact and
+a compile killed at any moment leaves the old one or the new one, complete, at `dir`. It
+replaces only an existing artifact (or an empty directory) unless forced, and never the
+current directory or a directory holding the model it was compiled from.
+`load_artifact(dir)` reads it back. What the files mean is the backend's
 documented format (`backends/<family>/FORMAT.md`); the one file every artifact has is
 `manifest.json`:
 
@@ -29,7 +32,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import zipfile
 from functools import cached_property
 from pathlib import Path
@@ -152,28 +154,27 @@ class Artifact:
         return parse_graph(text.decode("utf-8"), sidecar=arrays, file=self._where("graph.snnir"))
 
     # -- files ----------------------------------------------------------------------------
-    def save(self, directory) -> Path:
-        """Write every file under `directory` atomically (temporary sibling, then rename)."""
-        final = Path(directory)
-        if final.exists() and not final.is_dir():
-            raise UsageError(f"{final}: exists and is not a directory")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            for rel, data in self.files.items():
-                p = tmp / rel
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(data)
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
-        self.path = final
-        return final
+    def save(self, directory, *, force: bool = False, keep=()) -> Path:
+        """Write every file under `directory`, atomically: staged and fsynced in a temporary
+        sibling, then swapped in (`snnc.fileio.replace_dir` states the guarantee).
+
+        What is at `directory` is replaced only if it is an snnc artifact and nothing else (or an
+        empty directory), unless `force`; never if it is, or holds, the current directory or a
+        path in `keep` (the files the artifact was made from), whatever `force` says.
+        """
+        from snnc.fileio import replace_dir
+        _check_file_names(self.files)
+        replace_dir(directory, self._write_into,
+                    check=lambda: check_output_dir(directory, force=force, keep=keep))
+        self.path = Path(directory)
+        return self.path
+
+    def _write_into(self, root: Path) -> None:
+        from snnc.fileio import write_new
+        for rel, data in self.files.items():
+            p = root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            write_new(p, data)
 
     def __repr__(self) -> str:
         return f"Artifact(target={self.target_name!r}, {len(self.files)} files)"
@@ -197,6 +198,68 @@ def load_artifact(directory) -> Artifact:
         raise MalformedInputError(f"artifact format version {m.get('format_version')!r} is not supported "
                                   f"(this snnc reads version {ARTIFACT_VERSION})", file=str(root / MANIFEST))
     return art
+
+
+# -- where an artifact may be written ----------------------------------------------------------
+def check_output_dir(path, *, force: bool = False, keep=()) -> None:
+    """Raise `UsageError` unless an artifact may be written at `path`: nothing there, an empty
+    directory, or an snnc artifact holding only its own files (anything, with `force`). Never
+    the current directory or a directory holding it, nor anything that is or holds a path in `keep`."""
+    from snnc.fileio import refuse_if_holds
+    refuse_if_holds(path, keep, what="artifact directory")
+    p = Path(path)
+    if force or not os.path.lexists(p):
+        return
+    reason = _not_replaceable(p)
+    if reason:
+        raise UsageError(f"{path}: {reason}; not replacing it (pass --force, or save(..., force=True), "
+                         f"to replace it anyway)")
+
+
+def _not_replaceable(p: Path) -> str | None:
+    """Why the existing `p` is not an artifact that a new one may replace, or None."""
+    if p.is_symlink():
+        return "is a symbolic link"
+    if not p.is_dir():
+        return "exists and is not a directory"
+    with os.scandir(p) as entries:
+        if next(entries, None) is None:
+            return None
+    m = _manifest_of(p)
+    if m is None or m.get("format") != ARTIFACT_FORMAT:
+        return f"exists and is not an snnc artifact (no {MANIFEST} with format {ARTIFACT_FORMAT!r})"
+    listed = set(m["files"]) if isinstance(m.get("files"), dict) else set()
+    extra = sorted(rel for rel in _entries(p) if rel != MANIFEST and rel not in listed)
+    if extra:
+        shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
+        return f"holds {len(extra)} file(s) that are not part of the artifact ({shown})"
+    return None
+
+
+def _manifest_of(p: Path) -> dict | None:
+    m = p / MANIFEST
+    try:
+        if m.is_symlink() or not m.is_file() or m.stat().st_size > (64 << 20):
+            return None
+        obj = json.loads(m.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _entries(root: Path) -> list[str]:
+    """Every non-directory under `root` (links included, never followed), as relative posix paths."""
+    found = []
+    for here, dirs, files in os.walk(root):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(here, d))]:
+            found.append(Path(here, name).relative_to(root).as_posix())
+    return found
+
+
+def _check_file_names(files: Mapping[str, bytes]) -> None:
+    for rel in files:
+        if "\\" in rel or any(part in ("", ".", "..") for part in rel.split("/")):
+            raise MalformedInputError(f"artifact file name {rel!r} is not a relative path inside the artifact")
 
 
 def target_digest(target) -> str:
