@@ -11,14 +11,26 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 echo "snnc setup: creating .venv and installing dependencies (first run takes a few minutes)" >&2
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+STEPS=5
+n=0
+step() {   # step "what it does" command...: one line before, one with its time after (stderr)
+  local what=$1 t0=$SECONDS
+  shift
+  n=$((n + 1))
+  echo "snnc setup: [$n/$STEPS] $what ..." >&2
+  "$@"
+  echo "snnc setup: [$n/$STEPS] $what: done in $((SECONDS - t0)) s" >&2
+}
+make_venv() { [ -x .venv/bin/python ] || "$PY" -m venv .venv; }
+step "creating the virtual environment .venv" make_venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch is pinned exactly: 2.13.0 is the local CPU wheel; a looser pin fetches a CUDA build.
-"${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e ".[torch,dev]"
+step "installing torch 2.13.0 (CPU build)" "${pip[@]}" "torch==2.13.0"
+step "installing snnc (editable) with snnTorch, onnxruntime, pytest, rich" "${pip[@]}" -e ".[torch,dev,progress]"
 # Norse pulls torchvision (a multi-GB CUDA build) through its dependencies: install it alone.
-"${pip[@]}" --no-deps "norse==1.1.0" "nirtorch"
+step "installing Norse and nirtorch (without their dependencies)" "${pip[@]}" --no-deps "norse==1.1.0" "nirtorch"
 # JAX is an optional extra (the JAX frontend); installed here so its tests run. PyPI's jax
 # wheel is the CPU build.
-"${pip[@]}" -e ".[jax]"
+step "installing JAX (CPU)" "${pip[@]}" -e ".[jax]"
 echo "$want" > "$stamp"
+echo "snnc setup: ready in $SECONDS s (.venv/bin/snnc)" >&2

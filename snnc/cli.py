@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error")
+    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or progress lines on stderr")
     p = argparse.ArgumentParser(prog="snnc", description=DESCRIPTION, parents=[common])
     p.add_argument("--version", action="version", version=f"snnc {__version__}")
     sub = p.add_subparsers(metavar="COMMAND")
@@ -112,7 +114,6 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="artifact directory (default: MODEL stem + '.<target>')")
     c.add_argument("--option", action="append", default=[], metavar="PASS.FIELD=VALUE",
                    help="a pass option, e.g. prune.threshold=0.02 or loihi-quantize.input=graded (repeatable)")
-    c.add_argument("--quiet", action="store_true", help="no progress lines")
     _load_options(c)
     c.set_defaults(func=_compile)
 
@@ -211,15 +212,19 @@ def _simulate(args) -> int:
     from snnc.api import simulate
     graph = _load(args)
     x = _time_major(graph, _read_npy(args.input), args.ticks, seed=args.seed)
-    y = simulate(graph, x, seed=args.seed, chip_instances=args.chip_instances)
+    from snnc.layout import check_time_major
+    labels = _read_npy(args.labels) if args.labels else None
+    check_time_major(graph, x, batch=None if labels is None else labels.reshape(-1).shape[0], where=args.input)
+    with _progress(f"simulate {_run_size(x)}", args=args):
+        y = simulate(graph, x, seed=args.seed, chip_instances=args.chip_instances)
     outs = y if isinstance(y, dict) else {graph.outputs[0]: y}
     for name, arr in outs.items():
         per_t = arr.reshape(arr.shape[0], -1) if args.chip_instances is None else \
             np.moveaxis(arr, 1, 0).reshape(arr.shape[1], -1)
         print(f"{name}: shape {list(arr.shape)}, sum {float(per_t.sum()):g}, "
               f"mean per tick {float(per_t.sum(axis=1).mean()):g}")
-    if args.labels:
-        _print_accuracy(outs, _read_npy(args.labels), graph, instances=args.chip_instances is not None)
+    if labels is not None:
+        _print_accuracy(outs, labels, graph, instances=args.chip_instances is not None)
     if args.output:
         if isinstance(y, dict):
             np.savez(args.output, **y)
@@ -257,7 +262,22 @@ def _time_major(graph, x: np.ndarray, ticks: int | None, *, seed: int = 0) -> np
     if "convert_ann.input_coding" in graph.metadata:
         from snnc.passes.convert_ann import encode
         return encode(graph, x, ticks, seed=seed)
+    from snnc.errors import announce
+    announce(f"--ticks {ticks}: the model stores no input coding, so each static sample is presented "
+             f"unchanged on all {ticks} ticks (give a time-major [T, B, *shape] input to code it otherwise)")
     return np.repeat(np.asarray(x)[None], ticks, axis=0)
+
+
+def _progress(description: str, *, args, unit: str = "step"):
+    """A progress bar (TTY) or progress lines on stderr for one command's long step; `--quiet`: none."""
+    from snnc.progress import progress
+    return progress(description, unit=unit, quiet=getattr(args, "quiet", False))
+
+
+def _run_size(x) -> str:
+    """'100 ticks x 32 samples' for a time-major input (or a dict of them)."""
+    shape = np.shape(next(iter(x.values())) if isinstance(x, dict) else x)
+    return f"{shape[0]} ticks x {shape[1]} samples" if len(shape) >= 2 else f"input {list(shape)}"
 
 
 def _read_npy(path: str) -> np.ndarray:
@@ -273,11 +293,10 @@ def _read_npy(path: str) -> np.ndarray:
 def _compile(args) -> int:
     from snnc.api import compile as compile_model
     options = _pass_options(args.option)
-
-    def progress(event) -> None:
-        if not args.quiet and event.phase != "start":
-            print(f"snnc: {event}", file=sys.stderr)
-    art = compile_model(args.model, args.target, progress=progress, load_options=_load_kwargs(args), **options)
+    from snnc.passes.manager import report_to
+    with _progress("compile", unit="pass", args=args) as bar:          # one line per pass when not a TTY
+        art = compile_model(args.model, args.target, progress=report_to(bar), load_options=_load_kwargs(args),
+                            **options)
     out = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}")
     art.save(out)
     print(f"wrote {out}: {_artifact_summary(art)} ({sum(art.timings.values()):.2f} s)")
@@ -331,7 +350,8 @@ def _verify(args) -> int:
     labels = _read_npy(args.labels) if args.labels else None
     if model is not args.model:
         kwargs["model_file"] = args.model
-    report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)
+    with _progress(f"verify {args.artifact}" + (f" on {_run_size(x)}" if x is not None else ""), args=args):
+        report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)
     print(report.json_text() if args.json else str(report))
     return 0 if report.ok else 1
 
