@@ -9,8 +9,12 @@ One tick (ir_spec/SPEC.md, "Order of work in a tick"):
   4. every delayed node absorbs the sum arriving at its ports (same rule as in 3);
   5. every graph output node records the sum arriving at its port.
 
-Steppers never modify an array once returned (see `Stepper`), so one tick's values are
-passed around and kept for the next tick by reference, without copies.
+The work of a run is planned once (`snnc.interp.plan`): nodes are stepped in groups (a
+backend's fuser may step many nodes as one, bit-exactly; `fuse=False` steps every node on
+its own), every value lives in a numbered slot and every port's sum is a precomputed list
+of slots, so a tick is a short loop over groups. Steppers never modify an array once
+returned (see `Stepper`), so one tick's values are passed around and kept for the next
+tick by reference, without copies.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from snnc.errors import SimulationError
-from snnc.interp.kernel import Context, stepper_for
+from snnc.interp.kernel import Context
+from snnc.interp.plan import Plan, build_plan
 from snnc.ir.graph import Graph
 
 
@@ -33,7 +38,8 @@ class RunResult:
 
 
 def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str] = (),
-        strict: bool = False, seed: int = 0, chip_instances: int = 1) -> RunResult:
+        strict: bool = False, seed: int = 0, chip_instances: int = 1, fuse: bool = True,
+        first_instance: int = 0, batch_window: tuple[int, int] | None = None) -> RunResult:
     """Run `graph` on time-major `inputs` ({input name: [T, B, *shape]}) and return every output.
 
     `record` names what to keep for every tick, [T, B, ...] in `RunResult.recorded` under
@@ -44,86 +50,70 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
     `chip_instances` N runs N chip instances of a stochastic device model side by side
     (`Context.instances`): every input is repeated N times along the batch, instance-major,
     so outputs and recordings are [T, N · B, ...] with instance i in rows i · B … i · B + B − 1.
+    `first_instance` k numbers them k … k + N − 1 (chip instance k of a seed is the same
+    chip whichever run holds it). `batch_window` (start, total) says that the B samples
+    are rows start … start + B − 1 of a batch of `total` (`Context.batch_start`), so a
+    stepper whose random draws span the batch draws as in the whole run (`snnc.interp.parallel`).
+
+    `fuse=False` steps every node with its own stepper (the reference for the fused groups).
     """
     if isinstance(chip_instances, bool) or not isinstance(chip_instances, (int, np.integer)) or chip_instances < 1:
         raise SimulationError(f"chip_instances must be an integer >= 1, got {chip_instances!r}")
     graph.verify()
-    types = graph.types()
     xs = _check_inputs(graph, inputs)
     if chip_instances > 1:
         xs = {k: np.tile(v, (1, int(chip_instances)) + (1,) * (v.ndim - 2)) for k, v in xs.items()}
     T, B = next(iter(xs.values())).shape[:2] if xs else (0, 0)
-    ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed, instances=int(chip_instances))
-    order = [n for n in graph.schedule() if n not in graph.inputs and n not in graph.outputs]
-    steppers = {n: stepper_for(graph.op(n))(graph.op(n), ctx, B, n) for n in order}
-    delayed = [n for n in order if graph.op(n).delayed]
-    order = [n for n in order if not graph.op(n).delayed]
-    fan_in = {n: _port_sources(graph, n) for n in graph.nodes}
-    recurrent_srcs = {(e.src, e.src_port) for e in graph.edges if e.recurrent}
-    probes = [_probe(graph, steppers, r) for r in record]
+    start, total = _window(batch_window, B // max(int(chip_instances), 1))
+    ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed, instances=int(chip_instances),
+                  first_instance=int(first_instance), batch_start=start, batch_total=total)
+    plan = build_plan(graph, ctx, B, record=tuple(record), fuse=fuse)
+    return _run_plan(plan, graph, xs, T, B)
 
-    prev = {k: np.zeros((B, *types[k].shape)) for k in recurrent_srcs}
+
+def _window(batch_window, per_instance: int) -> tuple[int, int]:
+    if batch_window is None:
+        return 0, per_instance
+    start, total = (int(v) for v in batch_window)
+    if start < 0 or start + per_instance > total:
+        raise SimulationError(f"batch_window {list(batch_window)} does not hold {per_instance} samples from row "
+                              f"{start} (need 0 <= start and start + B <= total)")
+    return start, total
+
+
+def _run_plan(plan: Plan, graph: Graph, xs: dict[str, np.ndarray], T: int, B: int) -> RunResult:
     outs = {n: np.zeros((T, B, *graph.op(n).shape)) for n in graph.outputs}
+    out_fetch = [(outs[n], f) for n, f in plan.output_fetch.items()]
+    inputs = [(slot, xs[n]) for n, slot in plan.input_slots.items()]
     rec: dict[str, np.ndarray] = {}
+    prev = plan.initial_prev()
     for t in range(T):
-        now: dict[tuple[str, str], np.ndarray] = {(n, "output"): xs[n][t] for n in graph.inputs}
+        now = [None] * plan.n_slots
+        for slot, x in inputs:
+            now[slot] = x[t]
+        group = None
         try:
-            for n in delayed:
-                now.update(((n, port), val) for port, val in steppers[n].emit().items())
-            for n in order:
-                port_in = {p: _gather(srcs, now, prev) for p, srcs in fan_in[n].items()}
-                for port, val in steppers[n].step(port_in).items():
-                    now[(n, port)] = val
-            for n in delayed:
-                steppers[n].absorb({p: _gather(srcs, now, prev) for p, srcs in fan_in[n].items()})
+            for group, slots in plan.delayed:
+                for s, v in zip(slots, group.emit()):
+                    now[s] = v
+            for group, fetch, slots in plan.immediate:
+                for s, v in zip(slots, group.step([f(now, prev) for f in fetch])):
+                    now[s] = v
+            for group, fetch in plan.absorbing:
+                group.absorb([f(now, prev) for f in fetch])
         except Exception as exc:
-            if hasattr(exc, "add_note"):
-                exc.add_note(f"while running node '{n}' ({graph.op(n).name}) at tick {t}")
+            if hasattr(exc, "add_note") and group is not None:
+                exc.add_note(f"while running {group.describe()} at tick {t}")
             raise
-        for n in graph.outputs:
-            outs[n][t] = _gather(fan_in[n]["input"], now, prev)
-        for label, read in probes:
+        for arr, f in out_fetch:
+            arr[t] = f(now, prev)
+        for label, read in plan.probes:
             v = np.asarray(read(now, outs, t))
             if label not in rec:
                 rec[label] = np.zeros((T, *v.shape), dtype=v.dtype)
             rec[label][t] = v
-        for k in recurrent_srcs:
-            prev[k] = now[k]
+        prev = now
     return RunResult(outs, rec)
-
-
-def _probe(graph: Graph, steppers, label: str):
-    """(label, reader) for one `record` entry; the reader gives this tick's value."""
-    node, _, var = label.partition(":")
-    if node not in graph.nodes:
-        raise SimulationError(f"cannot record '{label}': no node '{node}'")
-    if not var:
-        if node in graph.outputs:
-            return label, lambda now, outs, t: outs[node][t]
-        port = (node, graph.op(node).output_ports[0])
-        return label, lambda now, outs, t: now[port]
-    stepper = steppers.get(node)
-    names = list(stepper.state()) if stepper is not None else []
-    if var not in names:
-        have = f"its state variables are {', '.join(names)}" if names else "it has no state variables"
-        raise SimulationError(f"cannot record '{label}': node '{node}' ({graph.op(node).name}) has no "
-                              f"state variable '{var}'; {have}")
-    return label, lambda now, outs, t: stepper.state()[var]
-
-
-def _port_sources(graph: Graph, name: str) -> dict[str, list[tuple[tuple[str, str], bool]]]:
-    srcs: dict[str, list] = {p: [] for p in graph.op(name).input_ports}
-    for e in graph.in_edges(name):
-        srcs[e.dst_port].append(((e.src, e.src_port), e.recurrent))
-    return srcs
-
-
-def _gather(srcs, now, prev) -> np.ndarray:
-    total = None
-    for key, recurrent in srcs:
-        v = prev[key] if recurrent else now[key]
-        total = v if total is None else total + v
-    return total
 
 
 def _check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -27,6 +27,12 @@ class Context:
     groups of equal size, instance-major (sample b of instance i at row i · B + b), and a
     stepper that models per-chip variation draws it once per group (instance i of seed s
     is the same chip in every run). Deterministic steppers ignore it.
+
+    A run may hold a slice of a larger one (`snnc.interp.parallel` splits the batch and the
+    chip instances over workers): `first_instance` numbers the instances held, and the
+    samples of each instance are rows `batch_start` … `batch_start + B − 1` of `batch_total`.
+    A stepper whose draws depend on the batch draws for `batch_total` rows and keeps its own,
+    so every sample sees the same numbers however the run is split.
     """
 
     dt: float
@@ -34,6 +40,9 @@ class Context:
     strict: bool = False
     seed: int = 0
     instances: int = 1
+    first_instance: int = 0
+    batch_start: int = 0
+    batch_total: int | None = None
 
     def decay(self, tau: np.ndarray) -> np.ndarray:
         """α(τ): 1 − dt/τ for euler, exp(−dt/τ) for exact (ir_spec/SPEC.md, Discretisation)."""

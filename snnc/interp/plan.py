@@ -1,0 +1,183 @@
+"""The run plan: groups, value slots and port sums, worked out once per run.
+
+Every value of a tick (a graph input, a group's output) gets a slot number; each input
+port a group reads, and each graph output, becomes a `fetch` function that sums its
+slots (same-tick slots from this tick's list, recurrent ones from the previous tick's).
+Immediate groups run by depth in the same-tick graph, then by schedule position: a
+topological order of that graph, so the order of work of SPEC §3 holds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import networkx as nx
+import numpy as np
+
+from snnc.errors import SimulationError
+from snnc.interp.fusion import FUSERS, Group, Into, NodeGroup, Value
+from snnc.interp.kernel import Context, stepper_for
+from snnc.ir.graph import Graph
+
+Fetch = Callable[[list, list], np.ndarray]
+
+
+@dataclass
+class Plan:
+    n_slots: int
+    input_slots: dict[str, int]
+    delayed: list[tuple[Group, list[int]]]
+    immediate: list[tuple[Group, list[Fetch], list[int]]]
+    absorbing: list[tuple[Group, list[Fetch]]]
+    output_fetch: dict[str, Fetch]
+    probes: list[tuple[str, Callable]] = field(default_factory=list)
+    zeros: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def initial_prev(self) -> list:
+        """The 'previous tick' at tick 0: zeros in every slot a recurrent edge reads."""
+        prev = [None] * self.n_slots
+        for s, z in self.zeros.items():
+            prev[s] = z
+        return prev
+
+
+def build_plan(graph: Graph, ctx: Context, batch: int, *, record: tuple[str, ...] = (),
+               fuse: bool = True) -> Plan:
+    """Plan a run of `graph` (already verified) for a batch of `batch` rows."""
+    order = [n for n in graph.schedule() if n not in graph.inputs and n not in graph.outputs]
+    depth = _depths(graph)
+    probed = {r.partition(":")[0] for r in record}
+    groups = _fused_groups(graph, order, depth, ctx, batch, probed) if fuse else []
+    claimed = {m for g in groups for m in g.members}
+    for n in order:
+        if n not in claimed:
+            op = graph.op(n)
+            groups.append(NodeGroup(n, op, stepper_for(op)(op, ctx, batch, n)))
+    position = {n: i for i, n in enumerate(order)}
+    groups.sort(key=lambda g: (depth[g.members[0]], min(position[m] for m in g.members)))
+    return _wire(graph, groups, batch, record)
+
+
+def _depths(graph: Graph) -> dict[str, int]:
+    """Longest same-tick path from a source to each node (edges that do not order a tick excluded)."""
+    g = nx.DiGraph()
+    g.add_nodes_from(graph.nodes)
+    g.add_edges_from((e.src, e.dst) for e in graph.edges if not graph.deferred(e))
+    depth = {}
+    for n in graph.schedule():
+        depth[n] = max((depth[p] + 1 for p in g.predecessors(n)), default=0)
+    return depth
+
+
+def _fused_groups(graph, order, depth, ctx, batch, probed) -> list[Group]:
+    """Offer each fuser its nodes: all of them for a delayed op, else one depth at a time."""
+    from snnc.interp.kernel import _load_steppers
+    _load_steppers()                                  # backends register their fusers with their steppers
+    offers: dict[tuple, list[str]] = {}
+    for n in order:
+        op = graph.op(n)
+        if type(op) in FUSERS:
+            key = (type(op), None if op.delayed else depth[n])
+            offers.setdefault(key, []).append(n)
+    groups = []
+    for (cls, _), names in offers.items():
+        if len(names) > 1:
+            groups.extend(FUSERS[cls](graph, names, ctx, batch, probed))
+    return groups
+
+
+def _wire(graph: Graph, groups: list[Group], batch: int, record) -> Plan:
+    slots: dict[tuple, int] = {}
+    for n in graph.inputs:
+        slots[("value", n, "output")] = len(slots)
+    group_of, into_edges = {}, set()
+    for g in groups:
+        for m in g.members:
+            group_of[m] = g
+        for o in g.outputs:
+            key = ("value", o.member, o.port) if isinstance(o, Value) else ("into", o.consumer, o.port)
+            slots[key] = len(slots)
+            if isinstance(o, Into):
+                into_edges.update((m, o.consumer, o.port) for m in o.members)
+    _check_covered(graph, group_of, slots, into_edges)
+    wiring = _PortWiring(graph, slots, into_edges, batch)
+    delayed, immediate, absorbing = [], [], []
+    for g in groups:
+        out_slots = [slots[("value", o.member, o.port) if isinstance(o, Value) else ("into", o.consumer, o.port)]
+                     for o in g.outputs]
+        fetch = [wiring.fetch(m, p) for m, p in g.inputs]
+        if g.delayed:
+            delayed.append((g, out_slots))
+            absorbing.append((g, fetch))
+        else:
+            immediate.append((g, fetch, out_slots))
+    outputs = {n: wiring.fetch(n, "input") for n in graph.outputs}
+    probes = [_probe(graph, group_of, slots, r) for r in record]
+    return Plan(len(slots), {n: slots[("value", n, "output")] for n in graph.inputs}, delayed, immediate,
+                absorbing, outputs, probes, wiring.zeros)
+
+
+def _check_covered(graph, group_of, slots, into_edges) -> None:
+    for e in graph.edges:
+        if e.src not in group_of or ("value", e.src, e.src_port) in slots:
+            continue
+        if (e.src, e.dst, e.dst_port) not in into_edges or e.recurrent or e.src_port != "output":
+            raise SimulationError(f"internal error: the group of node '{e.src}' gives neither its value nor its "
+                                  f"sum into '{e.dst}:{e.dst_port}'")
+
+
+class _PortWiring:
+    """Builds the fetch function of an input port: the sum of its edges' slots."""
+
+    def __init__(self, graph, slots, into_edges, batch):
+        self.graph, self.slots, self.into_edges, self.batch = graph, slots, into_edges, batch
+        self.types = graph.types()
+        self.zeros: dict[int, np.ndarray] = {}
+
+    def fetch(self, node: str, port: str) -> Fetch:
+        terms = []                                    # (slot, recurrent), in edge order: float sums keep it
+        for e in self.graph.in_edges(node):
+            if e.dst_port != port or (e.src, node, port) in self.into_edges:
+                continue
+            s = self.slots[("value", e.src, e.src_port)]
+            terms.append((s, e.recurrent))
+            if e.recurrent and s not in self.zeros:
+                self.zeros[s] = np.zeros((self.batch, *self.types[(e.src, e.src_port)].shape))
+        if ("into", node, port) in self.slots:
+            terms.append((self.slots[("into", node, port)], False))
+        return _summer(tuple(terms))
+
+
+def _summer(terms: tuple[tuple[int, bool], ...]) -> Fetch:
+    if not terms:
+        return lambda now, prev: None
+    if len(terms) == 1:
+        (s, rec), = terms
+        return (lambda now, prev: prev[s]) if rec else (lambda now, prev: now[s])
+
+    def total(now, prev):
+        s, rec = terms[0]
+        acc = prev[s] if rec else now[s]
+        for s, rec in terms[1:]:
+            acc = acc + (prev[s] if rec else now[s])
+        return acc
+    return total
+
+
+def _probe(graph: Graph, group_of, slots, label: str):
+    """(label, reader) for one `record` entry; the reader gives this tick's value."""
+    node, _, var = label.partition(":")
+    if node not in graph.nodes:
+        raise SimulationError(f"cannot record '{label}': no node '{node}'")
+    if not var:
+        if node in graph.outputs:
+            return label, lambda now, outs, t: outs[node][t]
+        s = slots[("value", node, graph.op(node).output_ports[0])]
+        return label, lambda now, outs, t: now[s]
+    group = group_of.get(node)
+    names = list(group.state(node)) if group is not None else []
+    if var not in names:
+        have = f"its state variables are {', '.join(names)}" if names else "it has no state variables"
+        raise SimulationError(f"cannot record '{label}': node '{node}' ({graph.op(node).name}) has no "
+                              f"state variable '{var}'; {have}")
+    return label, lambda now, outs, t: group.state(node)[var]
