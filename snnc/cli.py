@@ -1,14 +1,26 @@
 """The `snnc` command line.
 
-Exit codes: 0 success; 1 a verification found a violation or mismatch; 2 bad input or
-usage. A user error prints one line, `snnc: error: <message>`, and no traceback
-(`--debug` shows it).
+Exit codes:
+
+    0    success
+    1    a verification found a violation or mismatch (and nothing else exits 1)
+    2    bad input or usage: one line, `snnc: error: <message>`, no traceback
+    3    an internal error, i.e. a bug in snnc: one line, `snnc: internal error: <message>`
+    130  interrupted (Ctrl-C)
+    141  the reader of stdout went away (`snnc ... | head`): snnc stops quietly
+
+`--debug` shows the traceback of an error (exit 2 or 3) instead of the one line. Library
+warnings never reach stderr raw: a value snnc guessed prints as `snnc: note: ...`, a
+floating-point fault (overflow, invalid value) or a warning of snnc's own as
+`snnc: warning: ...`, each once; other libraries' warnings are shown only with `--debug`.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import functools
+import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -27,38 +39,102 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = getattr(args, "debug", False)
     try:
-        with _notes():
-            return args.func(args) or 0
+        with _notes(debug=debug):
+            code = args.func(args) or 0
+            sys.stdout.flush()             # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
     except SnncError as exc:
-        if getattr(args, "debug", False):
+        if debug:
             raise
-        print(f"snnc: error: {exc}", file=sys.stderr)
+        _say(f"snnc: error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        print("snnc: interrupted", file=sys.stderr)
+        _say("snnc: interrupted")
         return 130
+    except Exception as exc:               # anything else that escapes a command is a bug
+        if debug:
+            raise
+        _say(f"snnc: internal error: {_one_line(exc)}; please report it; --debug shows the traceback")
+        return 3
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout closed it: point stdout at /dev/null so that the interpreter's
+    final flush cannot fail again (Python's documented recipe, signal module, "Note on SIGPIPE"),
+    and exit 141 as a process killed by SIGPIPE would."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
+_FP_FAULT = re.compile(r"(overflow|invalid value|divide by zero|underflow) encountered")
 
 
 @contextlib.contextmanager
-def _notes():
-    """Print each distinct `Guess` the library announces once, as `snnc: note: ...` on stderr."""
+def _notes(*, debug: bool = False):
+    """Warnings as one-line messages on stderr, each distinct one once: a `Guess` as
+    `snnc: note: ...`; a numpy floating-point fault or a warning issued by snnc's own code as
+    `snnc: warning: ...`; other libraries' warnings are dropped (shown raw with `debug`)."""
     from snnc.errors import Guess
     seen: set[str] = set()
     shown = warnings.showwarning
+    ours = _source_roots()
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if not issubclass(category, Guess):
+        text = " ".join(str(message).split())
+        if issubclass(category, Guess):
+            say = f"snnc: note: {text}"
+        elif issubclass(category, RuntimeWarning) and _FP_FAULT.search(text):
+            say = f"snnc: warning: floating-point {text} ({_where(filename, lineno, ours)}); " \
+                  f"the result may hold inf or NaN values"
+        elif debug:
             return shown(message, category, filename, lineno, file, line)
-        text = str(message)
-        if text not in seen:
-            seen.add(text)
-            print(f"snnc: note: {text}", file=sys.stderr)
+        elif any(os.path.abspath(filename).startswith(root) for root in ours):
+            say = f"snnc: warning: {text}"
+        else:
+            return None
+        if say not in seen:
+            seen.add(say)
+            _say(say)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", Guess)
         warnings.showwarning = show
         yield
+
+
+def _source_roots() -> tuple[str, ...]:
+    """The folders snnc's own modules live in (snnc, snnc.frontends, snnc.backends)."""
+    import importlib.util
+    roots = []
+    for name in ("snnc", "snnc.frontends", "snnc.backends"):
+        spec = importlib.util.find_spec(name)
+        roots += [os.path.abspath(p) + os.sep for p in (spec.submodule_search_locations or [])] if spec else []
+    return tuple(roots)
+
+
+def _where(filename: str, lineno: int, roots: tuple[str, ...]) -> str:
+    path = os.path.abspath(filename)
+    for root in roots:
+        if path.startswith(root):
+            return f"in {os.path.basename(root.rstrip(os.sep))}/{path[len(root):]}:{lineno}"
+    return f"in {os.path.basename(path)}:{lineno}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="artifact directory (default: MODEL stem + '.<target>')")
     c.add_argument("--option", action="append", default=[], metavar="PASS.FIELD=VALUE",
                    help="a pass option, e.g. prune.threshold=0.02 or loihi-quantize.input=graded (repeatable)")
+    c.add_argument("--force", action="store_true",
+                   help="replace -o even if it is not an snnc artifact (never the current directory "
+                        "or a directory holding the model)")
     _load_options(c)
     c.set_defaults(func=_compile)
 
@@ -180,12 +259,8 @@ def _inspect(args) -> int:
     graph = _load(args)
     if _is_artifact(args.model) and not args.ir:
         from snnc.artifact import load_artifact
-        art = load_artifact(args.model)
-        print(f"artifact for target {art.target.name}: {_artifact_summary(art)}")
-        est = art.manifest.get("estimate", {}).get("per_inference")
-        if est and "ticks" in est:
-            print(f"  estimate per inference: {est['energy_uj']:.3g} µJ, {est['time_us']:.3g} µs "
-                  f"({est['ticks']} ticks; assumptions in manifest.json)")
+        for line in _artifact_head(load_artifact(args.model)):
+            print(line)
     if args.ir:
         from snnc.ir.text import print_graph
         print(print_graph(graph), end="")
@@ -195,6 +270,42 @@ def _inspect(args) -> int:
     return 0
 
 
+def _artifact_head(art) -> list[str]:
+    """The lines that head `inspect` of an artifact: target and resources, then the estimate.
+    The manifest came from a file: a field missing or of the wrong type is reported, not raised."""
+    from snnc.artifact import MANIFEST
+    from snnc.errors import MalformedInputError
+    try:
+        lines = [f"artifact for target {art.target.name}: {_artifact_summary(art)}"]
+        estimate = _estimate_line(art.manifest)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedInputError(f"a field the summary needs is missing or malformed ({_one_line(exc)})",
+                                  file=str(Path(art.path or ".") / MANIFEST)) from None
+    return lines + ([estimate] if estimate else [])
+
+
+_TIME_UNITS = (("time_s", "s"), ("time_ms", "ms"), ("time_us", "µs"), ("time_ns", "ns"))
+
+
+def _estimate_line(manifest: dict) -> str | None:
+    """`estimate per inference: E µJ, T <unit> (N ticks; ...)` from the fields a family's
+    estimate has (TrueNorth states time in ms, Loihi and analog in µs); None if it has none."""
+    est = manifest.get("estimate")
+    est = est.get("per_inference") if isinstance(est, dict) else None
+    if not isinstance(est, dict):
+        return None
+    parts = [f"{est['energy_uj']:.3g} µJ"] if _is_number(est.get("energy_uj")) else []
+    parts += [f"{est[key]:.3g} {unit}" for key, unit in _TIME_UNITS if _is_number(est.get(key))][:1]
+    if not parts:
+        return None
+    ticks = f"{est['ticks']} ticks; " if _is_number(est.get("ticks")) else ""
+    return f"  estimate per inference: {', '.join(parts)} ({ticks}assumptions in manifest.json)"
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+
+
 def _convert(args) -> int:
     from snnc.frontends import frontend_for
     out = Path(args.output)
@@ -202,8 +313,9 @@ def _convert(args) -> int:
     if not hasattr(writer.module, "save"):
         raise UsageError(f"{out}: snnc can read '{out.suffix}' files but not write them (write .snnir or .nir)")
     graph = _load(args)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer.module.save(graph, out)
+    from snnc.fileio import staged_files
+    with staged_files(out) as staged:          # the file and any sidecar appear only when complete
+        writer.module.save(graph, staged)
     print(f"wrote {out} ({len(graph.nodes)} nodes)")
     return 0
 
@@ -226,10 +338,12 @@ def _simulate(args) -> int:
     if labels is not None:
         _print_accuracy(outs, labels, graph, instances=args.chip_instances is not None)
     if args.output:
-        if isinstance(y, dict):
-            np.savez(args.output, **y)
-        else:
-            np.save(args.output, y)
+        from snnc.fileio import atomic_file
+        with atomic_file(args.output) as f:    # exactly the name given: numpy adds no suffix to a file object
+            if isinstance(y, dict):
+                np.savez(f, **y)
+            else:
+                np.save(f, y)
         print(f"wrote {args.output}")
     return 0
 
@@ -285,20 +399,30 @@ def _read_npy(path: str) -> np.ndarray:
     if not p.exists():
         raise UsageError(f"{path}: no such file")
     try:
-        return np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise UsageError(f"{path}: not a .npy array without pickled objects ({exc})") from None
+        x = np.load(p, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise UsageError(f"{path}: not a readable .npy array without pickled objects "
+                         f"({_one_line(exc)})") from None
+    if not isinstance(x, np.ndarray):
+        x.close()
+        raise UsageError(f"{path}: is an .npz archive; expected one .npy array")
+    if x.dtype.kind not in "biuf":
+        raise UsageError(f"{path}: holds {x.dtype} values; expected numbers (bool, integer or float)")
+    return x
 
 
 def _compile(args) -> int:
     from snnc.api import compile as compile_model
+    from snnc.artifact import check_output_dir
     options = _pass_options(args.option)
+    out = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}")
+    keep = [p for p in (args.model, getattr(args, "calibration", None)) if p]
+    check_output_dir(out, force=args.force, keep=keep)     # refuse before spending the compile
     from snnc.passes.manager import report_to
     with _progress("compile", unit="pass", args=args) as bar:          # one line per pass when not a TTY
         art = compile_model(args.model, args.target, progress=report_to(bar), load_options=_load_kwargs(args),
                             **options)
-    out = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}")
-    art.save(out)
+    art.save(out, force=args.force, keep=keep)
     print(f"wrote {out}: {_artifact_summary(art)} ({sum(art.timings.values()):.2f} s)")
     return 0
 
