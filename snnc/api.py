@@ -97,18 +97,19 @@ def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: b
     back by the chip's added latency so tick t is the source model's tick t (the run is
     extended by that latency). `raw=True` gives the chip's own timeline.
     """
-    from snnc.artifact import Artifact, run_mapped
+    from snnc.artifact import run_mapped
     from snnc.interp.engine import run
-    from snnc.passes import mapping
     graph = _graph_of(model)
-    if mapping.read(graph, mapping.IO) is not None:
+    if graph.mapping is not None and graph.mapping.inputs:
         if record:
             raise UsageError("record= is not available for a compiled graph; use snnc.verify to compare layers")
-        outs, _ = run_mapped(graph, _name_mapped_inputs(graph, x), raw=raw, strict=strict, seed=seed)
-        if chip_instances is not None:
-            outs = {k: np.stack([v] * _instances(chip_instances)) for k, v in outs.items()}
+        n = 1 if chip_instances is None else _instances(chip_instances)
+        outs, _ = run_mapped(graph, _name_mapped_inputs(graph, x), raw=raw, strict=strict, seed=seed,
+                             chip_instances=n)
+        if chip_instances is not None and n == 1:
+            outs = {k: v[None] for k, v in outs.items()}
         return outs[next(iter(outs))] if len(outs) == 1 else outs
-    inputs = _name_inputs(graph, x)
+    inputs = name_inputs(graph, x)
     n = 1 if chip_instances is None else _instances(chip_instances)
     result = run(graph, inputs, record=record, strict=strict, seed=seed, chip_instances=n)
     outs, recorded = result.outputs, result.recorded
@@ -143,8 +144,7 @@ def _graph_of(model) -> Graph:
 
 
 def _name_mapped_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
-    from snnc.passes import mapping
-    names = list(mapping.read(graph, mapping.IO)["inputs"])
+    names = list(graph.mapping.inputs)
     if isinstance(x, Mapping):
         return dict(x)
     if len(names) != 1:
@@ -165,32 +165,37 @@ def compile(source, target, *, progress=None, pipeline=None, emit=None, load_opt
     Returns an `Artifact` (save it with `.save(dir)`); the same input and options always
     give the same files.
     """
-    import importlib
-
-    from snnc.artifact import Artifact, graph_digest, sha256
+    from snnc.artifact import MANIFEST, Artifact, graph_digest, json_bytes, manifest, sha256
+    from snnc.backend import backend
     from snnc.passes.manager import run_pipeline
     from snnc.targets import get_target
     t = get_target(target) if isinstance(target, str) else target
     graph = load(source, **(load_options or {}))
+    info = {"kind": "graph", "sha256": graph_digest(graph)}
     if isinstance(source, (str, Path)):
-        info = {"kind": "file", "name": Path(source).name, "sha256": sha256(Path(source).read_bytes())}
-    else:
-        info = {"kind": "graph", "sha256": graph_digest(graph)}
-    backend = importlib.import_module(f"snnc.backends.{t.family}.emit")
-    emit_options = _emit_options(backend, emit)
-    result = run_pipeline(graph, t, pipeline=pipeline, options=options, progress=progress,
-                          keep=getattr(backend, "SNAPSHOTS", ()))
-    files = backend.emit(result, t, source=info, options=emit_options)
+        info = {"kind": "file", "name": Path(source).name, "sha256": sha256(Path(source).read_bytes()),
+                "graph_sha256": info["sha256"]}
+    family = backend(t.family)
+    emit_options = _emit_options(family.emit_options, emit)
+    result = run_pipeline(graph, t, pipeline=pipeline, options=options, progress=progress)
+    out = family.emit(result.graph, t, emit_options)
+    sections = dict(out.sections)
+    if family.evaluate is not None:
+        sections.update(family.evaluate(result.graph, t, emit_options))
+    if family.report is not None:
+        sections.update(family.report(result))
+    files = dict(out.files)
+    files[MANIFEST] = json_bytes(manifest(t, info, result.records, sections, files))
     return Artifact(files, timings={r.name: r.seconds for r in result.records})
 
 
-def _emit_options(backend, emit):
+def _emit_options(cls, emit):
     if emit is None:
-        return backend.EmitOptions()
-    if isinstance(emit, backend.EmitOptions):
+        return cls()
+    if isinstance(emit, cls):
         return emit
     try:
-        return backend.EmitOptions(**dict(emit))
+        return cls(**dict(emit))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"emit options: {exc}") from None
 
@@ -208,7 +213,7 @@ def verify(artifact, model=None, inputs=None, labels=None, **options):
     return _verify(artifact, model=model, inputs=inputs, labels=labels, **options)
 
 
-def _name_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
+def name_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
     if isinstance(x, Mapping):
         return dict(x)
     if len(graph.inputs) != 1:

@@ -143,15 +143,16 @@ class Artifact:
         return get_target(self.target_name)
 
     @cached_property
+    def backend(self):
+        """The Backend of the artifact's target family."""
+        from snnc.backend import backend
+        return backend(self.target.family)
+
+    @cached_property
     def graph(self):
-        """The mapped graph (`graph.snnir` with its `graph.npz` sidecar)."""
-        from snnc.ir.text import parse_graph
-        text = self.files.get("graph.snnir")
-        if text is None:
-            raise MalformedInputError("artifact has no graph.snnir", file=str(self.path or "<artifact>"))
-        arrays = read_npz(self.files["graph.npz"], file=self._where("graph.npz")) \
-            if "graph.npz" in self.files else {}
-        return parse_graph(text.decode("utf-8"), sidecar=arrays, file=self._where("graph.snnir"))
+        """The mapped graph rebuilt from the artifact's files alone (its family's `decode`):
+        what `snnc simulate DIR` and `snnc verify DIR` run."""
+        return self.backend.decode(self, self.target)
 
     # -- files ----------------------------------------------------------------------------
     def save(self, directory, *, force: bool = False, keep=()) -> Path:
@@ -268,6 +269,16 @@ def target_digest(target) -> str:
     return sha256(json_bytes({k: v for k, v in dataclasses.asdict(target).items() if k != "file"}))
 
 
+def recorded_graph(art: Artifact):
+    """The mapped graph as the compiler recorded it in `graph.snnir` (+ `graph.npz`)."""
+    from snnc.ir.text import parse_graph
+    text = art.files.get("graph.snnir")
+    if text is None:
+        raise MalformedInputError("artifact has no graph.snnir", file=str(art.path or "<artifact>"))
+    arrays = read_npz(art.files["graph.npz"], file=art._where("graph.npz")) if "graph.npz" in art.files else {}
+    return parse_graph(text.decode("utf-8"), sidecar=arrays, file=art._where("graph.snnir"))
+
+
 def graph_digest(graph) -> str:
     """sha256 over a graph's full content (nodes, ops, fields, edges, attributes), order-stable."""
     h = hashlib.sha256()
@@ -295,10 +306,34 @@ def graph_digest(graph) -> str:
     return h.hexdigest()
 
 
+# -- the manifest envelope -------------------------------------------------------------------
+ENVELOPE = ("format", "format_version", "snnc_version", "target", "input", "passes", "files")
+
+
+def manifest(target, source: dict, records, sections: Mapping[str, object], files: Mapping[str, bytes]) -> dict:
+    """The manifest of an artifact: the envelope every family shares (format, versions, target and
+    its digest, the input's digest, each pass's options and statistics, every file's sha256)
+    around the family's own `sections`."""
+    from snnc import __version__
+    clash = sorted(set(sections) & set(ENVELOPE))
+    if clash:
+        raise TypeError(f"a family's manifest section may not be named {', '.join(clash)} (envelope keys)")
+    return {"format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "snnc_version": __version__,
+            "target": {"name": target.name, "family": target.family, "digest": target_digest(target)},
+            "input": source, **sections, "passes": [r.to_json() for r in records],
+            "files": {k: sha256(v) for k, v in sorted(files.items())}}
+
+
+def io_json(mapping) -> dict:
+    """A mapping record's host tables (inputs, outputs, layers) as the JSON artifacts store."""
+    data = mapping.to_json() if mapping is not None else {}
+    return {k: data.get(k, {}) for k in ("inputs", "outputs", "layers")}
+
+
 # -- the host side of a mapped graph ----------------------------------------------------------
 def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, layers: bool = False,
-               strict: bool = False, seed: int = 0):
-    """Run a lowered graph that carries an "io" annotation as the host would drive the chip.
+               strict: bool = False, seed: int = 0, chip_instances: int = 1):
+    """Run a lowered graph (one with a mapping record) as the host would drive the chip.
 
     Inputs [T, B, *shape] are flattened and encoded (binary spikes are checked to be 0/1;
     graded inputs become round(x · 2^frac_bits)); outputs are reassembled from their parts,
@@ -306,63 +341,74 @@ def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, la
     by the largest output latency and each output is shifted back by its own latency, so
     output tick t is the source model's tick t. Returns (outputs, layer spikes): with
     `layers`, layer spikes maps every lowered population to its [T, B, n] output, shifted
-    the same way (on the raw timeline when `raw`); else it is None.
+    the same way (on the raw timeline when `raw`); else it is None. With `chip_instances`
+    N > 1 (a stochastic chip) every array is [N, T, B, ...], instance i drawn from `seed`.
     """
     from snnc.errors import SimulationError
     from snnc.interp.engine import run
-    from snnc.passes import mapping
 
-    io = mapping.read(graph, mapping.IO)
-    if io is None:
-        raise UsageError("this graph has no 'io' annotation: it was not produced by a target lowering")
+    m = graph.mapping
+    if m is None or not m.inputs:
+        raise UsageError("this graph has no mapping record: it was not produced by a target lowering")
     xs, T, B = {}, None, None
-    for name, entry in io["inputs"].items():
+    for name, entry in m.inputs.items():
         if name not in inputs:
-            raise SimulationError(f"missing input '{name}' (inputs: {', '.join(io['inputs'])})")
-        xs[name] = _encode_input(name, np.asarray(inputs[name]), entry)
-        T, B = xs[name].shape[:2]
-    extra = sorted(set(inputs) - set(io["inputs"]))
+            raise SimulationError(f"missing input '{name}' (inputs: {', '.join(m.inputs)})")
+        x = _encode_input(name, np.asarray(inputs[name]), entry)
+        T, B = x.shape[:2]
+        xs[name] = x.reshape(T, B, *graph.op(name).shape)
+    extra = sorted(set(inputs) - set(m.inputs))
     if extra:
-        raise SimulationError(f"unexpected input(s) {', '.join(extra)} (inputs: {', '.join(io['inputs'])})")
-    fill = 0 if raw else max((o["latency"] for o in io["outputs"].values()), default=0)
+        raise SimulationError(f"unexpected input(s) {', '.join(extra)} (inputs: {', '.join(m.inputs)})")
+    fill = 0 if raw else max((o.latency for o in m.outputs.values()), default=0)
     xs = {k: np.concatenate([v, np.zeros((fill, *v.shape[1:]), v.dtype)]) for k, v in xs.items()}
-    parts = mapping.read(graph, mapping.PARTS, {}) if layers else {}
-    record = sorted(parts) if layers else ()
-    result = run(graph, xs, record=record, strict=strict, seed=seed)
+    record = sorted(m.parts) if layers else ()
+    n = int(chip_instances)
+    result = run(graph, xs, record=record, strict=strict, seed=seed, chip_instances=n)
     outputs = {}
-    for name, entry in io["outputs"].items():
-        size = sum(c for _, _, c in entry["parts"])
-        y = np.zeros((T + fill, B, size))
-        for node, offset, count in entry["parts"]:
-            y[:, :, offset:offset + count] = result.outputs[node]
-        if entry.get("encoding") == "graded":
-            y = y / np.asarray(entry["scale"], dtype=np.float64)
-        shift = 0 if raw else entry["latency"]
-        outputs[name] = y[shift:shift + T].reshape(T, B, *entry["shape"])
+    for name, entry in m.outputs.items():
+        y = np.zeros((T + fill, n * B, entry.size))
+        for p in entry.parts:
+            y[:, :, p.offset:p.offset + p.count] = result.outputs[p.node].reshape(T + fill, n * B, -1)
+        if entry.encoding == "graded":
+            y = y / np.asarray(entry.scale, dtype=np.float64)
+        shift = 0 if raw else entry.latency
+        outputs[name] = _instances(y[shift:shift + T].reshape(T, n * B, *entry.shape), n)
     spikes = None
     if layers:
-        spikes = {}
-        for node, (pop, offset, count, *first) in parts.items():
-            lat = io.get("layers", {}).get(pop, {}).get("latency", 0)
-            n = sum(p[2] for p in parts.values() if p[0] == pop)
-            arr = spikes.setdefault(pop, np.zeros((T, B, n)))
+        spikes, sizes = {}, {}
+        for p in m.parts.values():
+            sizes[p.population] = sizes.get(p.population, 0) + p.count
+        for node, p in m.parts.items():
+            lat = m.layers[p.population].latency if p.population in m.layers else 0
+            arr = spikes.setdefault(p.population, np.zeros((T, n * B, sizes[p.population]), bool))
             shift = 0 if raw else lat
-            start = first[0] if first else 0          # the node's outputs may hold more than the part
-            arr[:, :, offset:offset + count] = (result.recorded[node][shift:shift + T, :, start:start + count] != 0)
+            rec = result.recorded[node].reshape(T + fill, n * B, -1)
+            arr[:, :, p.offset:p.offset + p.count] = rec[shift:shift + T, :, p.first:p.first + p.count] != 0
+        spikes = {k: _instances(v, n) for k, v in spikes.items()}
     return outputs, spikes
 
 
-def _encode_input(name: str, x: np.ndarray, entry: dict) -> np.ndarray:
+def _instances(y: np.ndarray, n: int) -> np.ndarray:
+    """[T, N·B, ...] (instance-major batch) -> [N, T, B, ...]; unchanged for one instance."""
+    if n == 1:
+        return y
+    T, NB = y.shape[:2]
+    return np.moveaxis(y.reshape(T, n, NB // n, *y.shape[2:]), 1, 0)
+
+
+def _encode_input(name: str, x: np.ndarray, entry) -> np.ndarray:
     from snnc.errors import SimulationError
-    shape = tuple(entry["shape"])
+    shape = tuple(entry.shape)
     if x.ndim != len(shape) + 2 or tuple(x.shape[2:]) != shape:
         raise SimulationError(f"input '{name}' has shape {list(x.shape)}, expected [T, B, "
                               f"{', '.join(map(str, shape))}] (time-major)")
     flat = x.reshape(x.shape[0], x.shape[1], -1)
-    if entry.get("encoding") == "graded":
-        bits = int(entry.get("payload_bits", 24))
-        peak = (1 << (bits - 1)) - 1
-        return np.clip(np.rint(flat * 2.0 ** entry["frac_bits"]), -peak, peak).astype(np.int64)
+    if entry.encoding == "values":
+        return flat
+    if entry.encoding == "graded":
+        peak = (1 << (entry.payload_bits - 1)) - 1
+        return np.clip(np.rint(flat * 2.0 ** entry.frac_bits), -peak, peak).astype(np.int64)
     if not np.all((flat == 0) | (flat == 1)):
         bad = flat[(flat != 0) & (flat != 1)].flat[0]
         raise SimulationError(f"input '{name}' must hold binary spikes (0 or 1): it was compiled with "

@@ -208,6 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--min-agreement", type=float, default=None,
                    help="required decision agreement per output (default 0.95)")
+    c.add_argument("--min-count-agreement", type=float, default=None,
+                   help="required spike-count agreement per output (default 0.8)")
     c.add_argument("--max-accuracy-drop", type=float, default=None,
                    help="largest allowed accuracy drop, as a fraction (default 0.01)")
     _load_options(c)
@@ -228,6 +230,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--dt", type=float, help="seconds per tick, for formats that do not store it (NIR)")
+    c.add_argument("--reset-mode", choices=("value", "subtract", "none"),
+                   help="the neurons' reset, for formats that do not store it (NIR): value (to v_reset), "
+                        "subtract (the threshold) or none")
+    c.add_argument("--reset-timing", choices=("immediate", "next_step"),
+                   help="when the reset applies, for formats that do not store it (NIR): within the spiking "
+                        "tick, or at the next one (snnTorch's default)")
+    c.add_argument("--load-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the model's reader, e.g. max_elements=100000000 or flatten_dims=batch "
+                        "(VALUE is read as JSON when it parses, else as a string; repeatable)")
     c.add_argument("--calibration", metavar="X.npy",
                    help="convert an ANN (ReLU network) to a spiking one, normalising each layer on these "
                         "samples [N, *input_shape] (the convert-ann pass)")
@@ -249,7 +260,19 @@ def _is_artifact(path) -> bool:
 
 
 def _load_kwargs(args) -> dict:
-    options = {"dt": args.dt} if getattr(args, "dt", None) is not None else {}
+    import json
+    options = {}
+    for item in getattr(args, "load_option", None) or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--load-option {item!r}: expected KEY=VALUE, e.g. max_elements=100000000")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    for key in ("dt", "reset_mode", "reset_timing"):
+        if getattr(args, key, None) is not None:
+            options[key] = getattr(args, key)
     if getattr(args, "calibration", None) is not None:
         options.update(convert_ann=True, calibration=args.calibration)
     return options
@@ -325,7 +348,7 @@ def _simulate(args) -> int:
     graph = _load(args)
     x = _time_major(graph, _read_npy(args.input), args.ticks, seed=args.seed)
     from snnc.layout import check_time_major
-    labels = _read_npy(args.labels) if args.labels else None
+    labels = _read_labels(args.labels) if args.labels else None
     check_time_major(graph, x, batch=None if labels is None else labels.reshape(-1).shape[0], where=args.input)
     with _progress(f"simulate {_run_size(x)}", args=args):
         y = simulate(graph, x, seed=args.seed, chip_instances=args.chip_instances)
@@ -408,7 +431,22 @@ def _read_npy(path: str) -> np.ndarray:
         raise UsageError(f"{path}: is an .npz archive; expected one .npy array")
     if x.dtype.kind not in "biuf":
         raise UsageError(f"{path}: holds {x.dtype} values; expected numbers (bool, integer or float)")
+    if x.size == 0:
+        raise UsageError(f"{path}: holds no values (shape {list(x.shape)})")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise UsageError(f"{path}: holds {x[where]} at index {list(where)}; expected finite values")
     return x
+
+
+def _read_labels(path: str) -> np.ndarray:
+    """Class indices [B] (integers >= 0, possibly stored as floats)."""
+    labels = _read_npy(path).reshape(-1)
+    bad = np.flatnonzero((labels < 0) | (labels != np.round(labels)))
+    if bad.size:
+        raise UsageError(f"{path}: entry {bad[0]} is {labels[bad[0]]:g}; labels must be class indices "
+                         f"(integers >= 0)")
+    return labels
 
 
 def _compile(args) -> int:
@@ -428,14 +466,8 @@ def _compile(args) -> int:
 
 
 def _artifact_summary(art) -> str:
-    """One line on what an artifact uses: the backend's own summary, else its cores."""
-    import importlib
-    backend = importlib.import_module(f"snnc.backends.{art.target.family}.emit")
-    if hasattr(backend, "summary"):            # a family whose manifest is not counted in cores
-        return backend.summary(art)
-    r = art.manifest["resources"]
-    return (f"{r['cores']} core(s) on {r['chips']} chip(s), {r['totals']['neurons']} neurons, "
-            f"{r['totals']['synapses']} synapses")
+    """One line on what an artifact uses, in its family's words."""
+    return art.backend.summary(art)
 
 
 def _pass_options(items: list[str]) -> dict[str, dict]:
@@ -465,13 +497,15 @@ def _verify(args) -> int:
         kwargs["min_agreement"] = args.min_agreement
     if args.max_accuracy_drop is not None:
         kwargs["max_accuracy_drop"] = args.max_accuracy_drop
+    if args.min_count_agreement is not None:
+        kwargs["min_count_agreement"] = args.min_count_agreement
     model = args.model
     if args.model and (_load_kwargs(args) or args.ticks is not None):
         model = _load(args)
     x = _read_npy(args.input) if args.input else None
     if x is not None:
         x = _time_major(model, x, args.ticks)
-    labels = _read_npy(args.labels) if args.labels else None
+    labels = _read_labels(args.labels) if args.labels else None
     if model is not args.model:
         kwargs["model_file"] = args.model
     with _progress(f"verify {args.artifact}" + (f" on {_run_size(x)}" if x is not None else ""), args=args):

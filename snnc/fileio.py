@@ -150,12 +150,12 @@ def write_new(path: Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def _os_errors(path) -> Iterator[None]:
-    """OSError while writing `path` (no space, no permission, read-only) as a one-line UsageError."""
+    """OSError while writing `path` (no space, no permission, read-only) as a one-line UsageError
+    that names `path`, as the user gave it, not the temporary the error came from."""
     try:
         yield
     except OSError as exc:
-        where = exc.filename if exc.filename is not None else path
-        raise UsageError(f"{where}: cannot write ({exc.strerror or exc})") from None
+        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 # -- the switch --------------------------------------------------------------------------------

@@ -208,7 +208,8 @@ def test_verify_a_converted_ann_from_static_samples(tmp_path, capsys):
     code, out, err = run_cli(["verify", art, "--model", tmp_path / "snn.snnir", "--input", tmp_path / "static.npy",
                               "--ticks", "16"], capsys)
     assert code == 0, out + err
-    assert "compared 16 ticks x 40 samples" in out
+    assert "chip vs float model over 16 ticks x 40 samples" in out
+    assert "chip vs compiler: identical over 16 ticks x 40 samples" in out
     assert "differs from the one the artifact was compiled from" not in out
 
 

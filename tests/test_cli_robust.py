@@ -239,6 +239,9 @@ def test_inspect_of_a_manifest_missing_what_the_summary_needs_is_a_one_line_erro
     (lambda p: p.write_text("1 2 3"), "not a readable .npy array without pickled objects (ValueError"),
     (lambda p: np.save(p, np.array(["a", "b"])), "holds <U1 values; expected numbers (bool, integer or float)"),
     (lambda p: p.mkdir(), "not a readable .npy array without pickled objects (IsADirectoryError"),
+    (lambda p: np.save(p, np.zeros((0, 2, 5))), "holds no values (shape [0, 2, 5])"),
+    (lambda p: np.save(p, np.where(np.arange(20).reshape(2, 2, 5) == 13, np.nan, 0.0)),
+     "holds nan at index [1, 0, 3]; expected finite values"),
 ])
 def test_unreadable_input_arrays_are_one_line_errors(tmp_path, model, capsys, content, expected):
     x = tmp_path / "x.npy"
@@ -246,3 +249,26 @@ def test_unreadable_input_arrays_are_one_line_errors(tmp_path, model, capsys, co
     code, out, err = run(["simulate", model, "--input", x], capsys)
     assert code == 2 and out == ""
     assert err.startswith(f"snnc: error: {x}: {expected}") and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (np.array([0, 1, -2]), "entry 2 is -2; labels must be class indices (integers >= 0)"),
+    (np.array([0.0, 0.5]), "entry 1 is 0.5; labels must be class indices (integers >= 0)"),
+    (np.array([1.0, np.inf]), "holds inf at index [1]; expected finite values"),
+])
+def test_labels_that_are_not_class_indices_are_refused(tmp_path, model, capsys, labels, expected):
+    np.save(tmp_path / "x.npy", rates(6, 2, 5))
+    np.save(tmp_path / "y.npy", labels)
+    code, out, err = run(["simulate", model, "--input", tmp_path / "x.npy", "--labels", tmp_path / "y.npy"], capsys)
+    assert code == 2 and err == f"snnc: error: {tmp_path / 'y.npy'}: {expected}\n"
+
+
+def test_a_failed_write_names_the_output_not_a_temporary_and_leaves_nothing(tmp_path, model, capsys, monkeypatch):
+    np.save(tmp_path / "x.npy", rates(6, 2, 5))
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    code, _, err = run(["simulate", model, "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy"], capsys)
+    assert code == 2 and err == f"snnc: error: {tmp_path / 'y.npy'}: cannot write (No space left on device)\n"
+    assert sorted(os.listdir(tmp_path)) == ["m.snnir", "x.npy"]

@@ -80,9 +80,11 @@ def test_comparison_with_the_model_reports_layers_outputs_accuracy_and_divergenc
     assert set(c.accuracy) == {"float", "chip", "drop"}
     data = json.loads(report.json_text())
     assert data["ok"] and data["comparison"]["ok"] and data["comparison"]["layers"][0]["population"] == "lif0"
+    assert report.lowering.ok and report.lowering.differences == 0 and not report.lowering.skipped
     if c.first_divergence is not None:
         d = c.first_divergence
-        assert set(d) == {"tick", "layer", "neuron", "sample"} and d["layer"] in ("lif0", "lif1")
+        assert set(d) == {"tick", "layer", "neuron", "sample", "core", "node", "index"}
+        assert d["layer"] in ("lif0", "lif1") and d["core"] == 0 and d["node"] == d["layer"]
 
 
 def test_a_different_model_is_a_mismatch():
@@ -91,7 +93,8 @@ def test_a_different_model_is_a_mismatch():
     other = g.with_op("fc1", g.op("fc1").replace(weight=-g.op("fc1").weight))
     report = snnc.verify(art, model=other, inputs=spikes(40, 8, 30))
     assert not report.ok and report.comparison.outputs["y"]["decision_agreement"] < 0.95
-    assert "< 0.95 required" in str(report)
+    assert "FAILED: output y: decision agreement" in str(report) and "< 0.95" in str(report)
+    assert report.lowering.skipped == "the model given is not the one compiled (its graph digest differs)"
     assert any("differs from the one the artifact was compiled from" in n for n in report.notes)
 
 

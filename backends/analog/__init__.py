@@ -15,3 +15,12 @@ over chip instances (`chip_instances`) says what a population of chips computes.
     chip.py       helpers: evaluate at a time after programming, switch noise off, Monte Carlo accuracy
     emit.py, rules.py, FORMAT.md   the artifact and its design rules
 """
+
+from snnc.artifact import recorded_graph
+from snnc.backend import Backend, register_backend
+from snnc.backends.analog import emit, lower, ops, rules, steps, target  # noqa: F401  (ops, steps, passes register)
+
+BACKEND = register_backend(Backend(
+    family="analog", target_schema=target.AnalogTarget, pipeline=lower.pipeline, emit=emit.emit,
+    decode=lambda art, t: recorded_graph(art), rules=rules.check, summary=emit.summary,
+    emit_options=emit.EmitOptions, stochastic=True, unit="tile"))

@@ -15,16 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc import __version__
-from snnc.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, MANIFEST, json_bytes, npz_bytes, sha256, target_digest
+from snnc.artifact import json_bytes, npz_bytes, sha256
+from snnc.backend import Emitted
 from snnc.backends.analog import chip
-from snnc.backends.analog.lower import TILES
 from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.errors import UsageError
 from snnc.interp.engine import run
 from snnc.ir.graph import Graph
 from snnc.ir.text import print_graph
-from snnc.passes import mapping
 
 TILE_FILE = "tiles/tile_{:04d}.npz"
 DEVICE_FIELDS = ("g_max", "prog_noise", "prog_noise_g_ref", "nu_mean", "nu_std", "t0", "t_read", "read_noise",
@@ -79,15 +77,28 @@ class EmitOptions:
         object.__setattr__(self, "times", tuple(float(t) for t in self.times))
 
 
-def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) -> dict[str, bytes]:
-    """Every artifact file, by relative path, from a pipeline result."""
-    graph = result.graph
-    tile_map = mapping.read(graph, TILES, {})
+def tile_map(graph: Graph) -> dict[str, dict]:
+    """Where each tile node sits and what it connects, from the graph and its mapping record."""
+    m = graph.mapping
+    out = {}
+    for name, core in m.cores.items():
+        op, pos = graph.op(name), m.place[core]
+        src = graph.in_edges(name)[0].src
+        src = graph.in_edges(src)[0].src if src not in graph.inputs and src not in m.parts else src
+        C, R = op.shape
+        out[name] = {"population": graph.out_edges(name)[0].dst, "source": src, "core": core, "chip": pos.chip,
+                     "rows": [op.row_offset, op.row_offset + R], "cols": [op.col_offset, op.col_offset + C]}
+    return out
+
+
+def emit(graph: Graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
+    """The family's files and manifest sections, from a mapped graph alone."""
     files: dict[str, bytes] = {}
     tiles = []
-    for name, where in tile_map.items():
+    for name, where in tile_map(graph).items():
         op = graph.op(name)
-        number = where["chip"] * target.crossbar.tiles + where["index"]
+        where["index"] = where["core"] % target.cores_per_chip
+        number = where["core"]
         files[TILE_FILE.format(number)] = npz_bytes(tile_arrays(op, target))
         tiles.append(tile_entry(name, op, where, number, target))
     neurons, arrays = neuron_tables(graph, target)
@@ -102,17 +113,10 @@ def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) 
     if sidecar:
         files["graph.npz"] = npz_bytes(sidecar)
     activity = measured_activity(graph, options)
-    manifest = {
-        "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "snnc_version": __version__,
-        "target": {"name": target.name, "family": target.family, "digest": target_digest(target)},
-        "input": source, "resources": resources(graph, tiles, target),
-        "estimate": estimate(graph, tiles, target, options, activity),
-        "passes": [r.to_json() for r in result.records],
-        "monte_carlo": monte_carlo(graph, options),
-        "files": {k: sha256(v) for k, v in sorted(files.items())},
-    }
-    files[MANIFEST] = json_bytes(manifest)
-    return files
+    sections = {"resources": resources(graph, tiles, target),
+                "estimate": estimate(graph, tiles, target, options, activity),
+                "monte_carlo": monte_carlo(graph, options)}
+    return Emitted(files, sections)
 
 
 def summary(art) -> str:

@@ -15,10 +15,9 @@ the weight mapping on its own. `analog-neurons` turns every population into an
 sets drift compensation and, given calibration data, fits per-column gains and
 per-neuron thresholds with the interpreter as the chip in the loop (`calibrate.py`).
 
-Mapping annotation (graph metadata, JSON; read by the emitter and the rules):
-
-    "analog.tiles"   {tile node: {"population", "source", "rows": [r0, r1), "cols": [c0, c1),
-                                  "index": physical tile, "chip"}}
+Mapping record (`Graph.mapping`): tile node k (in the order made) is logical core k, placed
+row by row on the target's tile mesh; graph inputs pass as values (the DACs take them); each
+population is one layer of latency 0 held whole by its node.
 """
 from __future__ import annotations
 
@@ -33,12 +32,11 @@ from snnc.errors import ConstraintViolation
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.snn import IF, LIF, Flatten, Output
-from snnc.passes import mapping
+from snnc.ir.mapping import HostInput, HostOutput, Layer, Mapping, PartOf, Piece, Position
 from snnc.passes.populations import Populations, PopulationSpec, populations, unsupported
 from snnc.passes.registry import PassResult, option, register_pass
 
 PIPELINE = ("analog-legalize", "analog-tile", "analog-neurons", "analog-calibrate")
-TILES = "analog.tiles"
 
 # A crossbar computes y = W x: every weight a population uses is stored, a convolution as its unrolled matrix.
 POPULATIONS = PopulationSpec(
@@ -176,15 +174,30 @@ def tile(graph: Graph, target, options: TileOptions) -> PassResult:
         b.nodes.append(Node(name, Output(shape=(net.populations[src].size,)), graph.nodes[name].origin))
         b.edges.append(Edge(src, name))
     if len(b.tiles) > target.total_tiles:
-        raise ConstraintViolation(target=target.name, rule="crossbar.tiles", where="graph",
+        raise ConstraintViolation(target=target.name, rule="cores_per_chip", where="graph",
                                   value=f"{len(b.tiles)} tiles", limit=f"{target.total_tiles} ({target.chips} "
-                                                                       f"chip(s) x {target.crossbar.tiles})")
+                                                                       f"chip(s) x {target.cores_per_chip})")
     out = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt, method=graph.method,
-                version=graph.version, metadata=dict(graph.metadata))
-    out = mapping.with_meta(out, analog_tiles=b.tiles)
+                version=graph.version, metadata=dict(graph.metadata), mapping=_mapping(graph, net, b.tiles, target))
     stats = {"tiles": len(b.tiles), "tiles_available": target.total_tiles, "per_population": b.stats,
              "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0)}
     return PassResult(out, provenance=b.provenance, stats=stats)
+
+
+def _mapping(graph: Graph, net: Populations, tiles: list[str], target) -> Mapping:
+    """The mapping record: inputs pass as values, every population is one layer of latency 0 held
+    whole by its node, and tile k (in the order made) is logical core k, placed row by row."""
+    rows, cols = target.mesh
+    place = {}
+    for k in range(len(tiles)):
+        chip, index = divmod(k, target.cores_per_chip)
+        place[k] = Position(chip, index // cols, index % cols)
+    outputs = {o: HostOutput(tuple(net.output_shapes[o]), (Piece(o, 0, net.populations[net.outputs[o]].size),))
+               for o in graph.outputs}
+    return Mapping(inputs={n: HostInput(tuple(graph.op(n).shape), "values") for n in graph.inputs},
+                   outputs=outputs, layers={p: Layer() for p in net.populations},
+                   parts={p: PartOf(p, 0, pop.size) for p, pop in net.populations.items()},
+                   cores={t: k for k, t in enumerate(tiles)}, place=place)
 
 
 class _TileBuilder:
@@ -192,7 +205,7 @@ class _TileBuilder:
         self.graph, self.target, self.options, self.net = graph, target, options, net
         self.nodes: list[Node] = []
         self.edges: list[Edge] = []
-        self.tiles: dict[str, dict] = {}
+        self.tiles: list[str] = []
         self.stats: dict[str, dict] = {}
         self.provenance: dict[str, tuple[str, ...]] = {}
         self.feed: dict[str, str] = {}                 # source -> the node carrying its flat vector
@@ -270,9 +283,7 @@ class _TileBuilder:
         origin = self.graph.nodes[pop.via[src][-1]].origin if pop.via.get(src) else pop.origin
         self.nodes.append(Node(name, op, origin))
         self.edges += [Edge(self.feed[src], name), Edge(name, pop.node)]
-        index = len(self.tiles)
-        self.tiles[name] = {"population": pop.node, "source": src, "rows": list(rows), "cols": list(cols),
-                            "index": index % self.target.crossbar.tiles, "chip": index // self.target.crossbar.tiles}
+        self.tiles.append(name)
         return name, op
 
 

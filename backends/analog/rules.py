@@ -38,16 +38,16 @@ def tiles_within_chip(tiles, art, target) -> list[Diagnostic]:
     x = target.crossbar
     out = []
     if len(tiles) > target.total_tiles:
-        out.append(Diagnostic("artifact", "crossbar.tiles", target.name, f"{len(tiles)} tiles",
-                              f"{target.total_tiles} ({target.chips} chip(s) x {x.tiles})"))
+        out.append(Diagnostic("artifact", "cores_per_chip", target.name, f"{len(tiles)} tiles",
+                              f"{target.total_tiles} ({target.chips} chip(s) x {target.cores_per_chip})"))
     seen = {}
     for t in tiles:
         where = f"tile {t['tile']}"
-        if not (0 <= t["index"] < x.tiles and 0 <= t["chip"] < target.chips):
-            out.append(Diagnostic(where, "crossbar.tiles", target.name,
+        if not (0 <= t["index"] < target.cores_per_chip and 0 <= t["chip"] < target.chips):
+            out.append(Diagnostic(where, "cores_per_chip", target.name,
                                   message=f"position chip {t['chip']} index {t['index']} does not exist"))
         if t["tile"] in seen:
-            out.append(Diagnostic(where, "crossbar.tiles", target.name,
+            out.append(Diagnostic(where, "cores_per_chip", target.name,
                                   message=f"holds two blocks ({seen[t['tile']]} and {t['node']})"))
         seen[t["tile"]] = t["node"]
         if t["file"] not in art.files:
@@ -162,48 +162,6 @@ def manifest_matches_files(tiles, art, target) -> list[Diagnostic]:
 
 RULES = (tiles_within_chip, tiles_fit_the_crossbar, conductances_within_device, converters_are_the_chips,
          neurons_within_circuits, manifest_matches_files)
-
-
-def compare(art: Artifact, model, inputs, labels=None, *, seed: int = 0):
-    """`snnc verify --model`: the float model against chip instance 0 of `seed`, population by
-    population (the analog graph keeps the model's population and output names, and adds no
-    latency). A noisy chip is expected to differ in spikes; the report's decision agreement
-    and accuracy drop are what `min_agreement` / `max_accuracy_drop` judge."""
-    from snnc.api import _name_inputs, load
-    from snnc.interp.engine import run
-    from snnc.verify import Comparison, predicted_classes
-    graph = load(model)
-    xs = _name_inputs(graph, inputs)
-    T, B = np.asarray(next(iter(xs.values()))).shape[:2]
-    chip = art.graph
-    pops = [p for p in json.loads(art.files["neurons.json"])["populations"] if p in graph.nodes]
-    ref = run(graph, xs, record=pops)
-    got = run(chip, xs, record=pops, seed=seed)
-    layers, first = [], None
-    for p in pops:
-        f, c = ref.recorded[p].reshape(T, B, -1) != 0, got.recorded[p].reshape(T, B, -1) != 0
-        diff = f != c
-        layers.append({"population": p, "origin": graph.nodes[p].origin, "latency": 0, "neurons": int(f.shape[2]),
-                       "agreement": float(1 - diff.mean()) if diff.size else 1.0,
-                       "float_spikes": int(f.sum()), "chip_spikes": int(c.sum())})
-        if diff.any():
-            t, b, n = (int(i) for i in np.argwhere(diff)[0])
-            if first is None or t < first["tick"]:
-                first = {"tick": t, "layer": p, "neuron": n, "sample": b}
-    outputs, acc = {}, None
-    for name in graph.outputs:
-        yf, y = ref.outputs[name].reshape(T, B, -1), got.outputs[name].reshape(T, B, -1)
-        total = np.abs(yf).sum() + np.abs(y).sum()
-        outputs[name] = {"spike_agreement": float(np.mean((yf != 0) == (y != 0))),
-                         "sum_difference": float(np.abs(yf.sum(0) - y.sum(0)).sum() / total) if total else 0.0,
-                         "decision_agreement": float(np.mean(predicted_classes(yf, graph) == predicted_classes(y, graph)))}
-    if labels is not None:
-        name = graph.outputs[0]
-        lab = np.asarray(labels).reshape(-1)
-        a_f = float(np.mean(predicted_classes(ref.outputs[name], graph) == lab))
-        a_c = float(np.mean(predicted_classes(got.outputs[name], graph) == lab))
-        acc = {"float": a_f, "chip": a_c, "drop": a_f - a_c}
-    return Comparison(int(T), int(B), layers, outputs, first, acc)
 
 
 def check(art: Artifact, target) -> tuple[list[Diagnostic], dict]:

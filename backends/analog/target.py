@@ -1,8 +1,10 @@
 """The analog family's target schema: a crossbar chip, its memory device and its neuron circuits.
 
-A target file (`snnc/targets/analog*.json`) describes one chip as data:
+A target file (`snnc/targets/analog*.json`) describes one chip as data. Besides the shared
+fields (`TargetBase`), whose cores are the chip's crossbar tiles (`cores_per_chip` tiles on a
+`mesh`), it gives:
 
-    crossbar    physical array size, tiles per chip, how signed weights and partial sums are built
+    crossbar    physical array size, how signed weights and partial sums are built
     device      the memory device's statistical model (normalised to g_max, formulas in
                 `device.py`): programming noise polynomial, drift exponent statistics, 1/f read
                 noise, programmable levels, fixed-pattern synapse mismatch
@@ -18,9 +20,9 @@ its own). Each section carries a `source`; numbers that are not published figure
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from snnc.targets.schema import Range, SchemaError, Signed, register_family
+from snnc.targets.schema import Range, SchemaError, Signed, TargetBase
 
 SIGNED_MODES = ("differential_pair", "split_rows")
 PARTIAL_SUMS = ("digital", "membrane")
@@ -33,7 +35,6 @@ class Crossbar:
 
     rows: int                   # word lines (inputs) per tile
     cols: int                   # bit lines (outputs) per tile
-    tiles: int                  # tiles per chip
     signed_mode: str            # differential_pair: a G+/G− pair per cell; split_rows: exc and inh rows
     partial_sums: str           # digital: per-tile ADC then an adder; membrane: merged neuron circuits
     source: str = ""
@@ -129,25 +130,20 @@ class Costs:
     note: str = ""
 
 
-@register_family("analog")
-@dataclass(frozen=True)
-class AnalogTarget:
-    name: str
-    family: str
-    description: str
-    chips: int
+@dataclass(frozen=True, kw_only=True)
+class AnalogTarget(TargetBase):
+    """An analog crossbar chip: `chips` × `cores_per_chip` crossbar tiles on a `mesh`."""
+
     crossbar: Crossbar
     device: Device
     converters: Converters
     neuron: NeuronCircuit
     timing: Timing
     costs: Costs
-    sources: tuple[str, ...] = ()
-    file: str = field(default="", compare=False)
 
     @property
     def total_tiles(self) -> int:
-        return self.chips * self.crossbar.tiles
+        return self.total_cores
 
     def describe(self) -> str:
         x, d = self.crossbar, self.device
@@ -155,18 +151,19 @@ class AnalogTarget:
         c = self.converters
         dac = f"{c.dac_bits}-bit DAC" if c.dac_bits else "binary row pulses"
         adc = f"{c.adc_bits}-bit ADC" if c.adc_bits else "no ADC"
-        return (f"{self.name:<8} {self.family:<6} {self.chips} chip × {x.tiles} tiles of {x.rows}×{x.cols} "
+        return (f"{self.name:<8} {self.family:<6} {self.chips} chip × {self.cores_per_chip} tiles of {x.rows}×{x.cols} "
                 f"({x.signed_mode.replace('_', ' ')}), {weights} {d.kind} weights, g_max {d.g_max:g} {d.unit}; "
                 f"{dac}, {adc} — {self.description}")
 
     def check(self) -> None:
+        super().check()
         _check(self)
 
 
 def _check(t: AnalogTarget) -> None:
     x, d, c, n = t.crossbar, t.device, t.converters, t.neuron
-    for key, value in (("chips", t.chips), ("crossbar.rows", x.rows), ("crossbar.cols", x.cols),
-                       ("crossbar.tiles", x.tiles), ("neuron.parameter_bits", n.parameter_bits)):
+    for key, value in (("crossbar.rows", x.rows), ("crossbar.cols", x.cols),
+                       ("neuron.parameter_bits", n.parameter_bits)):
         if value < 1:
             raise SchemaError(key, f"expected an integer >= 1, got {value}")
     if x.signed_mode not in SIGNED_MODES:

@@ -8,27 +8,21 @@ the graph and the options.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from snnc import __version__
-from snnc.artifact import (ARTIFACT_FORMAT, ARTIFACT_VERSION, MANIFEST, json_bytes, npz_bytes, sha256,
-                           target_digest)
+from snnc.artifact import io_json, json_bytes, npz_bytes
+from snnc.backend import Emitted
 from snnc.backends.loihi.ops import Cuba, Sparse
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
+from snnc.ir.mapping import PartOf, Position
 from snnc.ir.text import print_graph
-from snnc.passes import mapping
 from snnc.passes.place import hops
 
 CORE_FILE = "cores/core_{:04d}"
-
-
-# Graphs the emitter reads besides the final one: the quantized graph, before partitioning,
-# is what a lava-dl netx file can express.
-SNAPSHOTS = ("loihi-quantize",)
 
 
 @dataclass(frozen=True)
@@ -62,17 +56,18 @@ class CoreTable:
 
 def build_cores(graph: Graph) -> tuple[list[CoreTable], dict]:
     """Per-core tables and the host maps from a partitioned, placed graph."""
-    cores_of = mapping.read(graph, mapping.CORES, {})
-    place = mapping.read(graph, mapping.PLACE, {})
-    parts = mapping.read(graph, mapping.PARTS, {})
-    tables = [CoreTable(c, place.get(str(c), [0, 0, 0, c])) for c in range(1 + max(cores_of.values(), default=-1))]
+    m = graph.mapping
+    cores_of, place, parts = m.cores, m.place, m.parts
+    tables = [CoreTable(c, place[c].as_list() if c in place else [0, 0, 0, c])
+              for c in range(1 + max(cores_of.values(), default=-1))]
     slot: dict[str, tuple[int, int]] = {}                     # part -> (core, first compartment)
     for name in graph.schedule():
         op = graph.op(name)
         if not isinstance(op, Cuba):
             continue
         t = tables[cores_of[name]]
-        pop, offset, count = parts.get(name, [name, 0, op.shape[0]])
+        part = parts.get(name, PartOf(name, 0, op.shape[0]))
+        pop, offset, count = part.population, part.offset, part.count
         slot[name] = (t.core, t.n)
         t.parts.append({"node": name, "population": pop, "offset": offset, "count": count, "first": t.n,
                         "reset_mode": op.reset_mode, "graded": op.graded})
@@ -151,41 +146,35 @@ def core_files(t: CoreTable, target) -> tuple[dict, dict[str, np.ndarray]]:
     return meta, arrays
 
 
-def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) -> dict[str, bytes]:
-    """Every artifact file, by relative path, from a pipeline result."""
-    graph = result.graph
+def emit(graph: Graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
+    """The family's files and manifest sections, from a mapped graph alone."""
     tables, host = build_cores(graph)
     files: dict[str, bytes] = {}
     per_core = []
     for t in tables:
         meta, arrays = core_files(t, target)
         for c in meta["routes"]:
-            c["hops"] = hops(t.position, tables[c["to"]].position)
+            c["hops"] = hops(Position(*t.position), Position(*tables[c["to"]].position))
         stem = CORE_FILE.format(t.core)
         files[f"{stem}.json"] = json_bytes(meta)
         files[f"{stem}.npz"] = npz_bytes(arrays)
         per_core.append({"core": t.core, "position": t.position, **meta["resources"], "routes": meta["routes"]})
-    io_ann = mapping.read(graph, mapping.IO, {"inputs": {}, "outputs": {}})
+    io_ann = io_json(graph.mapping)
     files["host.json"], files["host.npz"] = _host_files(graph, io_ann, host)
     sidecar: dict[str, np.ndarray] = {}
     files["graph.snnir"] = print_graph(graph, sidecar=sidecar).encode("utf-8")
     if sidecar:
         files["graph.npz"] = npz_bytes(sidecar)
-    netx = _netx(result.snapshots.get("loihi-quantize"))
+    netx = _netx(graph)
     if isinstance(netx, bytes):
         files["model.net"] = netx
-    manifest = {
-        "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "snnc_version": __version__,
-        "target": {"name": target.name, "family": target.family, "digest": target_digest(target)},
-        "input": source, "io": io_ann, "layers": _layers(graph, result, io_ann),
+    sections = {
+        "io": io_ann, "layers": _layers(graph),
         "resources": _resources(per_core, target),
         "estimate": estimate(per_core, tables, graph, target, options),
-        "passes": [r.to_json() for r in result.records],
         "netx": {"file": "model.net"} if isinstance(netx, bytes) else {"file": None, "reason": netx},
-        "files": {k: sha256(v) for k, v in sorted(files.items())},
     }
-    files[MANIFEST] = json_bytes(manifest)
-    return files
+    return Emitted(files, sections)
 
 
 def _host_files(graph: Graph, io_ann: dict, host: dict) -> tuple[bytes, bytes]:
@@ -196,7 +185,7 @@ def _host_files(graph: Graph, io_ann: dict, host: dict) -> tuple[bytes, bytes]:
     outputs = {}
     for name, entry in io_ann["outputs"].items():
         reads = []
-        if entry.get("encoding") == "host":
+        if entry.get("encoding") == "values":
             outputs[name] = {**{k: v for k, v in entry.items() if k != "parts"}, "reads": [],
                              "host_nodes": _host_nodes(graph, name)}
             continue
@@ -222,14 +211,14 @@ def _host_nodes(graph: Graph, output: str) -> list[str]:
     return [n for n in graph.schedule() if n in keep]
 
 
-def _layers(graph: Graph, result, io_ann: dict) -> list[dict]:
+def _layers(graph: Graph) -> list[dict]:
     """Per source population: its origin, latency and where its neurons went."""
-    cores = mapping.read(graph, mapping.CORES, {})
-    parts = mapping.read(graph, mapping.PARTS, {})
-    latency = result.stats("loihi-quantize").get("latency", {})
+    m = graph.mapping
+    cores, parts = m.cores, m.parts
     out = {}
-    for node, (pop, offset, count) in sorted(parts.items(), key=lambda kv: (kv[1][0], kv[1][1])):
-        entry = out.setdefault(pop, {"population": pop, "latency": latency.get(pop), "neurons": 0, "parts": []})
+    for node, (pop, offset, count, _) in sorted(((n, astuple(p)) for n, p in parts.items()),
+                                                key=lambda kv: (kv[1][0], kv[1][1])):
+        entry = out.setdefault(pop, {"population": pop, "latency": m.layers[pop].latency, "neurons": 0, "parts": []})
         entry["parts"].append({"node": node, "core": cores[node], "offset": offset, "count": count})
         entry["neurons"] += count
     for entry in out.values():
@@ -269,8 +258,7 @@ def estimate(per_core: list[dict], tables, graph: Graph, target, options: EmitOp
     all_tiles = target.mesh[0] * target.mesh[1]
     barrier = c.barrier_ns.lo + (c.barrier_ns.hi - c.barrier_ns.lo) * max(tiles - 1, 0) / max(all_tiles - 1, 1)
     tick_ns = busiest + barrier
-    fill = max((o.get("latency", 0) for o in mapping.read(graph, mapping.IO, {"outputs": {}})["outputs"].values()),
-               default=0)
+    fill = max((o.latency for o in graph.mapping.outputs.values()), default=0)
     ticks = options.ticks + fill
     return {"assumptions": {"activity": a, "ticks": options.ticks, "pipeline_fill_ticks": fill,
                             "costs_source": c.source, "costs_proxy": c.proxy},
@@ -294,3 +282,10 @@ def _netx(graph: Graph | None) -> bytes | str:
         except SnncError as exc:
             return str(exc)
         return path.read_bytes()
+
+
+def summary(art) -> str:
+    """One line on what an artifact uses: cores, chips, neurons and synapses."""
+    r = art.manifest["resources"]
+    return (f"{r['cores']} core(s) on {r['chips']} chip(s), {r['totals']['neurons']} neurons, "
+            f"{r['totals']['synapses']} synapses")

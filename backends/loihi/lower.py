@@ -17,7 +17,7 @@ Source-to-chip semantics (the interpreter checks them; see FORMAT.md):
 - A Loihi synapse delivers one tick after the spike, so each population runs one tick
   after the populations that drive it: its latency is 1 + the largest latency among its
   sources (graph inputs have latency 0). Paths of unequal length are balanced with
-  synaptic delays. Each output's latency goes into the graph's "io" annotation, and
+  synaptic delays. Each output's latency goes into the graph's mapping record, and
   `snnc.simulate` shifts outputs back onto the source model's timeline.
 - Feedback (a recurrent edge on the path between two populations, snnTorch's RLeaky and
   RSynaptic, NIR feedback) becomes an ordinary `loihi.dense`/`loihi.sparse` in the cycle,
@@ -52,8 +52,8 @@ from snnc.backends.loihi.quantize import encode_layer
 from snnc.errors import ConstraintViolation, UnsupportedOpError, UsageError
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node, unique_name
+from snnc.ir.mapping import HostInput, HostOutput, Layer, Mapping, Piece
 from snnc.ir.snn import I, IF, LI, LIF, Affine, CubaLI, CubaLIF, Delay, Input, Output
-from snnc.passes import mapping
 from snnc.passes.discretize import decay_grid
 from snnc.passes.populations import Population, Populations, PopulationSpec, populations
 from snnc.passes.registry import PassResult, option, register_pass
@@ -227,8 +227,8 @@ def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg
         b.add_output(name)
     lowered = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt,
                     method=graph.method, version=graph.version, metadata=dict(graph.metadata))
-    b.io["layers"] = {n: {"latency": b.latency[n], "graded": b.graded[n]} for n in net.populations}
-    lowered = mapping.with_meta(lowered, io=b.io)
+    layers = {n: Layer(b.latency[n], b.graded[n]) for n in net.populations}
+    lowered = lowered.replace(mapping=Mapping(inputs=b.inputs, outputs=b.outputs, layers=layers))
     stats = {"layers": len(net.populations), "per_layer": b.stats,
              "latency": {n: b.latency[n] for n in net.populations},
              "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0)}
@@ -236,7 +236,7 @@ def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg
 
 
 class _Builder:
-    """Collects the lowered nodes, edges, io annotation and statistics."""
+    """Collects the lowered nodes, edges, host input/output records and statistics."""
 
     def __init__(self, graph: Graph, target, options: QuantizeOptions, net: Populations):
         self.graph, self.target, self.options, self.net = graph, target, options, net
@@ -247,7 +247,8 @@ class _Builder:
         self.graded: dict[str, bool] = {}
         self.provenance: dict[str, tuple[str, ...]] = {}
         self.stats: dict[str, dict] = {}
-        self.io = {"inputs": {}, "outputs": {}}
+        self.inputs: dict[str, HostInput] = {}
+        self.outputs: dict[str, HostOutput] = {}
         self.taken = set(net.populations) | set(graph.inputs) | set(graph.outputs)
 
     def add_input(self, name: str) -> None:
@@ -256,20 +257,19 @@ class _Builder:
         n = int(np.prod(shape))
         self.nodes.append(Node(name, Input(shape=(n,)), node.origin))
         self.latency[name] = 0
-        entry = {"shape": list(shape), "encoding": self.options.input}
+        entry = HostInput(shape, self.options.input)
         if self.options.input == "graded":
             bits = self.options.input_bits
             if bits > self.target.neurons.graded_spike_bits:
                 raise UsageError(f"input_bits = {bits} exceeds target '{self.target.name}' graded spike payload "
                                  f"(neurons.graded_spike_bits = {self.target.neurons.graded_spike_bits})")
             frac = bits - 1 - math.ceil(math.log2(self.options.input_range))
-            entry["frac_bits"] = frac
-            entry["payload_bits"] = bits
+            entry = HostInput(shape, "graded", frac, bits)
             self.payload[name] = (np.full(n, 2.0 ** frac), np.full(n, self.options.input_range * 2.0 ** frac))
         else:
             self.payload[name] = (np.ones(n), np.ones(n))
         self.graded[name] = self.options.input == "graded"
-        self.io["inputs"][name] = entry
+        self.inputs[name] = entry
 
     def add_layer(self, layer: Population, dyn: Dynamics) -> None:
         f = self.target.formats
@@ -398,14 +398,14 @@ class _Builder:
         if src in self.net.readouts:
             self.nodes.append(node)
             self.edges.append(Edge(src, name))
-            self.io["outputs"][name] = {"shape": list(self.net.output_shapes[name]), "latency": self.latency[src],
-                                        "encoding": "host", "parts": [[name, 0, self.net.readouts[src].size]]}
+            self.outputs[name] = HostOutput(tuple(self.net.output_shapes[name]),
+                                            (Piece(name, 0, self.net.readouts[src].size),),
+                                            self.latency[src], "values")
             return
         size = self.net.populations[src].size
         self.nodes.append(Node(name, Output(shape=(size,)), node.origin))
         self.edges.append(Edge(src, name))
-        entry = {"shape": list(self.net.output_shapes[name]), "latency": self.latency[src],
-                 "encoding": "graded" if self.graded[src] else "spikes", "parts": [[name, 0, size]]}
-        if self.graded[src]:
-            entry["scale"] = [float(x) for x in self.payload[src][0]]
-        self.io["outputs"][name] = entry
+        graded = self.graded[src]
+        self.outputs[name] = HostOutput(tuple(self.net.output_shapes[name]), (Piece(name, 0, size),),
+                                        self.latency[src], "graded" if graded else "spikes",
+                                        tuple(float(x) for x in self.payload[src][0]) if graded else ())

@@ -25,11 +25,12 @@ nengo-loihi does.
 
 The pass splits nodes: population P becomes P.0, P.1, ... (P when it fits one core),
 synapse node D between parts q and p becomes D.from{q}.to{p} (only the split sides
-named), and an output fed by a split population becomes one output per part (the "io"
-annotation lists them so the host reassembles the output). The provenance map says which.
+named), and an output fed by a split population becomes one output per part (the mapping record
+lists them so the host reassembles the output). The provenance map says which.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -38,7 +39,7 @@ from snnc.backends.loihi.ops import Cuba, Dense, Sparse
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.snn import Output
-from snnc.passes import mapping
+from snnc.ir.mapping import HostOutput, Mapping, PartOf, Piece
 from snnc.passes.registry import PassResult, option, register_pass
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_bits")
@@ -234,20 +235,21 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
             edges.append(Edge(src, e.dst, e.src_port, e.dst_port, e.recurrent))
     for v in views:
         prov[v.name] = _blocks(graph, v, plan, names, nodes, edges)
-    outputs, io = _split_outputs(graph, plan, names, nodes, edges, prov)
+    outputs, host_outputs = _split_outputs(graph, plan, names, nodes, edges, prov)
     cores = pack(parts, target, options.pack)
     core_of = {name: core for (name, _, _), core in zip(parts, cores)}
+    where = {part: PartOf(pop, a, b - a) for pop in plan.cuts for part, (a, b) in zip(names[pop], plan.cuts[pop])}
+    m = (graph.mapping or Mapping()).replace(outputs=host_outputs, cores=core_of, parts=where)
     out = Graph(nodes, edges, inputs=graph.inputs, outputs=outputs, dt=graph.dt, method=graph.method,
-                version=graph.version, metadata=dict(graph.metadata))
-    where = {part: [pop, a, b - a] for pop in plan.cuts for part, (a, b) in zip(names[pop], plan.cuts[pop])}
-    out = mapping.with_meta(out, io=io, mapping_cores=core_of, mapping_parts=where)
+                version=graph.version, metadata=dict(graph.metadata), mapping=m)
     return PassResult(out, provenance=prov, stats=_stats(plan, parts, cores, target))
 
 
-def _split_outputs(graph, plan, names, nodes, edges, prov) -> tuple[list[str], dict]:
-    """One output per part of a split population (the "io" annotation lists the parts);
+def _split_outputs(graph, plan, names, nodes, edges, prov) -> tuple[list[str], dict[str, HostOutput]]:
+    """One output per part of a split population (the mapping's host output lists the parts);
     outputs of host readouts stay as they are."""
-    io = mapping.read(graph, mapping.IO, {"inputs": {}, "outputs": {}})
+    host = dict(graph.mapping.outputs) if graph.mapping else {}
+    by_node = {p.node: name for name, entry in host.items() for p in entry.parts}
     outputs = []
     for out in graph.outputs:
         src = graph.in_edges(out)[0].src
@@ -259,11 +261,13 @@ def _split_outputs(graph, plan, names, nodes, edges, prov) -> tuple[list[str], d
             name = out if len(names[src]) == 1 else f"{out}.{i}"
             nodes.append(Node(name, Output(shape=(b - a,)), graph.nodes[out].origin))
             edges.append(Edge(part, name))
-            pieces.append([name, a, b - a])
+            pieces.append(Piece(name, a, b - a))
             outputs.append(name)
-        prov[out] = tuple(p[0] for p in pieces)
-        io["outputs"].setdefault(out, {})["parts"] = pieces
-    return outputs, io
+        prov[out] = tuple(p.node for p in pieces)
+        source = by_node.get(out, out)
+        entry = host.get(source) or HostOutput((graph.op(out).shape[0],), ())
+        host[source] = dataclasses.replace(entry, parts=tuple(pieces))
+    return outputs, host
 
 
 def _fed_by(graph: Graph, name: str, plan: _Plan) -> bool:

@@ -8,17 +8,15 @@ graph and the options.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 
-from snnc import __version__
-from snnc.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION, MANIFEST, json_bytes, npz_bytes, sha256, target_digest
+from snnc.artifact import io_json, json_bytes, npz_bytes
+from snnc.backend import Emitted
 from snnc.backends.truenorth.cores import NEURON_FIELDS, ROW_FIELDS
-from snnc.backends.truenorth.latency import LATENCY
-from snnc.backends.truenorth.netlist import ROLES, Netlist
+from snnc.backends.truenorth.netlist import Netlist
 from snnc.ir.text import print_graph
-from snnc.passes import mapping
 
 CORE_FILE = "cores/core_{:04d}"
 HOST = -1                      # dest.core of a neuron whose spikes go off chip, to the host
@@ -50,7 +48,7 @@ def core_arrays(op, destinations: np.ndarray) -> dict[str, np.ndarray]:
 def build(graph):
     """(core tables in core order, host input map, host output map) of a placed graph."""
     net = Netlist.of(graph)
-    index = mapping.read(graph, mapping.CORES, {})
+    index = graph.mapping.cores
     outputs = list(net.outputs)
     dests = {c: [] for c in net.cores}
     host_in = {n: [[] for _ in range(net.inputs[n].op.shape[0])] for n in net.inputs}
@@ -68,58 +66,58 @@ def build(graph):
     return tables, host_in, host_out
 
 
-def emit(result, target, *, source: dict, options: EmitOptions = EmitOptions()) -> dict[str, bytes]:
-    """Every artifact file, by relative path, from a pipeline result."""
-    graph = result.graph
+def emit(graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
+    """The family's files and manifest sections, from a mapped graph alone."""
     tables, host_in, host_out = build(graph)
-    place = mapping.read(graph, mapping.PLACE, {})
-    roles = mapping.read(graph, ROLES, {})
-    latency = mapping.read(graph, LATENCY, {})
-    parts = mapping.read(graph, mapping.PARTS, {})
+    m = graph.mapping
+    place, roles, latency, parts = m.place, m.roles, m.latency, m.parts
     files: dict[str, bytes] = {}
     per_core = []
     for idx, name, op, dest in tables:
         stem = CORE_FILE.format(idx)
-        mine = [{"population": p[0], "offset": p[1], "count": p[2], "first": p[3]} for p in [parts.get(name)] if p]
+        mine = [{"population": p.population, "offset": p.offset, "count": p.count, "first": p.first}
+                for p in [parts.get(name)] if p]
         counts = {"axons": op.axons, "neurons": op.neurons, "synapses": int(op.crossbar.sum()),
                   "destinations": len(dest)}
         meta = {"core": idx, "node": name, "role": roles.get(name, "neurons"), "latency": latency.get(name),
-                "position": place.get(str(idx), [0, 0, 0, 0]), "parts": mine, "resources": counts,
+                "position": place[idx].as_list() if idx in place else [0, 0, 0, 0], "parts": mine,
+                "resources": counts,
                 "membrane_bits": op.membrane_bits, "prng_seed": op.prng_seed}
         files[f"{stem}.json"] = json_bytes(meta)
         files[f"{stem}.npz"] = npz_bytes(core_arrays(op, dest))
         per_core.append({"core": idx, "node": name, "role": meta["role"], "position": meta["position"], **counts})
-    io_ann = mapping.read(graph, mapping.IO, {"inputs": {}, "outputs": {}})
+    io_ann = io_json(graph.mapping)
     files["host.json"], files["host.npz"] = _host_files(graph, io_ann, host_in, host_out)
     sidecar: dict[str, np.ndarray] = {}
     files["graph.snnir"] = print_graph(graph, sidecar=sidecar).encode("utf-8")
     if sidecar:
         files["graph.npz"] = npz_bytes(sidecar)
-    manifest = {
-        "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "snnc_version": __version__,
-        "target": {"name": target.name, "family": target.family, "digest": target_digest(target)},
-        "input": source, "io": io_ann, "layers": _layers(graph, tables, io_ann, parts),
-        "resources": _resources(per_core, target),
-        "mapping": report(result),
-        "estimate": estimate(per_core, host_in, target, options, io_ann),
-        "passes": [r.to_json() for r in result.records],
-        "files": {k: sha256(v) for k, v in sorted(files.items())},
-    }
-    files[MANIFEST] = json_bytes(manifest)
-    return files
+    sections = {"io": io_ann, "layers": _layers(graph, tables, io_ann, parts),
+                "resources": _resources(per_core, target),
+                "estimate": estimate(per_core, host_in, target, options, io_ann)}
+    return Emitted(files, sections)
 
 
 def report(result) -> dict:
-    """What the mapping cost and approximated: cores, splitters, copies, partial sums, per-layer error."""
+    """The "mapping" section: what the mapping cost and approximated (cores, splitters, copies,
+    partial sums, per-layer weight error), from the passes' statistics."""
     enc = result.stats("truenorth-encode").get("per_layer", {})
     part = result.stats("truenorth-partition")
     split = result.stats("truenorth-split-fan-in")
     layers = {name: {k: s[k] for k in ("duplication", "inputs", "axons", "rel_rms", "rel_max") if k in s}
               for name, s in enc.items()}
-    return {"cores": part.get("cores"), "splitter_cores": part.get("splitter_cores", 0),
-            "neuron_copies": part.get("neuron_copies", 0), "partial_sum_cores": split.get("partial_cores", 0),
-            "fan_in_splits": split.get("split", 0), "latency_max": part.get("latency_max"),
-            "weight_error": layers}
+    return {"mapping": {"cores": part.get("cores"), "splitter_cores": part.get("splitter_cores", 0),
+                        "neuron_copies": part.get("neuron_copies", 0),
+                        "partial_sum_cores": split.get("partial_cores", 0), "fan_in_splits": split.get("split", 0),
+                        "latency_max": part.get("latency_max"), "weight_error": layers}}
+
+
+def summary(art) -> str:
+    """One line on what an artifact uses: cores by role, neurons and synapses."""
+    r = art.manifest["resources"]
+    roles = ", ".join(f"{n} {role}" for role, n in sorted(r["cores_by_role"].items()))
+    return (f"{r['cores']} core(s) ({roles}) on {r['chips']} chip(s), {r['totals']['neurons']} neurons, "
+            f"{r['totals']['synapses']} synapses")
 
 
 def _host_files(graph, io_ann: dict, host_in: dict, host_out: dict) -> tuple[bytes, bytes]:
@@ -139,7 +137,8 @@ def _layers(graph, tables, io_ann: dict, parts: dict) -> list[dict]:
     """Per source population: origin, latency and the cores holding its neurons."""
     core_of = {name: idx for idx, name, _, _ in tables}
     out = {}
-    for node, (pop, offset, count, first) in sorted(parts.items(), key=lambda kv: (kv[1][0], kv[1][1])):
+    for node, (pop, offset, count, first) in sorted(((n, astuple(p)) for n, p in parts.items()),
+                                                    key=lambda kv: (kv[1][0], kv[1][1])):
         entry = out.setdefault(pop, {"population": pop, "neurons": 0, "parts": [],
                                      "latency": io_ann.get("layers", {}).get(pop, {}).get("latency")})
         entry["parts"].append({"node": node, "core": core_of[node], "offset": offset, "count": count, "first": first})

@@ -45,7 +45,7 @@ from snnc.backends.truenorth.netlist import Netlist, new_link
 from snnc.backends.truenorth.ops import RESET_LINEAR, RESET_NONE, RESET_NORMAL
 from snnc.ir.graph import Graph, Node
 from snnc.ir.snn import Input, Output
-from snnc.passes import mapping
+from snnc.ir.mapping import HostInput, HostOutput, Mapping, PartOf, Piece
 from snnc.passes.populations import Population, populations
 from snnc.passes.registry import PassResult, option, register_pass
 
@@ -140,29 +140,27 @@ def choose_duplication(E, bias, theta, v_reset, reset_mode, target, options: Enc
 def encode(graph: Graph, target, options: EncodeOptions) -> PassResult:
     """Each spiking population to one integer core: weights factorised, leak, thresholds, reset encoded."""
     net_view = populations(graph, POPULATIONS)
-    net = Netlist({}, [], {}, {}, graph, dict(graph.metadata))
+    net = Netlist({}, [], {}, {}, graph)
     for name in graph.inputs:
         node = graph.nodes[name]
         net.inputs[name] = Node(name, Input(shape=(int(np.prod(node.op.shape)),)), node.origin)
     stats, parts, provenance = {}, {}, {}
     for layer in net_view.populations.values():
         stats[layer.node] = _add_layer(net, net_view, layer, graph.dt, target, options)
-        parts[layer.node] = [layer.node, 0, layer.size, 0]
+        parts[layer.node] = PartOf(layer.node, 0, layer.size)
         provenance[layer.node] = (layer.node,)
         for via in layer.via.values():
             for v in via:
                 provenance[v] = provenance.get(v, ()) + (layer.node,)
-    io = {"inputs": {n: {"shape": list(shape), "encoding": "spikes"} for n, shape in net_view.inputs.items()},
-          "outputs": {}, "layers": {}}
+    inputs = {n: HostInput(tuple(shape)) for n, shape in net_view.inputs.items()}
+    outputs = {}
     for out in graph.outputs:
         src = net_view.outputs[out]
         size = net_view.populations[src].size
         net.outputs[out] = Node(out, Output(shape=(size,)), graph.nodes[out].origin)
         net.links.append(new_link(src, out, np.arange(size), np.arange(size), 0, size, size, graph.nodes[out].origin))
-        io["outputs"][out] = {"shape": list(net_view.output_shapes[out]), "encoding": "spikes",
-                              "parts": [[out, 0, size]]}
-    net.metadata[mapping.PARTS] = mapping.dumps(parts)
-    net.metadata[mapping.IO] = mapping.dumps(io)
+        outputs[out] = HostOutput(tuple(net_view.output_shapes[out]), (Piece(out, 0, size),))
+    net.mapping = Mapping(inputs=inputs, outputs=outputs, parts=parts)
     annotate(net, balance(net, target))
     summary = {"layers": len(stats), "per_layer": stats,
                "weight_rel_rms_max": max((s["rel_rms"] for s in stats.values()), default=0.0)}

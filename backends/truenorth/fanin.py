@@ -30,12 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.backends.truenorth.cores import cut, make_core, take_axons, take_neurons
-from snnc.backends.truenorth.latency import annotate, balance, json_meta
-from snnc.backends.truenorth.netlist import ROLES, Netlist, new_link
+from snnc.backends.truenorth.latency import annotate, balance
+from snnc.backends.truenorth.netlist import Netlist, new_link
 from snnc.backends.truenorth.ops import RESET_LINEAR
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Graph, Node
-from snnc.passes import mapping
 from snnc.passes.registry import PassResult, option, register_pass
 
 
@@ -121,7 +120,7 @@ def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
     w_max = min(-target.formats.weight.lo, target.formats.weight.hi)
     quantum = np.clip(np.ceil(2 * op.alpha / len(groups)), 1, w_max).astype(np.int64)
     contrib = op.crossbar * op.weight[:, op.axon_type].T                 # [A, N] signed synapses
-    roles = json_meta(net, ROLES, {})
+    roles = dict(net.mapping.roles)
     comb_axons: list[tuple[int, int]] = []                                 # (neuron j, sign) per combiner axon
     partials = []
     incoming = net.into(name)
@@ -148,7 +147,7 @@ def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
             l.n_axons = len(comb_axons)
     net.cores[name] = Node(name, _combiner(op, comb_axons, quantum), node.origin)
     roles[name] = "combiner"
-    net.metadata[ROLES] = mapping.dumps(roles)
+    net.mapping = net.mapping.replace(roles=roles)
     stats = {"groups": len(groups), "partial_neurons": len(comb_axons), "combiner_axons": len(comb_axons),
              "quantum": [int(quantum.min()), int(quantum.max())] if quantum.size else []}
     return (*partials, name), stats

@@ -14,8 +14,11 @@ sums a pass put on some of them. A graph output's latency is that of the cores f
 """
 from __future__ import annotations
 
+import dataclasses
+
 from snnc.backends.truenorth.netlist import Netlist
 from snnc.errors import ConstraintViolation
+from snnc.ir.mapping import Layer
 
 
 def balance(net: Netlist, target) -> dict[str, int]:
@@ -44,27 +47,15 @@ def balance(net: Netlist, target) -> dict[str, int]:
     return L
 
 
-LATENCY = "truenorth.latency"          # metadata: core -> its latency in ticks
-
-
 def annotate(net: Netlist, L: dict[str, int]) -> None:
-    """Write the latencies down: every core's ("truenorth.latency"), and in the "io"
-    annotation every output's and every layer's (that of the cores holding its neurons,
-    from "mapping.parts"), which `snnc.simulate` shifts outputs back by."""
-    from snnc.passes import mapping
-    io = json_meta(net, mapping.IO, {"inputs": {}, "outputs": {}})
-    parts = json_meta(net, mapping.PARTS, {})
-    for out, entry in io["outputs"].items():
-        entry["latency"] = L[out]
-    layers = {}
-    for core, (pop, *_rest) in parts.items():
-        layers[pop] = {"latency": max(L[core], layers.get(pop, {}).get("latency", 0)), "graded": False}
-    io["layers"] = layers
-    net.metadata[mapping.IO] = mapping.dumps(io)
-    net.metadata[LATENCY] = mapping.dumps({core: L[core] for core in net.cores})
-
-
-def json_meta(net: Netlist, key: str, default):
-    import json
-    text = net.metadata.get(key)
-    return default if text is None else json.loads(text)
+    """Write the latencies into the netlist's mapping record: every core's (`latency`), and every
+    output's and every layer's (that of the cores holding its neurons, from `parts`), which
+    `snnc.simulate` shifts outputs back by."""
+    m = net.mapping
+    outputs = {name: dataclasses.replace(entry, latency=max(L[p.node] for p in entry.parts))
+               for name, entry in m.outputs.items()}
+    layers: dict[str, Layer] = {}
+    for core, part in m.parts.items():
+        old = layers.get(part.population, Layer()).latency
+        layers[part.population] = Layer(max(L[core], old))
+    net.mapping = m.replace(outputs=outputs, layers=layers, latency={core: L[core] for core in net.cores})

@@ -8,7 +8,8 @@ A lowered TrueNorth graph has one shape: graph inputs and `truenorth.core` nodes
 `Netlist.of(graph)` reads that shape (refusing anything else), the passes edit cores and
 routes in place, and `to_graph()` writes a new Graph with nodes in a topological order
 (inputs, then each core after its incoming routes, then outputs). Metadata, dt and
-method are carried along unchanged unless a pass sets them.
+method are carried along unchanged; the mapping record is the netlist's `mapping`, which the
+passes replace as they decide.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import numpy as np
 from snnc.backends.truenorth.ops import Core, Route
 from snnc.errors import UnsupportedOpError
 from snnc.ir.graph import Edge, Graph, Node, unique_name
+from snnc.ir.mapping import Mapping
 from snnc.ir.snn import Input, Output
 
-ROLES = "truenorth.roles"      # metadata: core -> neurons | partial | combiner | splitter
+ROLES = ("neurons", "partial", "combiner", "splitter")   # mapping.roles values: what a core is for
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Netlist:
     inputs: dict[str, Node]
     outputs: dict[str, Node]
     graph: Graph                          # the graph read (for dt, method, version, metadata)
-    metadata: dict[str, str] = field(default_factory=dict)
+    mapping: Mapping = field(default_factory=Mapping)
 
     @classmethod
     def of(cls, graph: Graph) -> "Netlist":
@@ -73,7 +75,7 @@ class Netlist:
             else:
                 raise _shape_error(name, node, "a TrueNorth graph holds only truenorth.core, truenorth.route, "
                                                "snn.input and snn.output nodes")
-        return cls(cores, links, inputs, outputs, graph, dict(graph.metadata))
+        return cls(cores, links, inputs, outputs, graph, graph.mapping or Mapping())
 
     # -- queries ------------------------------------------------------------------------------
     def into(self, name: str) -> list[Link]:
@@ -113,7 +115,7 @@ class Netlist:
         nodes += list(self.outputs.values())
         g = self.graph
         return Graph(nodes, edges, inputs=list(self.inputs), outputs=list(self.outputs), dt=g.dt,
-                     method=g.method, version=g.version, metadata=self.metadata)
+                     method=g.method, version=g.version, metadata=dict(g.metadata), mapping=self.mapping)
 
 
 def _route_name(link: Link, taken: set[str]) -> str:

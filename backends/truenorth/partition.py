@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.backends.truenorth.cores import cut, make_core, take_axons, take_neurons
-from snnc.backends.truenorth.latency import annotate, balance, json_meta
-from snnc.backends.truenorth.netlist import ROLES, Link, Netlist, new_link
+from snnc.backends.truenorth.latency import annotate, balance
+from snnc.backends.truenorth.netlist import Link, Netlist, new_link
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Graph, Node
-from snnc.passes import mapping
+from snnc.ir.mapping import PartOf
 from snnc.passes.registry import PassResult, option, register_pass
 
 
@@ -54,7 +54,7 @@ class PartitionOptions:
 def partition(graph: Graph, target, options: PartitionOptions, progress) -> PassResult:
     """Cut cores to 256 × 256 and give every neuron one destination (copies or splitters)."""
     net = Netlist.of(graph)
-    state = _State(json_meta(net, ROLES, {}), json_meta(net, mapping.PARTS, {}))
+    state = _State(dict(net.mapping.roles), dict(net.mapping.parts))
     provenance, per_core = {}, {}
     for name in reversed(net.core_order()):
         provenance[name], per_core[name] = _legalize(net, name, target, options, state)
@@ -64,9 +64,8 @@ def partition(graph: Graph, target, options: PartitionOptions, progress) -> Pass
     for i, c in enumerate(order):                 # each core its own PRN stream, numbered like the core
         node = net.cores[c]
         net.cores[c] = Node(c, node.op.replace(prng_seed=i), node.origin)
-    net.metadata[mapping.CORES] = mapping.dumps({c: i for i, c in enumerate(order)})
-    net.metadata[mapping.PARTS] = mapping.dumps(state.parts)
-    net.metadata[ROLES] = mapping.dumps({c: state.roles.get(c, "neurons") for c in order})
+    net.mapping = net.mapping.replace(cores={c: i for i, c in enumerate(order)}, parts=state.parts,
+                                      roles={c: state.roles.get(c, "neurons") for c in order})
     annotate(net, L)
     stats = {"cores": len(order), "splitter_cores": state.splitters, "neuron_copies": state.copies,
              "latency_max": max((L[o] for o in net.outputs), default=0), "per_core": per_core}
@@ -150,8 +149,8 @@ def _legalize(net: Netlist, name: str, target, options: PartitionOptions, state:
             slot.setdefault(j, []).append((cname, local))
         state.roles[cname] = state.roles.get(name, "neurons")
         if name in state.parts:
-            pop, offset, _, _ = state.parts[name]
-            state.parts[cname] = [pop, offset + a, b - a, 0]
+            whole = state.parts[name]
+            state.parts[cname] = PartOf(whole.population, whole.offset + a, b - a)
         made.append(cname)
     if name not in made:
         state.parts.pop(name, None)

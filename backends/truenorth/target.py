@@ -18,9 +18,9 @@ The `source` strings say where each number comes from and which are unverified.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from snnc.targets.schema import Range, SchemaError, register_family
+from snnc.targets.schema import Range, SchemaError, TargetBase
 
 RESET_MODES = ("normal", "linear", "none")     # γ = 0, 1, 2 (Cassidy et al. 2013)
 
@@ -74,30 +74,15 @@ class Energy:
     source: str = ""
 
 
-@register_family("truenorth")
-@dataclass(frozen=True)
-class TrueNorthTarget:
+@dataclass(frozen=True, kw_only=True)
+class TrueNorthTarget(TargetBase):
     """A TrueNorth-like chip: `chips` × `cores_per_chip` cores on a `mesh` of one core per tile."""
 
-    name: str
-    family: str
-    description: str
-    chips: int
-    cores_per_chip: int
-    mesh: tuple[int, ...]
     core: CoreLimits
     formats: Formats
     neurons: NeuronFeatures
     timing: Timing
     energy: Energy
-    sources: tuple[str, ...] = ()
-    file: str = field(default="", compare=False)
-
-    cores_per_tile = 1            # one core per mesh position (what `place` fills)
-
-    @property
-    def total_cores(self) -> int:
-        return self.chips * self.cores_per_chip
 
     def describe(self) -> str:
         c = self.core
@@ -108,14 +93,7 @@ class TrueNorthTarget:
 
     def check(self) -> None:
         """Cross-field rules; raises `SchemaError(key, message)`."""
-        if len(self.mesh) != 2 or 0 in self.mesh:
-            raise SchemaError("mesh", f"expected [rows, columns] of cores, both >= 1, got {list(self.mesh)}")
-        for key in ("chips", "cores_per_chip"):
-            if getattr(self, key) < 1:
-                raise SchemaError(key, f"expected an integer >= 1, got {getattr(self, key)}")
-        if self.cores_per_chip > self.mesh[0] * self.mesh[1]:
-            raise SchemaError("cores_per_chip", f"{self.cores_per_chip} cores do not fit a "
-                                                f"{self.mesh[0]}×{self.mesh[1]} mesh")
+        super().check()
         for key in ("axons", "neurons", "axon_types", "destinations_per_neuron", "scheduler_ticks"):
             if getattr(self.core, key) < 1:
                 raise SchemaError(f"core.{key}", f"expected an integer >= 1, got {getattr(self.core, key)}")

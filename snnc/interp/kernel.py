@@ -33,6 +33,7 @@ class Context:
     samples of each instance are rows `batch_start` … `batch_start + B − 1` of `batch_total`.
     A stepper whose draws depend on the batch draws for `batch_total` rows and keeps its own,
     so every sample sees the same numbers however the run is split.
+    `jit` lets fused steppers use compiled kernels where installed (`snnc.interp.jit`).
     """
 
     dt: float
@@ -43,6 +44,7 @@ class Context:
     first_instance: int = 0
     batch_start: int = 0
     batch_total: int | None = None
+    jit: bool = True
 
     def decay(self, tau: np.ndarray) -> np.ndarray:
         """α(τ): 1 − dt/τ for euler, exp(−dt/τ) for exact (ir_spec/SPEC.md, Discretisation)."""
@@ -130,5 +132,5 @@ def stepper_for(op: Op) -> type[Stepper]:
 def _load_steppers() -> None:
     import snnc.interp.ann  # noqa: F401  (ANN activations)
     import snnc.interp.snn  # noqa: F401  (the source dialect's steppers)
-    from snnc.plugins import import_backend_modules
-    import_backend_modules("steps")
+    from snnc.backend import load_backends
+    load_backends()                                     # each family registers its step functions

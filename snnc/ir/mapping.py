@@ -235,7 +235,11 @@ def _record(kind, v, bad, key: str):
 
 # -- checks against the graph -----------------------------------------------------------------------
 def _size(graph, node: str) -> int:
-    return math.prod(graph.op(node).shape) if hasattr(graph.op(node), "shape") else -1
+    """Elements of the node's output (or, for a graph output, of what arrives at it)."""
+    if node in graph.outputs:
+        return math.prod(graph.op(node).shape)
+    ports = graph.op(node).output_ports
+    return graph.types()[(node, ports[0])].size if ports else -1
 
 
 def _check_inputs(m: Mapping, graph) -> list:

@@ -202,8 +202,8 @@ def _load_dialects() -> None:
     """Import every dialect so its ops register (the snn dialect and each backend's)."""
     import snnc.ir.ann  # noqa: F401  (ANN activations, for conversion)
     import snnc.ir.snn  # noqa: F401  (the source dialect)
-    from snnc.plugins import import_backend_modules
-    import_backend_modules("ops")
+    from snnc.backend import load_backends
+    load_backends()                                     # each family registers its dialect
 
 
 def expect_input_shape(inputs: dict[str, TensorType], shape: tuple[int, ...], port: str = "input") -> None:

@@ -378,8 +378,14 @@ def encode(graph: Graph, x, ticks: int, *, seed: int = 0) -> np.ndarray:
 def classify(graph: Graph, y) -> np.ndarray:
     """Class indices [B] from a converted graph's output y [T, B, n_classes]: argmax of the
     readout membrane at the last tick, or of the spike counts (readout spikes)."""
+    return np.argmax(readout_scores(graph, y), axis=-1)
+
+
+def readout_scores(graph: Graph, y) -> np.ndarray:
+    """What `classify` maximises, [B, n_classes]: the readout membrane at the last tick, or the
+    spike counts (readout spikes)."""
     _, _, readout = _conversion(graph)
     y = np.asarray(y)
     if y.ndim != 3:
         raise UsageError(f"classify: expected the output [T, B, n_classes], got shape {list(y.shape)}")
-    return np.argmax(y[-1] if readout == "membrane" else y.sum(axis=0), axis=-1)
+    return y[-1] if readout == "membrane" else y.sum(axis=0)

@@ -14,7 +14,6 @@ the input and the options and may be written into artifacts; times are not.
 """
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -67,7 +66,6 @@ class PipelineResult:
     graph: Graph
     records: list[PassRecord] = field(default_factory=list)
     provenance: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    snapshots: dict[str, Graph] = field(default_factory=dict)
 
     def stats(self, name: str) -> Mapping[str, object]:
         """The statistics of the pass called `name` (empty if it did not run)."""
@@ -80,26 +78,21 @@ class PipelineResult:
 
 def pipeline_for(target) -> tuple[str, ...]:
     """The pass names `target` compiles with: its own list, else its family's default."""
+    from snnc.backend import backend
     listed = getattr(target, "pipeline", None)
     if listed:
         return tuple(listed)
-    try:
-        lower = importlib.import_module(f"snnc.backends.{target.family}.lower")
-    except ModuleNotFoundError:
-        raise UsageError(f"target '{target.name}': no pipeline listed and no backend "
-                         f"'{target.family}' installed") from None
-    return tuple(lower.pipeline(target))
+    return tuple(backend(target.family).pipeline(target))
 
 
 def run_pipeline(graph: Graph, target, *, pipeline: Sequence[str] | None = None,
                  options: Mapping[str, object] | None = None,
-                 progress: Progress | None = None, keep: Sequence[str] = ()) -> PipelineResult:
+                 progress: Progress | None = None) -> PipelineResult:
     """Run every pass of `pipeline` (default: `pipeline_for(target)`) on `graph`.
 
     `options` maps a pass name (or its snake_case spelling) to that pass's options: an
     instance of its options class or a dict of fields. Options for passes that are not in
-    the pipeline are an error, so a misspelt name cannot be ignored silently. The graphs
-    right after the passes named in `keep` stay in `result.snapshots`.
+    the pipeline are an error, so a misspelt name cannot be ignored silently.
     """
     names = tuple(pipeline) if pipeline is not None else pipeline_for(target)
     passes = [get_pass(n) for n in names]
@@ -117,8 +110,6 @@ def run_pipeline(graph: Graph, target, *, pipeline: Sequence[str] | None = None,
         out.graph.verify(pass_name=info.name)
         seconds = time.perf_counter() - t0
         result.graph = out.graph
-        if info.name in keep:
-            result.snapshots[info.name] = out.graph
         result.provenance = compose_provenance(result.provenance, out.provenance, out.graph)
         result.records.append(PassRecord(info.name, _options_json(opts), dict(out.stats),
                                          len(before.nodes), len(out.graph.nodes), seconds))

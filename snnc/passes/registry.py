@@ -126,8 +126,10 @@ def get_pass(name: str) -> PassInfo:
     (`loihi-quantize` → `snnc.backends.loihi`) are loaded first, so one backend's import
     problems never stand in the way of another's passes; all backends only if still unknown."""
     import snnc.passes.generic  # noqa: F401  (registration)
-    if name not in _PASSES:
-        _load_backend(name.split("-")[0])
+    from snnc.backend import family_names
+    family = name.split("-")[0]
+    if name not in _PASSES and family in family_names():
+        _load_backend(family)
     if name not in _PASSES:
         load_passes()
     try:
@@ -143,23 +145,12 @@ def all_passes() -> Mapping[str, PassInfo]:
 
 def load_passes() -> None:
     """Import the generic passes and every backend's lowering module so their passes register."""
-    import pkgutil
-
     import snnc.passes.generic  # noqa: F401  (registration)
-    try:
-        import snnc.backends as backends
-    except ImportError:
-        return
-    for mod in pkgutil.iter_modules(backends.__path__):
-        if mod.ispkg:
-            _load_backend(mod.name)
+    from snnc.backend import load_backends
+    load_backends()
 
 
 def _load_backend(family: str) -> None:
-    """Import `snnc.backends.<family>.lower` if that backend exists (it registers its passes)."""
-    import importlib
-    try:
-        importlib.import_module(f"snnc.backends.{family}.lower")
-    except ModuleNotFoundError as exc:
-        if exc.name not in (f"snnc.backends.{family}", f"snnc.backends.{family}.lower"):
-            raise
+    """Import one family (its package registers its passes)."""
+    from snnc.backend import backend
+    backend(family)

@@ -11,11 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from snnc.errors import MalformedInputError, UsageError
-from snnc.targets.schema import Target, target_from_json
+from snnc.targets.schema import TargetBase, target_from_json
 
 DATA_DIR = Path(__file__).parent
 
-__all__ = ["Target", "all_targets", "get_target", "load_target_file", "target_names"]
+__all__ = ["TargetBase", "all_targets", "get_target", "load_target_file", "target_names"]
 
 
 def target_names() -> tuple[str, ...]:
@@ -23,12 +23,12 @@ def target_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in DATA_DIR.glob("*.json")))
 
 
-def all_targets() -> dict[str, Target]:
+def all_targets() -> dict[str, TargetBase]:
     """Every installed target by name."""
     return {name: get_target(name) for name in target_names()}
 
 
-def get_target(name: str) -> Target:
+def get_target(name: str) -> TargetBase:
     """The installed target `name`; `UsageError` listing the known names if there is none."""
     if not isinstance(name, str) or name not in target_names():
         raise UsageError(f"unknown target {name!r} (known: {', '.join(target_names()) or 'none installed'})")
@@ -36,11 +36,11 @@ def get_target(name: str) -> Target:
 
 
 @lru_cache(maxsize=None)
-def _load_installed(name: str) -> Target:
+def _load_installed(name: str) -> TargetBase:
     return load_target_file(DATA_DIR / f"{name}.json")
 
 
-def load_target_file(path, *, _chain: tuple[str, ...] = ()) -> Target:
+def load_target_file(path, *, _chain: tuple[str, ...] = ()) -> TargetBase:
     """Read and check one target data file (installed or not).
 
     A ``costs.proxy`` names another target in the same folder, which is loaded to supply
@@ -55,7 +55,7 @@ def load_target_file(path, *, _chain: tuple[str, ...] = ()) -> Target:
         raise MalformedInputError(f"not valid JSON: {exc.msg}", file=path.name,
                                   where=f"{exc.lineno}:{exc.colno}") from None
 
-    def resolve(other: str) -> Target:
+    def resolve(other: str) -> TargetBase:
         chain = _chain + (path.stem,)
         if other in chain:
             raise MalformedInputError(f"costs.proxy loops: {' -> '.join(chain + (other,))}", file=path.name)

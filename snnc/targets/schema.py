@@ -1,8 +1,10 @@
 """The Target schema: frozen dataclasses read from one JSON data file per target.
 
 Every chip limit is written once, in its target's JSON file; passes, design rules and
-the verifier read it from here. The loader checks the file against these dataclasses
-field by field (type, sign, unknown or missing keys) and names the file and the key
+the verifier read it from there. This module holds what every family shares: the base
+class (`TargetBase`: name, family, chips, cores per chip, mesh) and the loader that
+builds a family's dataclass (its Backend's `target_schema`) from JSON. The loader checks
+the file against these dataclasses field by field (type, sign, unknown or missing keys) and names the file and the key
 path in every error, e.g. ``loihi.json: core.neurons: expected an integer >= 1, got -3``.
 
 Each section may carry a free-text ``source`` (where its numbers come from). A target's
@@ -40,141 +42,21 @@ class Range:
         return f"[{self.lo}, {self.hi}]"
 
 
-@dataclass(frozen=True)
-class CoreLimits:
-    """What one core holds."""
-
-    neurons: int                 # compartments per core
-    input_axons: int             # fan-in axons (distribution lists) per core
-    output_axons: int            # fan-out axon slots per core
-    synapse_memory_bits: int     # synaptic memory per core, bits
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class SynapseEncoding:
-    """The synapse-memory cost model (nengo-loihi `SynapseConfig.bits_per_axon`).
-
-    One input axon with n target synapses stores them in ceil(n / group_size) groups;
-    a group of g synapses costs g · (weight_bits + delay_bits if delays + tag_bits
-    + index_bits if sparse) + Σ group_header_bits, rounded up to a multiple of word_bits.
-    """
-
-    group_size: int
-    group_header_bits: tuple[int, ...]
-    word_bits: int
-    weight_bits: int
-    delay_bits: int
-    tag_bits: int
-    index_bits: int
-    source: str = ""
-
-    def axon_bits(self, fan_out: int, *, sparse: bool = False, delays: bool = False) -> int:
-        """Synapse-memory bits that one input axon driving `fan_out` synapses costs."""
-        per_synapse = (self.weight_bits + self.tag_bits + (self.delay_bits if delays else 0)
-                       + (self.index_bits if sparse else 0))
-        header = sum(self.group_header_bits)
-        total, left = 0, int(fan_out)
-        while left > 0:
-            g = min(left, self.group_size)
-            total += -(-(g * per_synapse + header) // self.word_bits) * self.word_bits
-            left -= g
-        return total
-
-
-@dataclass(frozen=True)
-class NumberFormats:
-    """Integer formats of the registers and the state (bits; ranges inclusive)."""
-
-    weight_bits: int                  # weight mantissa magnitude bits (signed mantissas in [−2^b, 2^b − 1])
-    weight_exp: Range                 # per-synapse-group weight exponent
-    state_bits: int                   # u and v width (signed)
-    decay_bits: int                   # du, dv registers (unsigned); unity = 2^decay_bits
-    current_decay_offset: int         # added to du by the chip
-    voltage_decay_offset: int         # added to dv by the chip
-    threshold_mantissa_bits: int      # vth_mant, unsigned
-    threshold_shift: int              # θ = vth_mant << threshold_shift
-    bias_mantissa_bits: int           # bias_mant, signed (two's complement)
-    bias_exp: Range
-    activation_shift: int             # synaptic input enters u as a << activation_shift
-    delay: Range                      # synaptic delay, extra ticks beyond the one-tick latency
-    refractory: Range                 # ticks of refractory hold after a spike
-    source: str = ""
-
-    @property
-    def weight_range(self) -> Range:
-        return Range(-(1 << self.weight_bits), (1 << self.weight_bits) - 1)
-
-    @property
-    def threshold_mantissa_range(self) -> Range:
-        return Range(0, (1 << self.threshold_mantissa_bits) - 1)
-
-    @property
-    def bias_mantissa_range(self) -> Range:
-        half = 1 << (self.bias_mantissa_bits - 1)
-        return Range(-half, half - 1)
-
-    @property
-    def current_decay_range(self) -> Range:
-        """du register values the chip accepts."""
-        return Range(0, (1 << self.decay_bits) - 1)
-
-    @property
-    def voltage_decay_range(self) -> Range:
-        return Range(0, 1 << self.decay_bits)
-
-
-@dataclass(frozen=True)
-class NeuronFeatures:
-    """Which neuron behaviours the cores support."""
-
-    models: tuple[str, ...]           # compartment ops of the target's dialect, e.g. ("cuba",)
-    reset_modes: tuple[str, ...]      # e.g. ("zero",) or ("zero", "subtract")
-    graded_spikes: bool               # spikes may carry an integer payload
-    graded_spike_bits: int            # payload width when graded (0 when not supported)
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class OpCost:
-    """Energy and time of one operation."""
-
-    energy_pj: float
-    time_ns: float
-
-
-@dataclass(frozen=True)
-class Costs:
-    """Energy and latency per operation, for the compile report's estimate."""
-
-    synaptic_op: OpCost               # one synaptic spike operation (per synapse)
-    neuron_update_active: OpCost      # a compartment update with activity
-    neuron_update_inactive: OpCost    # a compartment update without activity
-    spike_within_tile: OpCost         # a spike message delivered inside a tile
-    hop_east_west: OpCost             # a spike message crossing one tile E-W
-    hop_north_south: OpCost           # ... N-S
-    barrier_ns: Range                 # mesh-wide barrier per tick (1 tile .. whole chip)
-    source: str = ""
-    proxy: str = ""                   # name of the target these numbers were taken from, if any
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Target:
-    """One chip (family variant) as data. `family` names the backend package (`snnc.backends.<family>`)."""
+# -- the shared base ------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class TargetBase:
+    """What every target file holds, whatever the family: its name and family, and how many
+    chips of how many cores (tiles, crossbars) on what mesh. Each family's backend extends it
+    with its own sections (`snnc.backends.<family>.target`) and registers the class as its
+    Backend's `target_schema`; `family` names that backend."""
 
     name: str
     family: str
     description: str
     chips: int
     cores_per_chip: int
-    mesh: tuple[int, ...]             # tiles per chip, rows × columns
-    cores_per_tile: int
-    core: CoreLimits
-    synapse_encoding: SynapseEncoding
-    formats: NumberFormats
-    neurons: NeuronFeatures
-    costs: Costs
+    mesh: tuple[int, ...]             # tiles per chip: rows × columns
+    cores_per_tile: int = 1
     sources: tuple[str, ...] = ()
     file: str = field(default="", compare=False)
 
@@ -183,48 +65,30 @@ class Target:
         return self.chips * self.cores_per_chip
 
     def describe(self) -> str:
-        """One line for `snnc targets`."""
-        c = self.core
-        return (f"{self.name:<8} {self.family:<6} {self.chips} chip × {self.cores_per_chip} cores; per core "
-                f"{c.neurons} neurons, {c.input_axons} in / {c.output_axons} out axons, "
-                f"{c.synapse_memory_bits} synapse bits; reset {'/'.join(self.neurons.reset_modes)}"
-                f"{', graded spikes' if self.neurons.graded_spikes else ''} — {self.description}")
+        """One line for `snnc targets` (families say more)."""
+        return f"{self.name:<8} {self.family:<6} {self.chips} chip × {self.cores_per_chip} cores — {self.description}"
 
     def check(self) -> None:
-        """Cross-field rules the types alone cannot express; raises `_Invalid(key, message)`."""
-        _check_consistency(self)
-
-
-# -- one schema per target family ----------------------------------------------------------------
-FAMILY_SCHEMAS: dict[str, type] = {"loihi": Target}
-
-
-def register_family(family: str):
-    """Class decorator for a backend's own target dataclass (in `snnc.backends.<family>.target`).
-
-    The class is a frozen dataclass with at least `name`, `family`, `description`, a
-    `file` field (`field(default="", compare=False)`), `describe() -> str` (one line for
-    `snnc targets`) and `check()` (cross-field rules, raising `SchemaError(key, message)`).
-    """
-    def deco(cls):
-        FAMILY_SCHEMAS[family] = cls
-        return cls
-    return deco
+        """Cross-field rules the types alone cannot express; raises `SchemaError(key, message)`.
+        A family's `check` calls this one first."""
+        for key in ("chips", "cores_per_chip", "cores_per_tile"):
+            if getattr(self, key) < 1:
+                raise _Invalid(key, f"expected an integer >= 1, got {getattr(self, key)}")
+        if len(self.mesh) != 2 or 0 in self.mesh:
+            raise _Invalid("mesh", f"expected [rows, columns] of tiles, both >= 1, got {list(self.mesh)}")
+        positions = self.mesh[0] * self.mesh[1] * self.cores_per_tile
+        if self.cores_per_chip > positions:
+            raise _Invalid("cores_per_chip", f"{self.cores_per_chip} cores do not fit a {self.mesh[0]}×{self.mesh[1]} "
+                                             f"tile mesh of {self.cores_per_tile} cores each ({positions} positions)")
 
 
 def schema_for(family) -> type:
-    """The target dataclass of `family`, importing its backend's `target` module on first use."""
-    if isinstance(family, str) and family not in FAMILY_SCHEMAS:
-        import importlib
-        try:
-            importlib.import_module(f"snnc.backends.{family}.target")
-        except ModuleNotFoundError as exc:
-            if not exc.name or not f"snnc.backends.{family}".startswith(exc.name):
-                raise
-    if family not in FAMILY_SCHEMAS:
-        raise _Invalid("family", f"unknown target family {_show(family)} "
-                                 f"(known: {', '.join(sorted(FAMILY_SCHEMAS))})")
-    return FAMILY_SCHEMAS[family]
+    """The target dataclass of `family`: its Backend's `target_schema`."""
+    from snnc.backend import all_backends
+    backends = all_backends()
+    if not isinstance(family, str) or family not in backends:
+        raise _Invalid("family", f"unknown target family {_show(family)} (known: {', '.join(sorted(backends))})")
+    return backends[family].target_schema
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -325,6 +189,15 @@ def target_from_json(data, file: str, resolve_proxy=None):
     return dataclasses.replace(target, file=file)
 
 
+def _json_form(value):
+    """A schema value back in the JSON form `build` reads (a Range as [lo, hi], a section as an object)."""
+    if isinstance(value, Range):
+        return [value.lo, value.hi]
+    if dataclasses.is_dataclass(value):
+        return {f.name: _json_form(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _proxied_costs(costs: dict, resolve_proxy) -> dict:
     extra = sorted(set(costs) - {"proxy", "note", "source"})
     if extra:
@@ -333,32 +206,6 @@ def _proxied_costs(costs: dict, resolve_proxy) -> dict:
     if not isinstance(name, str):
         raise _Invalid("costs.proxy", f"expected a target name, got {_show(name)}")
     base = resolve_proxy(name)
-    merged = dataclasses.asdict(base.costs)
-    merged["barrier_ns"] = [base.costs.barrier_ns.lo, base.costs.barrier_ns.hi]
+    merged = {f.name: _json_form(getattr(base.costs, f.name)) for f in dataclasses.fields(base.costs)}
     merged.update(proxy=name, note=costs.get("note", ""), source=costs.get("source", base.costs.source))
     return merged
-
-
-def _check_consistency(t: Target) -> None:
-    if len(t.mesh) != 2 or 0 in t.mesh:
-        raise _Invalid("mesh", f"expected [rows, columns] of tiles, both >= 1, got {list(t.mesh)}")
-    positions = t.mesh[0] * t.mesh[1] * t.cores_per_tile
-    if t.cores_per_chip > positions:
-        raise _Invalid("cores_per_chip", f"{t.cores_per_chip} cores do not fit a {t.mesh[0]}×{t.mesh[1]} "
-                                         f"tile mesh of {t.cores_per_tile} cores each ({positions} positions)")
-    for key in ("chips", "cores_per_chip", "cores_per_tile"):
-        if getattr(t, key) < 1:
-            raise _Invalid(key, f"expected an integer >= 1, got {getattr(t, key)}")
-    for key in ("neurons", "input_axons", "output_axons", "synapse_memory_bits"):
-        if getattr(t.core, key) < 1:
-            raise _Invalid(f"core.{key}", f"expected an integer >= 1, got {getattr(t.core, key)}")
-    enc = t.synapse_encoding
-    if enc.group_size < 1 or enc.word_bits < 1:
-        raise _Invalid("synapse_encoding.group_size" if enc.group_size < 1 else "synapse_encoding.word_bits",
-                       "expected an integer >= 1")
-    if t.neurons.graded_spikes != (t.neurons.graded_spike_bits > 0):
-        raise _Invalid("neurons.graded_spike_bits", f"{t.neurons.graded_spike_bits} bits does not agree with "
-                                                    f"graded_spikes = {str(t.neurons.graded_spikes).lower()}")
-    if not t.neurons.reset_modes:
-        raise _Invalid("neurons.reset_modes", "expected at least one reset mode")
-

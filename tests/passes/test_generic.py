@@ -12,7 +12,7 @@ from snnc.interp.kernel import Context
 from snnc.ir import GraphBuilder
 from snnc.ir.snn import CubaLIF, Linear, SparseLinear
 from snnc.passes import get_pass
-from snnc.passes import mapping
+from snnc.ir.mapping import Mapping
 from snnc.passes.place import position
 from snnc.targets import get_target
 from tests.netbuild import mlp, spikes
@@ -94,9 +94,10 @@ def test_prune_threshold_and_fan_in_cap_equal_masked_weights():
 
 def test_place_snake_fills_tiles_and_refuses_too_many_cores():
     t = get_target("loihi1")                            # 8 x 4 tiles, 4 cores each
-    assert [position(c, t) for c in (0, 3, 4, 15, 16, 127, 128)] == [
+    assert [position(c, t).as_list() for c in (0, 3, 4, 15, 16, 127, 128)] == [
         [0, 0, 0, 0], [0, 0, 0, 3], [0, 0, 1, 0], [0, 0, 3, 3], [0, 1, 3, 0], [0, 7, 0, 3], [1, 0, 0, 0]]
-    g = mapping.with_meta(mlp([3, 2]), mapping_cores={"lif0": 200})
+    g = mlp([3, 2])
+    g = g.replace(mapping=Mapping(cores={"lif0": 200}))
     with pytest.raises(ConstraintViolation) as e:
         get_pass("place")(g, t)
     assert str(e.value) == "graph: 201 cores > 128 (1 chip(s) x 128) allowed (loihi1.cores)"
@@ -107,6 +108,6 @@ def test_place_snake_fills_tiles_and_refuses_too_many_cores():
 def test_place_gives_distinct_positions(n):
     t = get_target("loihi1")
     small = dataclasses.replace(t, chips=100)
-    pos = {tuple(position(c, small)) for c in range(n % 300)}
+    pos = {tuple(position(c, small).as_list()) for c in range(n % 300)}
     assert len(pos) == n % 300
     assert all(0 <= p[1] < 8 and 0 <= p[2] < 4 and 0 <= p[3] < 4 for p in pos)

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from snnc.backends.analog import chip
-from snnc.backends.analog.lower import PIPELINE, TILES
+from snnc.backends.analog.emit import tile_map
+from snnc.backends.analog.lower import PIPELINE
 from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.errors import ConstraintViolation, UnsupportedOpError
 from snnc.interp.engine import run
 from snnc.ir.graph import GraphBuilder
 from snnc.ir.snn import IF, LIF, Affine, CubaLIF, Linear
-from snnc.passes import mapping
 from snnc.passes.manager import run_pipeline
 from snnc.targets import get_target
 
@@ -52,7 +52,7 @@ def lower(graph, target=ANALOG, pipeline=PIPELINE, **options):
 def test_a_layer_larger_than_a_tile_maps_to_several_tiles():
     g, w = wide_layer()
     res = lower(g, pipeline=("analog-legalize", "analog-tile"), **{"analog-tile": {"noise": False}})
-    tiles = mapping.read(res.graph, TILES)
+    tiles = tile_map(res.graph)
     assert len(tiles) == 6 == res.stats("analog-tile")["tiles"]
     assert sorted((t["rows"][0], t["cols"][0]) for t in tiles.values()) == \
         [(0, 0), (0, 256), (0, 512), (256, 0), (256, 256), (256, 512)]
@@ -82,7 +82,7 @@ def test_noiseless_chip_equals_the_float_model_up_to_the_converters():
     g, w = wide_layer()
     res = lower(g, pipeline=("analog-legalize", "analog-tile"), **{"analog-tile": {"noise": False}})
     G = res.graph
-    tiles = list(mapping.read(G, TILES))
+    tiles = list(tile_map(G))
     x = np.random.default_rng(1).uniform(0, 1, (30, 8, N_IN))
     ref = run(g, {"x": x}, record=["fc", "lif:v"])
     got = run(G, {"x": x}, record=tiles + ["lif:v"])
@@ -142,7 +142,7 @@ def test_bss2_maps_six_bit_codes_on_excitatory_and_inhibitory_rows():
     b.add("lif", lif(40), "fc")
     b.output("y", "lif", (40,))
     res = lower(b.build(), BSS2, **IDEAL)
-    tiles = mapping.read(res.graph, TILES)
+    tiles = tile_map(res.graph)
     assert [t["rows"] for t in tiles.values()] == [[0, 128], [128, 200]]   # 128 signed inputs per tile
     for name in tiles:
         op = res.graph.op(name)
@@ -191,7 +191,7 @@ def test_a_network_needing_more_tiles_than_the_chip_has_is_refused():
     g, _ = wide_layer()
     with pytest.raises(ConstraintViolation) as err:
         lower(g, BSS2, **IDEAL)
-    assert str(err.value) == "graph: 9 tiles > 2 (1 chip(s) x 2) allowed (analog-bss2.crossbar.tiles)"
+    assert str(err.value) == "graph: 9 tiles > 2 (1 chip(s) x 2) allowed (analog-bss2.cores_per_chip)"
 
 
 # -- calibration --------------------------------------------------------------------------------
@@ -258,7 +258,8 @@ from hypothesis import strategies as st  # noqa: E402
 def small_crossbar(rows: int, cols: int, signed_mode: str):
     """The analog target with small tiles (and an ADC bound of `rows`, which no read can exceed)."""
     t = ANALOG
-    return replace(t, crossbar=replace(t.crossbar, rows=rows, cols=cols, tiles=10_000, signed_mode=signed_mode),
+    return replace(t, cores_per_chip=10_000, mesh=(100, 100),
+                   crossbar=replace(t.crossbar, rows=rows, cols=cols, signed_mode=signed_mode),
                    converters=replace(t.converters, adc_bound=float(rows)))
 
 

@@ -220,7 +220,7 @@ def test_non_spiking_readout_stays_on_the_host():
     g = _readout_net()
     art = snnc.compile(g, "loihi1")
     assert art.graph.op("ro").name == "snn.li" and art.graph.op("fc1").name == "snn.affine"
-    assert art.manifest["io"]["outputs"]["y"] == {"encoding": "host", "latency": 1, "parts": [["y", 0, 10]],
+    assert art.manifest["io"]["outputs"]["y"] == {"encoding": "values", "latency": 1, "parts": [["y", 0, 10]],
                                                   "shape": [10]}
     x = spikes(30, 4, 40)
     yf, yc = snnc.simulate(g, x), snnc.simulate(art, x)

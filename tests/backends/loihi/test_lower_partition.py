@@ -39,7 +39,7 @@ def test_partition_keeps_the_integer_run_bit_exact():
     g = mlp([24, 30, 20, 9], gain=3.0)
     before = run_pipeline(g, t, pipeline=UPTO_QUANTIZE).graph
     after = run_pipeline(g, t).graph
-    stats_cores = len(set(__import__("json").loads(after.metadata["mapping.cores"]).values()))
+    stats_cores = len(set(after.mapping.cores.values()))
     assert stats_cores > 6
     x = spikes(40, 3, 24)
     assert np.array_equal(_raw(before, x), _raw(after, x))

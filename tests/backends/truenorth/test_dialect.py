@@ -111,6 +111,6 @@ def test_target_file_errors_name_the_key(tmp_path):
         "truenorth.json:formats.delay: [0, 15] must lie within [1, 15] (a scheduler of 16 ticks)"
     assert _edited(tmp_path, lambda d: d["core"].pop("axon_types")) == "truenorth.json:core.axon_types: missing"
     assert _edited(tmp_path, lambda d: d.update(cores_per_chip=4097)) == \
-        "truenorth.json:cores_per_chip: 4097 cores do not fit a 64×64 mesh"
+        "truenorth.json:cores_per_chip: 4097 cores do not fit a 64×64 tile mesh of 1 cores each (4096 positions)"
     assert _edited(tmp_path, lambda d: d["neurons"].update(reset_modes=["normal", "hard"])) == \
         "truenorth.json:neurons.reset_modes: expected a non-empty subset of normal, linear, none, got ['normal', 'hard']"

@@ -2,6 +2,8 @@
 legalize (refusals with exact messages), encode (weight factorisation, bias as leak,
 thresholds, resets), split-fan-in (approximate, stated bound), partition (copies and
 splitters bit-exact, paths re-aligned), and the resource invariants of every mapping."""
+from dataclasses import astuple
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +16,6 @@ from snnc.backends.truenorth.ops import Core
 from snnc.errors import ConstraintViolation, UnsupportedOpError
 from snnc.ir import GraphBuilder
 from snnc.ir.snn import CubaLIF, Linear
-from snnc.passes import mapping
 from snnc.passes.manager import run_pipeline
 from snnc.targets import get_target
 from tests.backends.truenorth.nets import DT, chain, if_pop, rates, ternary
@@ -152,7 +153,7 @@ def test_chip_run_equals_the_float_run_spike_for_spike(fan_out):
     x = rates(50, 4, 10, p=0.5)
     y = snnc.simulate(g, x)
     assert y.sum() > 20 and np.array_equal(snnc.simulate(res.graph, x), y)
-    latency = mapping.read(res.graph, mapping.IO)["outputs"]["y"]["latency"]
+    latency = res.graph.mapping.outputs["y"].latency
     assert latency == (4 if fan_out == "splitter" else 2)      # a splitter tick on each of two hops
     assert (res.stats("truenorth-partition")["splitter_cores"] > 0) == (fan_out == "splitter")
     raw = snnc.simulate(res.graph, x, raw=True)
@@ -176,7 +177,7 @@ def test_partial_sums_approximate_the_unsplit_neuron_one_tick_later(seed):
     split = run_pipeline(g, TN, pipeline=UP_TO_SPLIT)
     stats = split.stats("truenorth-split-fan-in")
     assert stats["per_core"]["if0"]["groups"] == 7 and stats["added_latency_ticks"] == 1
-    assert mapping.read(split.graph, mapping.IO)["outputs"]["y"]["latency"] == 1
+    assert split.graph.mapping.outputs["y"].latency == 1
     x = rates(300, 4, 400, p=0.1, seed=seed)
     c0, c1 = snnc.simulate(whole, x).sum(axis=0), snnc.simulate(split.graph, x).sum(axis=0)
     assert c0.sum() > 1000
@@ -194,8 +195,8 @@ def _check_invariants(graph):
             for j in link.source.tolist():
                 sent[(link.src, j)] = sent.get((link.src, j), 0) + 1
     assert max(sent.values()) == 1                             # one destination per neuron
-    parts = mapping.read(graph, mapping.PARTS)
-    cores = mapping.read(graph, mapping.CORES)
+    parts = {n: astuple(p) for n, p in graph.mapping.parts.items()}
+    cores = graph.mapping.cores
     assert sorted(cores.values()) == list(range(len(net.cores)))
     held = {}
     for core, (pop, offset, count, first) in parts.items():
@@ -249,7 +250,7 @@ def test_stochastic_neurons_get_splitters_not_copies_and_every_core_its_own_prn_
     g = b.build()
     out = get_pass("truenorth-partition")(g, TN)
     assert out.stats["per_core"]["S"]["mode"] == "splitter" and out.stats["splitter_cores"] == 1
-    seeds = [out.graph.op(c).prng_seed for c in mapping.read(out.graph, mapping.CORES)]
+    seeds = [out.graph.op(c).prng_seed for c in out.graph.mapping.cores]
     assert sorted(seeds) == list(range(len(seeds)))
     x = np.zeros((60, 2, 1))
     from snnc.interp.engine import run

@@ -1,0 +1,163 @@
+"""The runs `snnc verify` compares: the decoded chip, the compiler's lowering, the float model.
+
+One comparison serves every family: each chip graph carries its mapping record (host
+inputs and outputs, layer latencies, which node holds which neurons on which core), so
+`snnc.artifact.run_mapped` drives any of them the same way; a stochastic chip (analog)
+runs instance 0 of the seed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.errors import UsageError
+from snnc.verify import Comparison, LoweringCheck, class_scores, is_file
+
+
+def _inputs(graph, inputs) -> tuple[dict[str, np.ndarray], int, int]:
+    from snnc.api import name_inputs
+    xs = name_inputs(graph, inputs)
+    T, B = np.asarray(next(iter(xs.values()))).shape[:2]
+    return xs, int(T), int(B)
+
+
+def where_in_chip(chip, population: str, neuron: int) -> dict:
+    """The core, node and index within the node that hold `neuron` of `population` on `chip`."""
+    m = chip.mapping
+    for node, p in m.parts.items():
+        if p.population == population and p.offset <= neuron < p.offset + p.count:
+            return {"core": m.cores.get(node), "node": node, "index": p.first + neuron - p.offset}
+    return {"core": None, "node": None, "index": None}
+
+
+def _first(diff: np.ndarray, layer: str, chip, best: dict | None) -> dict | None:
+    """The earlier of `best` and the first True of diff [T, B, n] (tick, then sample, then neuron)."""
+    if not diff.any():
+        return best
+    t, b, n = (int(i) for i in np.argwhere(diff)[0])
+    if best is not None and (best["tick"], best["sample"]) <= (t, b):
+        return best
+    return {"tick": t, "layer": layer, "neuron": n, "sample": b, **where_in_chip(chip, layer, n)}
+
+
+# -- the chip against the compiler's lowering ----------------------------------------------------
+def lowering_check(art, graph, inputs, *, seed: int = 0) -> LoweringCheck:
+    """Lower `graph` again as the manifest records and run it beside the decoded chip, bit for bit."""
+    from snnc.artifact import run_mapped
+    xs, T, B = _inputs(graph, inputs)
+    check = LoweringCheck(T, B)
+    why = _cannot_relower(art, graph)
+    if why:
+        check.skipped = why
+        return check
+    expected = relower(art, graph)
+    chip = art.graph
+    want_out, want = run_mapped(expected, xs, raw=True, layers=True, seed=seed)
+    got_out, got = run_mapped(chip, xs, raw=True, layers=True, seed=seed)
+    if set(want) != set(got) or set(want_out) != set(got_out):
+        check.differences = 1
+        check.first = {"layer": f"the chip holds layers {sorted(got)}, the lowering {sorted(want)}"}
+        return check
+    for pop in sorted(want):
+        diff = want[pop] != got[pop]
+        check.differences += int(diff.sum())
+        check.first = _first(diff, pop, chip, check.first)
+    for name in want_out:
+        check.differences += int(np.sum(want_out[name] != got_out[name]))
+    return check
+
+
+def _cannot_relower(art, graph) -> str:
+    """Why the lowering cannot be reproduced from the manifest (empty when it can)."""
+    from snnc.artifact import graph_digest, target_digest
+    m = art.manifest
+    recorded = m.get("input", {}).get("graph_sha256") or m.get("input", {}).get("sha256")
+    if graph_digest(graph) != recorded:
+        return "the model given is not the one compiled (its graph digest differs)"
+    if m["target"].get("digest") != target_digest(art.target):
+        return "the installed target data differ from those compiled for"
+    for p in m.get("passes", []):
+        for key, value in p.get("options", {}).items():
+            if isinstance(value, dict) and "sha256" in value:
+                return f"pass {p['name']} was given data ({key}) that the manifest records by digest only"
+    return ""
+
+
+def relower(art, graph):
+    """The chip graph the compiler makes from `graph` with the manifest's pipeline and options."""
+    from snnc.passes.manager import run_pipeline
+    passes = art.manifest.get("passes", [])
+    return run_pipeline(graph, art.target, pipeline=[p["name"] for p in passes],
+                        options={p["name"]: p["options"] for p in passes}).graph
+
+
+# -- the chip against the float model --------------------------------------------------------------
+def compare(art, graph, inputs, labels=None, *, seed: int = 0) -> Comparison:
+    """Run the float model and the decoded chip on `inputs`; align, and compare layer by layer."""
+    from snnc.artifact import run_mapped
+    from snnc.interp.engine import run
+    xs, T, B = _inputs(graph, inputs)
+    chip = art.graph
+    chip_out, chip_layers = run_mapped(chip, xs, layers=True, seed=seed)
+    pops = [p for p in chip.mapping.layers if p in graph.nodes and p in chip_layers]
+    ref = run(graph, xs, record=pops, seed=seed)
+    layers, first = [], None
+    for p in pops:
+        f = (ref.recorded[p] != 0).reshape(T, B, -1)
+        c = chip_layers[p]
+        diff = f != c
+        layers.append({"population": p, "origin": graph.nodes[p].origin, "latency": chip.mapping.layers[p].latency,
+                       "neurons": int(f.shape[2]), "agreement": float(1 - diff.mean()) if diff.size else 1.0,
+                       "float_spikes": int(f.sum()), "chip_spikes": int(c.sum())})
+        first = _first(diff, p, chip, first)
+    outputs = {name: output_agreement(ref.outputs[name], y, graph) for name, y in chip_out.items()}
+    accuracy = _accuracy(ref.outputs, chip_out, graph, labels, B) if labels is not None else None
+    return Comparison(T, B, layers, outputs, first, accuracy)
+
+
+def output_agreement(yf: np.ndarray, y: np.ndarray, graph) -> dict:
+    """Spike, count and decision agreement of one output [T, B, ...] (module docstring of snnc.verify)."""
+    T, B = y.shape[:2]
+    total_f = np.abs(yf.reshape(T, B, -1)).sum(axis=0)
+    total_c = np.abs(y.reshape(T, B, -1)).sum(axis=0)
+    denom = float((total_f + total_c).sum())
+    counts = 1.0 - float(np.abs(total_f - total_c).sum()) / denom if denom else 1.0
+    out = {"spike_agreement": float(np.mean((yf != 0) == (y != 0))) if y.size else 1.0,
+           "count_agreement": counts,
+           "sum_difference": float(np.abs(yf.sum(axis=0) - y.sum(axis=0)).sum() / denom) if denom else 0.0,
+           "classes": int(np.prod(y.shape[2:])), "decision_agreement": None, "float_ties": 0}
+    if out["classes"] < 2 or not B:
+        return out
+    sf, sc = class_scores(yf, graph), class_scores(y, graph)
+    top = sf.max(axis=1, keepdims=True)
+    tie = (sf == top).sum(axis=1) > 1
+    decided = ~tie
+    out["float_ties"] = int(tie.sum())
+    if decided.any():
+        out["decision_agreement"] = float(np.mean(sf[decided].argmax(1) == sc[decided].argmax(1)))
+    return out
+
+
+def _accuracy(ref: dict, chip: dict, graph, labels, B: int) -> dict:
+    from snnc.verify import predicted_classes
+    name = next(iter(chip))
+    lab = np.asarray(labels).reshape(-1)
+    if lab.shape[0] != B:
+        raise UsageError(f"labels hold {lab.shape[0]} entries for a batch of {B} samples")
+    a_f = float(np.mean(predicted_classes(ref[name], graph) == lab))
+    a_c = float(np.mean(predicted_classes(chip[name], graph) == lab))
+    return {"float": a_f, "chip": a_c, "drop": a_f - a_c}
+
+
+def model_notes(art, graph, model) -> list[str]:
+    """A note when the model given is not the one the artifact was compiled from."""
+    from snnc.artifact import graph_digest, sha256
+    src = art.manifest.get("input", {})
+    if is_file(model) and src.get("kind") == "file":
+        from pathlib import Path
+        digest, recorded = sha256(Path(model).read_bytes()), src.get("sha256")
+    else:
+        digest, recorded = graph_digest(graph), src.get("graph_sha256") or src.get("sha256")
+    if recorded and digest != recorded:
+        return ["the model given differs from the one the artifact was compiled from "
+                f"(sha256 {digest[:12]}… vs {recorded[:12]}…)"]
+    return []
