@@ -1,7 +1,11 @@
 """NIR (Neuromorphic Intermediate Representation) files and objects, read and written.
 
-Files go through the `nir` package's own reader and writer (`nir.read`, `nir.write`);
-nothing here parses HDF5 by hand. A live `nir.NIRGraph` (or a lone NIR node) loads too.
+Files are written with the `nir` package's writer (`nir.write`) and read with its reader
+functions (`hdf2dict`, `dict2NIRNode`) on a file snnc opened and checked first
+(`snnc.safeio`): an external link, soft link, virtual dataset or dataset stored in another
+file is refused, and so is a file declaring more array elements than `max_elements`
+(default `snnc.safeio.MAX_ELEMENTS`) or far more bytes than it stores. A live
+`nir.NIRGraph` (or a lone NIR node) loads too.
 
 Reading (`load`)
 ----------------
@@ -35,7 +39,14 @@ Reading (`load`)
   the new one.
 - Parameters: scalar (0-d or 1-element) neuron, Threshold, Scale and Delay parameters are
   broadcast to the shape arriving at the node; missing v_reset is zero (nir's default).
-- Neurons mean what NIR says: reset to `v_reset`, immediately (`reset_mode="value"`,
+  A NaN or infinite parameter is refused, naming the node and the field.
+- Provenance: NIR stores neither dt nor a reset rule, but exporters leave fingerprints
+  (`_provenance.py` lists them: snnTorch, sinabs, Norse, Spyx). A file that shows which
+  framework wrote it is read with that framework's dt and reset rule (snnTorch: dt 1e-4,
+  reset by subtraction at the next step, as its default `Leaky` runs); every value assumed
+  (dt, method, reset rule) is announced once as a `snnc.errors.Guess` saying what, from
+  where, and the option that overrides it.
+- Otherwise neurons mean what NIR says: reset to `v_reset`, immediately (`reset_mode="value"`,
   `reset_timing="immediate"`), no refractory period, binary spikes. CubaLI/CubaLIF use
   `current_timing="same_tick"`: the membrane integrates this tick's current, which is how
   snnTorch `Synaptic` and Norse `LIFCell` (the frameworks that write CubaLIF) simulate and
@@ -87,6 +98,7 @@ import math
 from snnc.errors import UsageError
 from snnc.ir.graph import METHODS, Graph
 from snnc.ir.snn.neuron import CURRENT_TIMINGS, RESET_MODES, RESET_TIMINGS
+from snnc.safeio import Limits
 
 from ._mapping import SUPPORTED
 from ._reader import DEFAULT_DT, Options, read_graph
@@ -99,17 +111,20 @@ FLATTEN_DIMS = ("sample", "batch")
 
 def load(source, *, dt: float | None = None, method: str | None = None, reset_mode: str | None = None,
          reset_timing: str | None = None, current_timing: str | None = None,
-         flatten_dims: str = "sample", **unknown) -> Graph:
+         flatten_dims: str = "sample", max_elements: int | None = None, max_expansion: float | None = None,
+         **unknown) -> Graph:
     """Read a NIR file (path) or a live `nir.NIRGraph` into a verified `snn.*` Graph.
 
     `dt` (seconds) and `method` ("euler" or "exact") set the discretisation; `reset_mode`,
-    `reset_timing` and `current_timing` override the neurons' NIR defaults; `flatten_dims`
-    says how Flatten dims count ("sample": per-sample axes; "batch": torch-style).
+    `reset_timing` and `current_timing` override the neurons' semantics (NIR's, or those of
+    the framework the file shows it came from); `flatten_dims` says how Flatten dims count
+    ("sample": per-sample axes; "batch": torch-style); `max_elements` and `max_expansion`
+    raise the limits of `snnc.safeio` on what the file may declare.
     """
     if unknown:
         raise UsageError(f"nir.load: unknown option(s) {', '.join(sorted(unknown))} (known: dt, method, "
-                         f"reset_mode, reset_timing, current_timing, flatten_dims)")
-    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+                         f"reset_mode, reset_timing, current_timing, flatten_dims, max_elements, max_expansion)")
+    if dt is not None and (isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0)):
         raise UsageError(f"nir.load: dt must be a positive number of seconds, got {dt!r}")
     for name, value, allowed in (("method", method, METHODS), ("reset_mode", reset_mode, RESET_MODES),
                                  ("reset_timing", reset_timing, RESET_TIMINGS),
@@ -120,7 +135,8 @@ def load(source, *, dt: float | None = None, method: str | None = None, reset_mo
     overrides = tuple((k, v) for k, v in (("reset_mode", reset_mode), ("reset_timing", reset_timing),
                                           ("current_timing", current_timing)) if v is not None)
     opts = Options(dt=None if dt is None else float(dt), method=method, overrides=overrides,
-                   flatten_dims=flatten_dims)
+                   flatten_dims=flatten_dims, user_fields=tuple(k for k, _ in overrides),
+                   limits=Limits.from_options(max_elements, max_expansion, who="nir.load"))
     return read_graph(source, opts)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import h5py
 import networkx as nx
@@ -15,8 +15,11 @@ from snnc.errors import IRVerificationError, MalformedInputError, SnncError, Uns
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.types import TensorType
 
+from snnc.safeio import Limits, check_finite, open_hdf5
+
 from ._mapping import (BY_NIR_TYPE, NODE_OP, NODE_ORIGIN, PREFIX, SUPPORTED, ImportContext,
                        NodeProblem, decode_field, decode_graph_meta)
+from ._provenance import announce_guesses, detect, dt_source
 
 DEFAULT_DT = 1e-3
 LIVE = "<NIRGraph>"      # stands for the file name when a live NIR object is loaded
@@ -28,6 +31,8 @@ class Options:
     method: str | None = None
     overrides: tuple[tuple[str, str], ...] = ()   # op field -> value, for every op that has it
     flatten_dims: str = "sample"
+    limits: Limits = Limits()
+    user_fields: tuple[str, ...] = ()             # the override fields the caller set
 
 
 @dataclass
@@ -44,16 +49,19 @@ class _Flat:
 
 
 # -- opening ----------------------------------------------------------------------------------------
-def open_source(source) -> tuple[nir.NIRGraph, str | None]:
-    """The NIRGraph in `source` (a path or a live NIR object) and the file name, if any."""
+def open_source(source, limits: Limits) -> tuple[nir.NIRGraph, str | None]:
+    """The NIRGraph in `source` (a path or a live NIR object) and the file name, if any.
+
+    A file is opened once, checked by `snnc.safeio` (no links or storage outside it, declared
+    sizes within `limits`) and then read with nir's own reader functions on that open file."""
     if isinstance(source, nir.NIRGraph):
         return source, None
     if isinstance(source, nir.NIRNode):     # a lone node: wrap it between an Input and an Output
         try:
             return nir.NIRGraph.from_list(source, type_check=True), None
         except Exception as exc:  # noqa: BLE001 -- nir raises bare ValueError/AssertionError
-            raise MalformedInputError(f"cannot wrap a lone {type(source).__name__} into a graph: {exc}",
-                                      file=LIVE) from None
+            raise MalformedInputError(f"cannot wrap a lone {type(source).__name__} into a graph: "
+                                      f"{_one_line(exc)}", file=LIVE) from None
     if not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"nir.load: cannot read a {type(source).__name__}; pass a .nir path or a nir.NIRGraph")
     path = os.fspath(source)
@@ -61,41 +69,58 @@ def open_source(source) -> tuple[nir.NIRGraph, str | None]:
         raise MalformedInputError("cannot read NIR file: no such file", file=path)
     if not h5py.is_hdf5(path):
         raise MalformedInputError("not a NIR file: NIR files are HDF5 and this one is not", file=path)
-    try:
-        unchecked = nir.read(path, type_check=False)
-    except Exception as exc:  # noqa: BLE001 -- nir's reader raises assorted exceptions
-        _diagnose(path, exc)
-    if _snnc_meta(unchecked, path) is not None:
-        return unchecked, path          # snnc wrote it: its own types and nodes, exactly
-    try:
-        return nir.read(path), path     # NIR's type inference (adds Input/Output at loose ends)
-    except Exception:  # noqa: BLE001 -- legacy file that only loads unchecked
-        return unchecked, path
-
-
-def _diagnose(path: str, exc: Exception):
-    """Name the node nir.read could not build, or say the file is malformed."""
-    try:
-        with h5py.File(path, "r") as f:
-            if "node" not in f:
-                raise MalformedInputError("not a NIR file: it has no 'node' group", file=path)
+    with open_hdf5(path, file=path, limits=limits) as f:
+        if not isinstance(f.get("node"), h5py.Group):
+            raise MalformedInputError("not a NIR file: it has no 'node' group", file=path)
+        try:
             tree = nir.serialization.hdf2dict(f["node"])
-    except OSError as err:
-        raise MalformedInputError(f"cannot read NIR file: {err}", file=path) from None
-    _find_unknown(tree, (), path)
-    raise MalformedInputError(f"the nir package cannot read it: {type(exc).__name__}: {exc}".rstrip(": "),
-                              file=path) from None
+        except Exception as exc:  # noqa: BLE001 -- h5py raises assorted errors on damaged files
+            raise MalformedInputError(f"cannot read NIR file: {_one_line(exc)}", file=path) from None
+    return _build(tree, path), path
+
+
+def _build(tree: dict, path: str) -> nir.NIRGraph:
+    """The NIRGraph of a file's node tree: as written when snnc wrote it, else with NIR's type
+    checking (which adds Input/Output at loose ends), else (legacy files) unchecked."""
+    if "type_check" in tree:
+        raise MalformedInputError("the top-level graph has a 'type_check' entry, which nir's reader refuses",
+                                  file=path)
+    try:
+        unchecked = nir.dict2NIRNode({**_copy_tree(tree), "type_check": False})
+    except Exception as exc:  # noqa: BLE001 -- nir's reader raises assorted exceptions
+        _find_unknown(tree, (), path)
+        raise MalformedInputError(f"the nir package cannot read it: {type(exc).__name__}: "
+                                  f"{_one_line(exc)}".rstrip(": "), file=path) from None
+    if not isinstance(unchecked, nir.NIRGraph):
+        raise MalformedInputError(f"the top-level node is a {type(unchecked).__name__}; a NIR file holds a "
+                                  f"NIRGraph", file=path)
+    if _snnc_meta(unchecked, path) is not None:
+        return unchecked                # snnc wrote it: its own types and nodes, exactly
+    try:
+        return nir.dict2NIRNode({**_copy_tree(tree), "type_check": True})
+    except Exception:  # noqa: BLE001 -- legacy file that only loads unchecked
+        return unchecked
+
+
+def _copy_tree(tree):
+    """A fresh copy of the dicts of a node tree (nir's readers may consume them); arrays are shared."""
+    return {k: _copy_tree(v) for k, v in tree.items()} if isinstance(tree, dict) else tree
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _find_unknown(tree, path: tuple[str, ...], file: str) -> None:
     kind = tree.get("type") if isinstance(tree, dict) else None
     key = ".".join(path) or "(top level)"
-    if kind is None:
+    if not isinstance(kind, str):
         raise MalformedInputError(f"node '{key}' has no type", file=file)
     if kind not in SUPPORTED:
         raise _unsupported("snnc has no mapping for this NIR node type", key, kind, file)
     if kind == "NIRGraph":
-        for k, sub in (tree.get("nodes") or {}).items():
+        nodes = tree.get("nodes")
+        for k, sub in (nodes.items() if isinstance(nodes, dict) else ()):
             _find_unknown(sub, path + (k,), file)
     elif not path:
         raise MalformedInputError(f"the top-level node is a {kind}; a NIR file holds a NIRGraph", file=file)
@@ -288,11 +313,16 @@ def infer_dt(flats: list[_Flat]) -> float | None:
 
 # -- the whole import ------------------------------------------------------------------------------------
 def read_graph(source, options: Options) -> Graph:
-    graph, file = open_source(source)
+    graph, file = open_source(source, options.limits)
     where = file or LIVE
     meta = _snnc_meta(graph, file)
     flats, nir_edges = flatten(graph, file)
     assign_names(flats)
+    found = None if meta is not None else detect([(f.key, f.node) for f in flats])
+    if found is not None:       # the framework's neuron semantics, under the caller's own overrides
+        given = {k for k, _ in options.overrides}
+        options = replace(options, overrides=tuple((k, v) for k, v in found.neuron_fields if k not in given)
+                          + options.overrides)
     name_of = {f.path: f.name for f in flats}
     for s, d in nir_edges:
         if s not in name_of or d not in name_of:     # only in graphs built with type_check=False
@@ -311,33 +341,42 @@ def read_graph(source, options: Options) -> Graph:
     if isinstance(listed, list) and sorted(map(str, listed)) == sorted(n.name for n in nodes):
         rank = {str(name): i for i, name in enumerate(listed)}
         nodes.sort(key=lambda n: rank[n.name])
-    attrs = _graph_attrs(meta, flats, nodes, options)
+    attrs, source_words = _graph_attrs(meta, flats, nodes, options, found)
     try:
-        return Graph(nodes, edges, **attrs).verify()
+        result = Graph(nodes, edges, **attrs).verify()
     except IRVerificationError as exc:
         raise MalformedInputError(str(exc), file=where) from None
+    check_finite(result, file=where)
+    if meta is None:
+        announce_guesses(where, found, result, dt_given=options.dt is not None, dt_words=source_words,
+                         overridden=set(options.user_fields))
+    return result
 
 
-def _graph_attrs(meta, flats, nodes: list[Node], options: Options) -> dict:
+def _graph_attrs(meta, flats, nodes: list[Node], options: Options, found) -> tuple[dict, str]:
+    """The graph's attributes, and (for a file snnc did not write) the words saying where dt came from."""
     meta = meta or {}
-    attrs: dict = {"method": options.method or meta.get("method") or "euler"}
+    attrs: dict = {"method": options.method or meta.get("method") or (found and found.method) or "euler"}
     if "ir_version" in meta:
         attrs["version"] = meta["ir_version"]
     extra = dict(meta["metadata"]) if isinstance(meta.get("metadata"), dict) else {}
+    words = ""
     if options.dt is not None:
         attrs["dt"] = options.dt
-    elif isinstance(meta.get("dt"), float) and math.isfinite(meta["dt"]):
+    elif isinstance(meta.get("dt"), float) and math.isfinite(meta["dt"]) and meta["dt"] > 0:
         attrs["dt"] = meta["dt"]
     else:
-        inferred = infer_dt(flats)
-        attrs["dt"] = inferred or DEFAULT_DT
-        extra.setdefault("dt_source", "inferred from r = tau/dt" if inferred else "default (NIR stores no dt)")
+        dt, source, words = dt_source(found, infer_dt(flats))
+        attrs["dt"] = dt or DEFAULT_DT
+        extra.setdefault("dt_source", source)
+    if found is not None:
+        extra.setdefault("provenance", found.framework)
     attrs["metadata"] = {str(k): str(v) for k, v in extra.items()}
     for key, kind in (("inputs", "snn.input"), ("outputs", "snn.output")):
         own = [n.name for n in nodes if n.op.name == kind]
         listed = [str(x) for x in meta[key]] if isinstance(meta.get(key), list) else None
         attrs[key] = listed if listed is not None and sorted(listed) == sorted(own) else own
-    return attrs
+    return attrs, words
 
 
 def _convert_all(flats, edges: list[Edge], snnc_file: bool, options: Options, file) -> list[Node]:

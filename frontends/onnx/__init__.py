@@ -35,6 +35,7 @@ what exporters use them for: zero initial states, trip counts and flattening.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping
 
@@ -45,18 +46,31 @@ from snnc.frontends.onnx.common import GraphInfo, make_namer
 from snnc.frontends.onnx.reader import read_model
 from snnc.frontends.onnx.translate import supported_ops
 from snnc.ir.graph import Graph
+from snnc.safeio import Limits, check_finite
 
 __all__ = ["load", "supported_ops"]
 
 
 def load(source, *, dt: float = 1e-3, state: Mapping[str, str] | None = None,
-         outputs: tuple[str, ...] | list[str] | None = None) -> Graph:
-    """Read an ONNX file into a verified snn Graph (see the module docstring for the forms)."""
-    if not (isinstance(dt, (int, float)) and dt > 0):
+         outputs: tuple[str, ...] | list[str] | None = None, max_elements: int | None = None,
+         max_expansion: float | None = None, **unknown) -> Graph:
+    """Read an ONNX file into a verified snn Graph (see the module docstring for the forms).
+
+    `max_elements` and `max_expansion` raise the `snnc.safeio` limits on what the file declares."""
+    if unknown:
+        raise UsageError(f"{source}: unknown ONNX load option(s) {', '.join(sorted(unknown))} (known: dt, "
+                         f"state, outputs, max_elements, max_expansion)")
+    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise UsageError(f"{source}: dt must be a positive number of seconds, got {dt!r}")
+    if state is not None and not (isinstance(state, Mapping) and all(isinstance(k, str) and isinstance(v, str)
+                                                                     for k, v in state.items())):
+        raise UsageError(f"{source}: state must map state input names to output names, got {state!r}")
+    if outputs is not None and not (isinstance(outputs, (list, tuple)) and all(isinstance(o, str) for o in outputs)):
+        raise UsageError(f"{source}: outputs must be a list of output names, got {outputs!r}")
     name = str(source)
-    model = read_model(source)
-    info = GraphInfo.read(model.graph, name)
+    limits = Limits.from_options(max_elements, max_expansion, who=name)
+    model = read_model(source, limits)
+    info = GraphInfo.read(model.graph, name, max_elements=limits.max_elements)
     info.check_ops()
     outputs = tuple(outputs) if outputs is not None else None
     if outputs is not None:
@@ -79,7 +93,9 @@ def load(source, *, dt: float = 1e-3, state: Mapping[str, str] | None = None,
             "onnx.producer": f"{model.producer_name} {model.producer_version}".strip(),
             "onnx.opset": str(max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                                   default=0))}
-    return build_graph(step, dt=float(dt), source=name, metadata=meta, namer=make_namer(strip))
+    graph = build_graph(step, dt=float(dt), source=name, metadata=meta, namer=make_namer(strip))
+    check_finite(graph, file=name)
+    return graph
 
 
 def _form(info: GraphInfo) -> str:

@@ -25,11 +25,12 @@ class GraphInfo:
     by_origin: dict[str, onnx.NodeProto] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, graph: onnx.GraphProto, source: str, outer: Constants | None = None) -> GraphInfo:
+    def read(cls, graph: onnx.GraphProto, source: str, outer: Constants | None = None,
+             max_elements: int | None = None) -> GraphInfo:
         shapes = value_shapes(graph)
         if outer is not None:
             shapes = {**outer.shapes, **shapes}
-        info = cls(graph, source, Constants(graph, shapes, outer))
+        info = cls(graph, source, Constants(graph, shapes, outer, source=source, max_elements=max_elements))
         for node in graph.node:
             for name in node.input:
                 info.uses[name] = info.uses.get(name, 0) + 1

@@ -2,6 +2,7 @@
 from them (folded with onnx's reference evaluator, so with ONNX's own semantics)."""
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
@@ -9,16 +10,26 @@ import onnx
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from snnc.errors import MalformedInputError
+from snnc.safeio import MAX_ELEMENTS
+
 # ops whose result depends on their input's shape only, never on its values
 SHAPE_OPS = ("Shape", "Size")
 
 
 class Constants:
-    """name -> array for every constant value of a graph (and of the graphs around it)."""
+    """name -> array for every constant value of a graph (and of the graphs around it).
 
-    def __init__(self, graph: onnx.GraphProto, shapes: Mapping[str, tuple], outer: Constants | None = None):
+    A folded value may hold at most `max_elements` elements (the load option of that name):
+    ops that size their output from a constant (ConstantOfShape, Expand, Tile, Range) are
+    checked before they run, every other op's outputs after."""
+
+    def __init__(self, graph: onnx.GraphProto, shapes: Mapping[str, tuple], outer: Constants | None = None,
+                 *, source: str = "", max_elements: int | None = None):
         self.outer = outer
         self.shapes = dict(shapes)
+        self.source = source or (outer.source if outer is not None else "")
+        self.max_elements = max_elements or (outer.max_elements if outer is not None else MAX_ELEMENTS)
         self.values: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
 
     def __contains__(self, name: str) -> bool:
@@ -49,14 +60,42 @@ class Constants:
             if not all(n in self for n in names):
                 return False
             feeds = {n: self.get(n) for n in names}
+        self._check_size(node, _declared_size(node, feeds))
         try:
             outs = ReferenceEvaluator(node).run(None, feeds)
         except Exception:
             return False
+        for value in outs:
+            self._check_size(node, np.size(value))
         for name, value in zip(node.output, outs):
             if name:
                 self.values[name] = np.asarray(value)
         return True
+
+    def _check_size(self, node: onnx.NodeProto, size: int | None) -> None:
+        if size is not None and size > self.max_elements:
+            raise MalformedInputError(
+                f"node '{node.name or node.output[0]}' ({node.op_type}) would compute a constant of {size} "
+                f"elements, over the limit of {self.max_elements} (raise it with the load option max_elements=N)",
+                file=self.source)
+
+
+def _declared_size(node: onnx.NodeProto, feeds: dict) -> int | None:
+    """The element count an op that sizes its output from a constant input would produce."""
+    try:
+        args = [np.asarray(feeds[n]) if n in feeds else None for n in node.input]
+        if node.op_type == "ConstantOfShape" and args:
+            return math.prod(int(d) for d in args[0].ravel())
+        if node.op_type == "Expand" and len(args) == 2:
+            return math.prod(np.broadcast_shapes(args[0].shape, tuple(int(d) for d in args[1].ravel())))
+        if node.op_type == "Tile" and len(args) == 2:
+            return args[0].size * math.prod(int(r) for r in args[1].ravel())
+        if node.op_type == "Range" and len(args) == 3:
+            start, limit, delta = (float(a.ravel()[0]) for a in args)
+            return max(int(math.ceil((limit - start) / delta)), 0) if delta else None
+    except (ValueError, TypeError, OverflowError, IndexError):
+        return None         # malformed: the evaluator refuses it
+    return None
 
 
 def _constant(node: onnx.NodeProto) -> np.ndarray:

@@ -108,7 +108,9 @@ def _elementwise(prim: Prim) -> Callable:
 
 
 def _cast(tr: Translator, node) -> None:
-    to = attrs(node)["to"]
+    to = attrs(node).get("to")
+    if to not in onnx.TensorProto.DataType.values():
+        raise tr.refuse(node, f"to={to} is not an ONNX data type (expected a TensorProto.DataType value)")
     if to in FLOAT_TYPES:
         prim = Prim.CAST_FLOAT
     elif to == onnx.TensorProto.BOOL:

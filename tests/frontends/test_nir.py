@@ -19,6 +19,9 @@ from snnc.ir import GraphBuilder, snn
 from snnc.ir.graph import Edge
 from snnc.ir.op import all_ops
 
+# loading a plain NIR file announces its assumptions (dt, reset rule); test_nir_provenance.py checks them
+pytestmark = pytest.mark.filterwarnings("ignore::snnc.errors.Guess")
+
 SUPPORTED = ("Affine, AvgPool2d, Conv1d, Conv2d, CubaLI, CubaLIF, Delay, Flatten, I, IF, Input, LI, "
              "LIF, Linear, NIRGraph, Output, Scale, SumPool2d, Threshold")
 RNG = np.random.default_rng(7)
@@ -421,7 +424,7 @@ def test_unreadable_files_are_malformed_input(tmp_path):
         with pytest.raises(MalformedInputError) as err:
             fnir.load(path)
         assert str(err.value) == f"{path}: {message}"
-    with pytest.raises(MalformedInputError, match=rf"^{re.escape(str(truncated))}: cannot read NIR file: "):
+    with pytest.raises(MalformedInputError, match=rf"^{re.escape(str(truncated))}: not a readable HDF5 file \("):
         fnir.load(truncated)
 
 
@@ -497,7 +500,8 @@ def test_snntorch_export_structure(kind, tmp_path):
     nir.write(tmp_path / "s.nir", export(net))
     g = fnir.load(tmp_path / "s.nir")
     dt = 1e-4                                   # snnTorch's fixed export dt, recovered from r = tau/dt
-    assert (g.dt, g.method, g.metadata["dt_source"]) == (dt, "euler", "inferred from r = tau/dt")
+    assert (g.dt, g.method, g.metadata["dt_source"]) == (dt, "euler", "snnTorch: snnTorch's export dt")
+    assert g.metadata["provenance"] == "snnTorch"
     assert (g.inputs, g.outputs) == (("input",), ("output",))
     hidden = {"leaky": ["1"], "synaptic": ["1"], "rleaky": ["1.w_rec", "1.lif"]}[kind]
     assert list(g.nodes) == ["input", "0", *hidden, "2", "3", "output"]     # inputs first, then same-tick order
@@ -562,11 +566,11 @@ def snnc_run():
     return run
 
 
-# snnTorch's defaults (reset by subtraction, one tick late) need the load options; reset to
-# zero without delay is NIR's own meaning and loads as is.
-MODES = {"snntorch-default": (dict(reset_mechanism="subtract", reset_delay=True),
-                              dict(reset_mode="subtract", reset_timing="next_step")),
-         "nir-meaning": (dict(reset_mechanism="zero", reset_delay=False), {})}
+# snnTorch's defaults (reset by subtraction, one tick late) are what a file snnTorch wrote
+# loads with; reset to zero without delay (NIR's own meaning) needs the load options.
+MODES = {"snntorch-default": (dict(reset_mechanism="subtract", reset_delay=True), {}),
+         "nir-meaning": (dict(reset_mechanism="zero", reset_delay=False),
+                         dict(reset_mode="value", reset_timing="immediate"))}
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])

@@ -32,6 +32,9 @@ from snnc.errors import MalformedInputError, UsageError
 from snnc.ir.graph import Graph
 from snnc.ir.text.parser import GRAMMAR_PATH, _lark, _one_line, _parse  # noqa: F401 (_lark: re-exported)
 from snnc.ir.text.printer import _Printer
+from snnc.safeio import Limits, NpzArchive, confined_file
+
+MAX_NODES = 10_000        # nodes a .snnir file may declare (load option max_nodes)
 
 __all__ = ["GRAMMAR_PATH", "load_snnir", "parse_graph", "print_graph", "save_snnir"]
 
@@ -44,10 +47,13 @@ def print_graph(graph: Graph, *, sidecar: dict | None = None, inline_limit: int 
 
 
 def parse_graph(text: str, *, file: str | None = None, sidecar: Mapping[str, np.ndarray] | None = None,
-                verify: bool = True) -> Graph:
+                verify: bool = True, max_elements: int | None = None) -> Graph:
     """The Graph that `text` describes, verified unless `verify=False`; `@name` arrays are
-    read from `sidecar`. Raises `ParseError` (file:line:col) on any problem in the text."""
-    return _parse(text, file, sidecar, None, verify)
+    read from `sidecar`. Raises `ParseError` (file:line:col) on any problem in the text.
+    Inline and splat arrays may declare `max_elements` elements in all (default
+    `snnc.safeio.MAX_ELEMENTS`)."""
+    budget = Limits.from_options(max_elements, who="parse_graph").budget()
+    return _parse(text, file, sidecar, None, verify, budget)
 
 
 def save_snnir(graph: Graph, path) -> None:
@@ -63,9 +69,18 @@ def save_snnir(graph: Graph, path) -> None:
         _write_npz(path.with_suffix(".npz"), sidecar)
 
 
-def load_snnir(path, *, verify: bool = True) -> Graph:
-    """Read a `.snnir` file and the `.npz` sidecar of the same stem, if there is one."""
+def load_snnir(path, *, verify: bool = True, max_elements: int | None = None, max_expansion: float | None = None,
+               max_nodes: int | None = None) -> Graph:
+    """Read a `.snnir` file and the `.npz` sidecar of the same stem, if there is one.
+
+    Bounded (see `snnc.safeio`): at most `max_nodes` nodes (default `MAX_NODES`), and
+    `max_elements` array elements in the text and its sidecar together; a sidecar must be a
+    regular file beside the text (no symbolic link), and each of its arrays is checked
+    against its header before it is read."""
     path = Path(path)
+    limits = Limits.from_options(max_elements, max_expansion, who=str(path))
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
+        raise UsageError(f"{path}: max_nodes must be a whole number >= 1, got {max_nodes!r}")
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
@@ -73,15 +88,13 @@ def load_snnir(path, *, verify: bool = True) -> Graph:
     except UnicodeDecodeError as exc:
         raise MalformedInputError(f"byte {exc.start} is not UTF-8 text (expected a UTF-8 .snnir file)",
                                   file=str(path)) from None
+    text, budget, nodes = text.removeprefix("\ufeff"), limits.budget(), max_nodes or MAX_NODES
     npz = path.with_suffix(".npz")
-    if not npz.exists():
-        return _parse(text.removeprefix("\ufeff"), str(path), None, npz.name, verify)
-    try:
-        sidecar = np.load(npz, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise MalformedInputError(f"not a readable .npz file ({_one_line(exc)})", file=str(npz)) from None
-    with sidecar:
-        return _parse(text.removeprefix("\ufeff"), str(path), sidecar, npz.name, verify)
+    if not npz.exists() and not npz.is_symlink():
+        return _parse(text, str(path), None, npz.name, verify, budget, nodes)
+    confined_file(path.parent, npz.name, file=str(path), where="its sidecar")
+    with NpzArchive(npz, file=str(npz), budget=budget) as sidecar:
+        return _parse(text, str(path), sidecar, npz.name, verify, budget, nodes)
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

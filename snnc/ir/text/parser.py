@@ -14,15 +14,17 @@ import numpy as np
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from snnc.errors import IRVerificationError, ParseError, SnncError
+from snnc.errors import IRVerificationError, MalformedInputError, ParseError, SnncError
 from snnc.ir.graph import FORMAT_VERSION, Edge, Graph, Node
 from snnc.ir.op import all_ops
 from snnc.ir.text.printer import _quote
+from snnc.safeio import Budget, NpzArchive
 
 GRAMMAR_PATH = Path(__file__).parent.with_name("snnir.lark")   # snnc/ir/snnir.lark, a link into ir_spec/
 _DTYPES = {"f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}
 _INT_LITERAL = re.compile(r"[+-]?[0-9]+\Z")
 _I64 = np.iinfo(np.int64)
+MAX_RANK = 32               # dimensions of an array in the text (numpy allows 64)
 
 
 # -- syntax ---------------------------------------------------------------------------------------
@@ -83,13 +85,31 @@ def _one_line(exc: BaseException) -> str:
 
 
 # -- reading --------------------------------------------------------------------------------------
-def _parse(text: str, file: str | None, sidecar, sidecar_name: str | None, verify: bool) -> Graph:
-    """Parse and build; `sidecar_name` is the .npz file's name when it came from one (for messages)."""
+def _parse(text: str, file: str | None, sidecar, sidecar_name: str | None, verify: bool,
+           budget: Budget | None = None, max_nodes: int | None = None) -> Graph:
+    """Parse and build; `sidecar_name` is the .npz file's name when it came from one (for messages).
+    Array shapes count against `budget` before anything is allocated; with `max_nodes`, a text
+    declaring more nodes is refused before it is parsed."""
+    if max_nodes is not None:
+        _count_nodes(text, file, max_nodes)
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, file) from None
-    return _Reader(file, sidecar, sidecar_name).graph(tree, verify)
+    return _Reader(file, sidecar, sidecar_name, budget or Budget()).graph(tree, verify)
+
+
+_NODE_STATEMENT = re.compile(r"(?m)^[ \t\f\r]*node(?![\w.\-])")
+
+
+def _count_nodes(text: str, file: str | None, max_nodes: int) -> None:
+    """Refuse, before parsing, a text with more `node` statements than `max_nodes` (a node
+    statement starts a line; one that does not is counted by the parser's own rules)."""
+    for k, match in enumerate(_NODE_STATEMENT.finditer(text), start=1):
+        if k > max_nodes:
+            line = text.count("\n", 0, match.start()) + 1
+            raise ParseError(f"more than {max_nodes} nodes (raise the limit with the load option max_nodes=N)",
+                             file=file, line=line, column=match.end() - match.start() - 3)
 
 
 def _pos(x) -> tuple[int, int]:
@@ -99,8 +119,8 @@ def _pos(x) -> tuple[int, int]:
 class _Reader:
     """Builds a Graph from a parse tree, checking each value against its field's kind."""
 
-    def __init__(self, file: str | None, sidecar, sidecar_name: str | None):
-        self.file, self.sidecar, self.sidecar_name = file, sidecar, sidecar_name
+    def __init__(self, file: str | None, sidecar, sidecar_name: str | None, budget: Budget):
+        self.file, self.sidecar, self.sidecar_name, self.budget = file, sidecar, sidecar_name, budget
         self.ops = all_ops()
         self.decls: dict[str, Tree] = {}       # node name -> its `node` statement
 
@@ -145,7 +165,6 @@ class _Reader:
         table[key] = self.string(value_tok)
 
     def mapping(self, tree: Tree, found: list) -> None:
-        from snnc.errors import MalformedInputError
         from snnc.ir.mapping import Mapping
         (tok,) = tree.children
         if found:
@@ -154,6 +173,8 @@ class _Reader:
             found.append(Mapping.from_json(json.loads(self.string(tok))))
         except json.JSONDecodeError as exc:
             self.fail(tok, f"mapping: not valid JSON ({exc.msg})")
+        except RecursionError:
+            self.fail(tok, "mapping: the JSON nests too deeply (expected the mapping record's few levels)")
         except MalformedInputError as exc:
             self.fail(tok, str(exc))
 
@@ -263,12 +284,18 @@ class _Reader:
         dtype_tok, shape_tree, data = tree.children
         if dtype_tok != dtype:
             self.fail(dtype_tok, f"{what} is an {dtype_tok} array (expected an {dtype} array)")
+        if len(shape_tree.children) > MAX_RANK:
+            self.fail(shape_tree, f"array has {len(shape_tree.children)} dimensions (expected at most {MAX_RANK})")
         shape = tuple(self.integer(t, "an array dimension") for t in shape_tree.children)
         for t, d in zip(shape_tree.children, shape):
             if d < 0:
                 self.fail(t, f"array dimension {d} is negative (expected a size >= 0)")
         if data.data == "ref":
             return self.sidecar_array(data.children[0], dtype, shape)
+        try:
+            self.budget.take(shape, file=None, where=None)
+        except MalformedInputError as exc:
+            self.fail(shape_tree, str(exc))
         try:
             if data.data == "splat":
                 return np.full(shape, self.scalar(data.children[0], dtype), dtype=_DTYPES[dtype])
@@ -307,15 +334,30 @@ class _Reader:
             have = ", ".join(sorted(self.sidecar)[:8]) + (", ..." if len(self.sidecar) > 8 else "")
             self.fail(name_tree, f"{label} has no array '{key}' (expected one of: {have or 'none, it is empty'})")
         try:
+            if isinstance(self.sidecar, NpzArchive):        # a file: its header is checked first
+                self._check_sidecar_header(name_tree, key, label, dtype, shape)
             a = np.asarray(self.sidecar[key])
+        except MalformedInputError as exc:
+            self.fail(name_tree, str(exc))
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             self.fail(name_tree, f"{label} array '{key}' cannot be read ({_one_line(exc)})")
         want = _DTYPES[dtype]
         if a.dtype.kind != want.kind or a.dtype.itemsize != want.itemsize or a.shape != shape:
-            got = {"f": "f", "i": "i", "u": "u"}.get(a.dtype.kind, a.dtype.kind) + str(8 * a.dtype.itemsize)
-            self.fail(name_tree, f"{label} array '{key}' is {got}{list(a.shape)} "
+            self.fail(name_tree, f"{label} array '{key}' is {_dtype_text(a.dtype)}{list(a.shape)} "
                                  f"(expected {dtype}{list(shape)} as declared)")
         return a.astype(want, copy=True)
+
+    def _check_sidecar_header(self, name_tree, key: str, label: str, dtype: str, shape: tuple) -> None:
+        """A file sidecar's array must declare the dtype and shape the text does, before it is read."""
+        got_shape, got = self.sidecar.header(key)
+        want = _DTYPES[dtype]
+        if got.kind != want.kind or got.itemsize != want.itemsize or got_shape != shape:
+            self.fail(name_tree, f"{label} array '{key}' is {_dtype_text(got)}{list(got_shape)} "
+                                 f"(expected {dtype}{list(shape)} as declared)")
+
+
+def _dtype_text(dtype: np.dtype) -> str:
+    return dtype.kind + str(8 * dtype.itemsize)
 
 
 def _entries(n: int) -> str:
