@@ -230,3 +230,6 @@ class AxonDelay(Op):
     def infer_types(self, inputs):
         expect_input_shape(inputs, self.delay.shape)
         return {"output": TensorType(self.delay.shape, "int")}
+
+
+from snnc.backends.loihi import conv  # noqa: F401,E402  (loihi.conv, loihi.sigma_delta)

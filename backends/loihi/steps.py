@@ -248,3 +248,6 @@ class AxonDelayStepper(_Ticking):
         out = self.ring[(self.tick - self.d) % L, :, self.cols].T     # [B, E]; unwritten slots hold 0
         self.tick += 1
         return {"output": out.reshape(self.batch, *self.op.delay.shape)}
+
+
+from snnc.backends.loihi import conv_steps  # noqa: F401,E402  (their step functions)

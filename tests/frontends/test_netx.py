@@ -194,25 +194,31 @@ def test_weight_shape_mismatch(tmp_path):
     assert str(err.value) == f"{path}:layer/1/weight: takes 4 inputs, but the previous layer gives 2"
 
 
-def test_unsupported_layer_type(tmp_path):
+@pytest.mark.parametrize("kind, message", [
+    ("lstm", "this netx layer type has no loihi mapping"),
+    ("average", "a SLAYER readout that averages spike counts in floating point; Lava's netx does not load it either"),
+])
+def test_unsupported_layer_type(tmp_path, kind, message):
     path = tmp_path / "net.net"
     write_netx(path, random_layers(np.random.default_rng(0), [3, 2]))
     with h5py.File(path, "a") as f:
         del f["layer/0/type"]
-        f["layer/0"].create_dataset("type", (1,), "S10", [b"conv"])
+        f["layer/0"].create_dataset("type", (1,), "S10", [kind.encode()])
     with pytest.raises(UnsupportedOpError) as err:
         load(path)
-    assert str(err.value) == (f"{path}, node 'layer/0', op 'conv': this netx layer type has no loihi mapping "
-                              f"(supported: input, flatten, dense)")
+    assert str(err.value) == (f"{path}, node 'layer/0', op '{kind}': {message} "
+                              f"(supported: input, flatten, dense, conv, pool)")
 
 
 def test_non_cuba_neuron(tmp_path):
     path = tmp_path / "net.net"
     layers = random_layers(np.random.default_rng(0), [3, 2])
-    layers[0]["neuron"]["type"] = "SDNN"
+    layers[0]["neuron"]["type"] = "RF_IZ"
     write_netx(path, layers)
-    with pytest.raises(UnsupportedOpError, match=r"node 'layer/0/neuron', op 'SDNN': only CUBA neurons"):
+    with pytest.raises(UnsupportedOpError) as err:
         load(path)
+    assert str(err.value) == (f"{path}, node 'layer/0/neuron', op 'RF_IZ': this netx neuron type has no loihi.* op "
+                              f"(supported: CUBA, LOIHI, SDNN)")
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -280,5 +286,6 @@ def test_save_refuses_a_graph_that_is_not_a_chain(tmp_path):
     b.output("y", "syn", (2,))
     with pytest.raises(UsageError) as err:
         save_netx(b.build(), tmp_path / "x.net")
-    assert str(err.value) == ("netx cannot express this graph: node 'y': is snn.output, expected loihi.cuba here "
-                              "(netx holds a chain input -> (loihi.dense -> loihi.cuba)+ -> output)")
+    assert str(err.value) == ("netx cannot express node 'y': is snn.output, expected a loihi.cuba or "
+                              "loihi.sigma_delta here (input -> [neuron] -> (loihi.dense | loihi.conv -> neuron)+ "
+                              "-> output)")

@@ -3,6 +3,7 @@ contract (no array changes after it is returned), and the text round trip."""
 import numpy as np
 import pytest
 
+from snnc.backends.loihi.conv import Conv, SigmaDelta
 from snnc.backends.loihi.ops import AxonDelay, Dense, Sparse
 from snnc.interp.kernel import Context, stepper_for
 from snnc.ir.op import all_ops
@@ -19,11 +20,16 @@ EXAMPLES = {
     "loihi.sparse": lambda: Sparse(indptr=[0, 2, 2, 5], indices=[0, 3, 1, 1, 2], weight=[5, -3, 2, 7, -1],
                                    weight_exp=[0, 3, -2], delay=[0, 1, 0, 2, 1], n_in=4),
     "loihi.axon_delay": lambda: AxonDelay(delay=np.array([0, 3, 1, 2])),
+    "loihi.conv": lambda: Conv(weight=np.arange(-6, 6).reshape(3, 1, 2, 2), weight_exp=np.array([0, 1, -1]),
+                               in_shape=(1, 2, 2), padding=(1, 0), delay=np.arange(12).reshape(3, 1, 2, 2) % 3,
+                               graded=True),
+    "loihi.sigma_delta": lambda: SigmaDelta(vth=[0, 1, 2, 3], bias=[2, -1, 0, 5], spike_exp=2, state_exp=3),
 }
 
 
 def test_ops_are_registered():
-    assert LOIHI_OPS == ["loihi.axon_delay", "loihi.cuba", "loihi.dense", "loihi.sparse"]
+    assert LOIHI_OPS == ["loihi.axon_delay", "loihi.conv", "loihi.cuba", "loihi.dense", "loihi.sigma_delta",
+                         "loihi.sparse"]
 
 
 @pytest.mark.parametrize("name", LOIHI_OPS)
