@@ -111,14 +111,15 @@ FLATTEN_DIMS = ("sample", "batch")
 
 def load(source, *, dt: float | None = None, method: str | None = None, reset_mode: str | None = None,
          reset_timing: str | None = None, current_timing: str | None = None,
-         flatten_dims: str = "sample", max_elements: int | None = None, max_expansion: float | None = None,
+         flatten_dims: str | None = None, max_elements: int | None = None, max_expansion: float | None = None,
          **unknown) -> Graph:
     """Read a NIR file (path) or a live `nir.NIRGraph` into a verified `snn.*` Graph.
 
     `dt` (seconds) and `method` ("euler" or "exact") set the discretisation; `reset_mode`,
     `reset_timing` and `current_timing` override the neurons' semantics (NIR's, or those of
     the framework the file shows it came from); `flatten_dims` says how Flatten dims count
-    ("sample": per-sample axes; "batch": torch-style); `max_elements` and `max_expansion`
+    ("sample": per-sample axes, the default; "batch": torch-style, the default for files
+    sinabs wrote); `max_elements` and `max_expansion`
     raise the limits of `snnc.safeio` on what the file may declare.
     """
     if unknown:

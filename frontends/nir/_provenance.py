@@ -9,7 +9,7 @@ semantics in metadata and are never fingerprinted.
 | framework | evidence in the file | implied |
 |---|---|---|
 | snnTorch (`snntorch.export_to_nir`, 1.0) | every neuron a LIF or CubaLIF with r = τ_mem/dt and w_in = τ_syn/dt at dt = 1e-4 s, v_leak = 0, v_reset = 0 | dt = 1e-4, euler; snnTorch's default reset (`reset_mechanism="subtract"`, `reset_delay=True`): subtract, next_step |
-| sinabs (`sinabs.to_nir`) | a SumPool2d, or a Flatten whose stored input type is [0, 0, 0, 0]; every neuron an IF, LIF or LI with r = 1, v_leak = 0 | dt = 1 (sinabs counts time in ticks: IF v += x, LIF α = exp(−1/τ)), exact; MembraneSubtract: subtract, immediate |
+| sinabs (`sinabs.to_nir`) | a SumPool2d, or a Flatten whose stored input type is [0, 0, 0, 0]; every neuron an IF, LIF or LI with r = 1, v_leak = 0 | dt = 1 (sinabs counts time in ticks: IF v += x, LIF α = exp(−1/τ)), exact; MembraneSubtract: subtract, immediate; Flatten dims as torch's, counting the batch axis (sinabs writes `nn.Flatten`'s own) |
 | Norse (`norse.torch.to_nir`) | every neuron has r = 1, and a CubaLIF (LIFCell) with w_in = 1 is among them | Norse resets as NIR means (to v_reset, immediately): nothing changes |
 | Spyx (`spyx.nir.to_nir`) | Haiku layer keys (`linear`, `LIF_1`, ...) and r = β = 1 − dt/τ on every leaky neuron | announced only: such files hold Haiku's [N_in, N_out] weights and r = β, which no NIR reader reads back (`snnc.frontends.jax.load_spyx_nir` reads NIR files for Spyx's neurons) |
 
@@ -39,6 +39,7 @@ class Provenance:
     rule: str = ""          # the framework's reset rule, in its own words
     override: str = ""      # what the file cannot show, and the option that says it
     dt_words: str = ""      # why `dt`
+    flatten_dims: str | None = None               # how its Flatten dims count, when not per sample
 
 
 def detect(nodes: list) -> Provenance | None:
@@ -103,11 +104,13 @@ def _sinabs(nodes) -> Provenance | None:
     shown = "a SumPool2d" if pooled else "a Flatten with stored input type [0, 0, 0, 0]"
     return Provenance(
         "sinabs", f"{shown}, IF/LIF/LI neurons with r = 1 and v_leak = 0, as sinabs.to_nir writes them",
-        dt=1.0, method="exact", dt_words="sinabs counts time in ticks",
+        dt=1.0, method="exact", dt_words="sinabs counts time in ticks", flatten_dims="batch",
         neuron_fields=(("reset_mode", "subtract"), ("reset_timing", "immediate")),
         rule="sinabs's MembraneSubtract reset with one spike per tick (SingleSpike; sinabs's default "
-             "MultiSpike, several spikes per tick, has no snnc equivalent)",
-        override="for another reset pass --reset-mode and --reset-timing")
+             "MultiSpike, several spikes per tick, has no snnc equivalent) and torch's Flatten dims, which "
+             "count the batch axis",
+        override="for another reset pass --reset-mode and --reset-timing, for per-sample Flatten dims "
+                 "--load-option flatten_dims=sample")
 
 
 def _stored_zero_shape(node) -> bool:
@@ -173,9 +176,12 @@ def announce_guesses(where: str, found: Provenance | None, graph, *, dt_given: b
     unsaid = [f for f in _RESET_FIELDS if f not in overridden]
     if found is not None:
         applied = [f"{k}={v}" for k, v in found.neuron_fields if k in unsaid] if spiking else []
-        rule = f"; assuming {found.rule}: {', '.join(applied)}" if applied else f"; {found.rule}"
-        announce(f"{where}: written by {found.framework} ({found.evidence}){rule}; {found.override}, or "
-                 f"load(..., reset_mode=..., reset_timing=...)")
+        if applied:
+            rule = (f"; assuming {found.rule}: {', '.join(applied)}; {found.override}, or load(..., "
+                    f"reset_mode=..., reset_timing=...)")
+        else:
+            rule = f"; {found.rule}; {found.override}" if spiking and unsaid else ""
+        announce(f"{where}: written by {found.framework} ({found.evidence}){rule}")
     elif spiking and unsaid:
         announce(f"{where}: the file does not show which framework wrote it; assuming NIR's reset rule: "
                  f"reset_mode=value (to v_reset), reset_timing=immediate (pass --reset-mode/--reset-timing, "

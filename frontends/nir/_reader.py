@@ -30,7 +30,7 @@ class Options:
     dt: float | None = None
     method: str | None = None
     overrides: tuple[tuple[str, str], ...] = ()   # op field -> value, for every op that has it
-    flatten_dims: str = "sample"
+    flatten_dims: str | None = None               # None: the file's framework's, else "sample"
     limits: Limits = Limits()
     user_fields: tuple[str, ...] = ()             # the override fields the caller set
 
@@ -322,7 +322,7 @@ def read_graph(source, options: Options) -> Graph:
     if found is not None:       # the framework's neuron semantics, under the caller's own overrides
         given = {k for k, _ in options.overrides}
         options = replace(options, overrides=tuple((k, v) for k, v in found.neuron_fields if k not in given)
-                          + options.overrides)
+                          + options.overrides, flatten_dims=options.flatten_dims or found.flatten_dims)
     name_of = {f.path: f.name for f in flats}
     for s, d in nir_edges:
         if s not in name_of or d not in name_of:     # only in graphs built with type_check=False
@@ -429,7 +429,7 @@ def _convert(flat: _Flat, in_shape, snnc_file: bool, options: Options, file) -> 
         extras = {f.name: decode_field(f, meta[PREFIX + f.name]) for f in m.extra_fields()
                   if m.op.name == wanted and PREFIX + f.name in meta}
         ctx = ImportContext(in_shape=in_shape, extras=extras, snnc=snnc_file,
-                            options={"flatten_dims": options.flatten_dims})
+                            options={"flatten_dims": options.flatten_dims or "sample"})
         fields = m.nir_to_fields(node, ctx)
         for f in m.extra_fields():
             if f.name not in fields and f.name in extras:

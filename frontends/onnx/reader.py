@@ -164,10 +164,14 @@ def _check_value_dims(graph: onnx.GraphProto, name: str, limits: Limits) -> None
         for vi in list(g.input) + list(g.output) + list(g.value_info):
             if not (vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")):
                 continue
-            dims = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
-            if any(d < 0 for d in dims) or math.prod(dims) > limits.max_elements:
-                raise MalformedInputError(f"shape {dims} (known dims) declares more than {limits.max_elements} "
-                                          f"elements, or a negative size (raise the limit with the load option "
+            dims = [d.dim_value if d.HasField("dim_value") else "?" for d in vi.type.tensor_type.shape.dim]
+            known = [d for d in dims if d != "?"]
+            text = "[" + ", ".join(map(str, dims)) + "]"
+            if any(d < 0 for d in known):
+                raise MalformedInputError(f"shape {text} has a negative size", file=name, where=f"value '{vi.name}'")
+            if math.prod(known) > limits.max_elements:
+                raise MalformedInputError(f"shape {text} declares {math.prod(known)} elements per value, over the "
+                                          f"limit of {limits.max_elements} (raise it with the load option "
                                           f"max_elements=N)", file=name, where=f"value '{vi.name}'")
 
 
