@@ -15,6 +15,7 @@ from snnc.backends.loihi.ops import (ACTIVATION_SHIFT, DECAY_SHIFT, STATE_BITS, 
 from snnc.errors import SimulationError
 from snnc.interp import fixed
 from snnc.interp.kernel import DelayedStepper, Stepper, register_stepper
+from snnc.backends.loihi import fused  # noqa: F401,E402  (fusers: partitioned layers stepped as one)
 
 # Integers below 2^24 (float32) and 2^53 (float64) add up exactly in floating point.
 _FLOAT32_EXACT = 1 << 24

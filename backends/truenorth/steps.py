@@ -15,6 +15,7 @@ from snnc.backends.truenorth.ops import PRN_BITS, RESET_LINEAR, RESET_NORMAL, Co
 from snnc.errors import SimulationError
 from snnc.interp import fixed
 from snnc.interp.kernel import Stepper, register_stepper
+from snnc.backends.truenorth import fused  # noqa: F401,E402  (fusers: the cores and routes of a depth as one step)
 
 _PRN_HIGH = 1 << PRN_BITS
 _FLOAT32_EXACT = 1 << 24

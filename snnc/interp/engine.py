@@ -38,7 +38,7 @@ class RunResult:
 
 
 def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str] = (),
-        strict: bool = False, seed: int = 0, chip_instances: int = 1, fuse: bool = True,
+        strict: bool = False, seed: int = 0, chip_instances: int = 1, fuse: bool = True, jit: bool = True,
         first_instance: int = 0, batch_window: tuple[int, int] | None = None) -> RunResult:
     """Run `graph` on time-major `inputs` ({input name: [T, B, *shape]}) and return every output.
 
@@ -55,7 +55,8 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
     are rows start … start + B − 1 of a batch of `total` (`Context.batch_start`), so a
     stepper whose random draws span the batch draws as in the whole run (`snnc.interp.parallel`).
 
-    `fuse=False` steps every node with its own stepper (the reference for the fused groups).
+    `fuse=False` steps every node with its own stepper (the reference for the fused groups);
+    `jit=False` keeps fused groups on numpy where numba is installed (same results).
     """
     if isinstance(chip_instances, bool) or not isinstance(chip_instances, (int, np.integer)) or chip_instances < 1:
         raise SimulationError(f"chip_instances must be an integer >= 1, got {chip_instances!r}")
@@ -66,7 +67,7 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
     T, B = next(iter(xs.values())).shape[:2] if xs else (0, 0)
     start, total = _window(batch_window, B // max(int(chip_instances), 1))
     ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed, instances=int(chip_instances),
-                  first_instance=int(first_instance), batch_start=start, batch_total=total)
+                  first_instance=int(first_instance), batch_start=start, batch_total=total, jit=jit)
     plan = build_plan(graph, ctx, B, record=tuple(record), fuse=fuse)
     return _run_plan(plan, graph, xs, T, B)
 

@@ -85,6 +85,15 @@ class Group:
             f"the group of {len(self.members)} nodes '{first}', ..."
 
 
+class MembersGroup(Group):
+    """A group that reads every member's "input" port and gives every member's "output"."""
+
+    def __init__(self, names, ctx, batch):
+        self.members, self.ctx, self.batch = tuple(names), ctx, batch
+        self.inputs = tuple((n, "input") for n in names)
+        self.outputs = tuple(Value(n) for n in names)
+
+
 class NodeGroup(Group):
     """One node run by its own Stepper."""
 

@@ -91,20 +91,18 @@ def _wire(graph: Graph, groups: list[Group], batch: int, record) -> Plan:
     for n in graph.inputs:
         slots[("value", n, "output")] = len(slots)
     group_of, into_edges = {}, set()
-    for g in groups:
+    for k, g in enumerate(groups):
         for m in g.members:
             group_of[m] = g
-        for o in g.outputs:
-            key = ("value", o.member, o.port) if isinstance(o, Value) else ("into", o.consumer, o.port)
-            slots[key] = len(slots)
+        for o in g.outputs:       # several groups may each give part of one port's sum
+            slots[_key(o, k)] = len(slots)
             if isinstance(o, Into):
                 into_edges.update((m, o.consumer, o.port) for m in o.members)
     _check_covered(graph, group_of, slots, into_edges)
     wiring = _PortWiring(graph, slots, into_edges, batch)
     delayed, immediate, absorbing = [], [], []
-    for g in groups:
-        out_slots = [slots[("value", o.member, o.port) if isinstance(o, Value) else ("into", o.consumer, o.port)]
-                     for o in g.outputs]
+    for k, g in enumerate(groups):
+        out_slots = [slots[_key(o, k)] for o in g.outputs]
         fetch = [wiring.fetch(m, p) for m, p in g.inputs]
         if g.delayed:
             delayed.append((g, out_slots))
@@ -115,6 +113,10 @@ def _wire(graph: Graph, groups: list[Group], batch: int, record) -> Plan:
     probes = [_probe(graph, group_of, slots, r) for r in record]
     return Plan(len(slots), {n: slots[("value", n, "output")] for n in graph.inputs}, delayed, immediate,
                 absorbing, outputs, probes, wiring.zeros)
+
+
+def _key(o: Value | Into, group: int) -> tuple:
+    return ("value", o.member, o.port) if isinstance(o, Value) else ("into", o.consumer, o.port, group)
 
 
 def _check_covered(graph, group_of, slots, into_edges) -> None:
@@ -133,6 +135,10 @@ class _PortWiring:
         self.graph, self.slots, self.into_edges, self.batch = graph, slots, into_edges, batch
         self.types = graph.types()
         self.zeros: dict[int, np.ndarray] = {}
+        self.into: dict[tuple[str, str], list[int]] = {}
+        for key, s in slots.items():
+            if key[0] == "into":
+                self.into.setdefault(key[1:3], []).append(s)
 
     def fetch(self, node: str, port: str) -> Fetch:
         terms = []                                    # (slot, recurrent), in edge order: float sums keep it
@@ -143,8 +149,7 @@ class _PortWiring:
             terms.append((s, e.recurrent))
             if e.recurrent and s not in self.zeros:
                 self.zeros[s] = np.zeros((self.batch, *self.types[(e.src, e.src_port)].shape))
-        if ("into", node, port) in self.slots:
-            terms.append((self.slots[("into", node, port)], False))
+        terms += [(s, False) for s in self.into.get((node, port), ())]
         return _summer(tuple(terms))
 
 
