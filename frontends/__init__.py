@@ -51,6 +51,7 @@ FRONTENDS: tuple[Frontend, ...] = (
     Frontend("onnx", (".onnx",)),
     Frontend("netx", (".net",)),
     Frontend("torch", (), _is_torch_module),
+    Frontend("torch.checkpoint", (".pt", ".pth")),       # a state dict plus its class (torch_class=)
     Frontend("jax", (), _is_jax_step),
 )
 

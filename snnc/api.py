@@ -45,6 +45,25 @@ def load(source, *, convert_ann=False, calibration=None, **options) -> Graph:
     return _convert_ann(graph, convert_ann, calibration)
 
 
+def convert(source, output, **options) -> Graph:
+    """Read a model (anything `load` accepts: a path, a live torch.nn.Module, a Graph) and write
+    it to `output`, by its suffix: `.nir`, or `.snnir` (text IR, with a `.npz` sidecar for large
+    arrays). `options` go to `load`. The file appears only when complete. Returns the graph.
+
+        snnc.convert(net, "model.nir", sample_input=x)   # an snnTorch model, loop over time or one tick
+    """
+    from snnc.fileio import staged_files
+    from snnc.frontends import frontend_for
+    out = Path(output)
+    writer = frontend_for(out)
+    if not hasattr(writer.module, "save"):
+        raise UsageError(f"{out}: snnc can read '{out.suffix}' files but not write them (write .snnir or .nir)")
+    graph = load(source, **options)
+    with staged_files(out) as staged:          # the file and any sidecar appear only when complete
+        writer.module.save(graph, staged)
+    return graph
+
+
 def _convert_ann(graph: Graph, convert_ann, calibration) -> Graph:
     """Run the convert-ann pass with options from `convert_ann` (True, a dict or an options object)."""
     from snnc.passes.convert_ann import ConvertAnnOptions

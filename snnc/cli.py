@@ -242,6 +242,12 @@ def _load_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--calibration", metavar="X.npy",
                    help="convert an ANN (ReLU network) to a spiking one, normalising each layer on these "
                         "samples [N, *input_shape] (the convert-ann pass)")
+    c.add_argument("--torch-class", metavar="PACKAGE.MODULE:CLASS",
+                   help="for a torch.save'd state dict (.pt): the model's class (or path/file.py:CLASS); the "
+                        "file is read with torch.load(weights_only=True). A forward that loops over time reads "
+                        "x.shape from --load-option 'sample_shape=[T, B, ...]' when its loop needs it")
+    c.add_argument("--torch-args", metavar="JSON",
+                   help="the class's constructor arguments: a JSON object (keywords) or array (positional)")
 
 
 def _load(args):
@@ -270,7 +276,7 @@ def _load_kwargs(args) -> dict:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
-    for key in ("dt", "reset_mode", "reset_timing"):
+    for key in ("dt", "reset_mode", "reset_timing", "torch_class", "torch_args"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     if getattr(args, "calibration", None) is not None:
@@ -330,15 +336,12 @@ def _is_number(x) -> bool:
 
 
 def _convert(args) -> int:
+    from snnc.api import convert
     from snnc.frontends import frontend_for
     out = Path(args.output)
-    writer = frontend_for(out)
-    if not hasattr(writer.module, "save"):
+    if not hasattr(frontend_for(out).module, "save"):        # before the (possibly long) load
         raise UsageError(f"{out}: snnc can read '{out.suffix}' files but not write them (write .snnir or .nir)")
-    graph = _load(args)
-    from snnc.fileio import staged_files
-    with staged_files(out) as staged:          # the file and any sidecar appear only when complete
-        writer.module.save(graph, staged)
+    graph = convert(_load(args), out)
     print(f"wrote {out} ({len(graph.nodes)} nodes)")
     return 0
 

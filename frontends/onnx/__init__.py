@@ -39,7 +39,7 @@ import math
 from pathlib import Path
 from typing import Mapping
 
-from snnc.errors import UsageError
+from snnc.errors import UsageError, announce
 from snnc.frontends.dynamics import build_graph
 from snnc.frontends.onnx import loops, stateful, unrolled
 from snnc.frontends.onnx.common import GraphInfo, make_namer
@@ -51,7 +51,7 @@ from snnc.safeio import Limits, check_finite
 __all__ = ["load", "supported_ops"]
 
 
-def load(source, *, dt: float = 1e-3, state: Mapping[str, str] | None = None,
+def load(source, *, dt: float | None = None, state: Mapping[str, str] | None = None,
          outputs: tuple[str, ...] | list[str] | None = None, max_elements: int | None = None,
          max_expansion: float | None = None, **unknown) -> Graph:
     """Read an ONNX file into a verified snn Graph (see the module docstring for the forms).
@@ -60,6 +60,7 @@ def load(source, *, dt: float = 1e-3, state: Mapping[str, str] | None = None,
     if unknown:
         raise UsageError(f"{source}: unknown ONNX load option(s) {', '.join(sorted(unknown))} (known: dt, "
                          f"state, outputs, max_elements, max_expansion)")
+    dt_given, dt = dt is not None, 1e-3 if dt is None else dt
     if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise UsageError(f"{source}: dt must be a positive number of seconds, got {dt!r}")
     if state is not None and not (isinstance(state, Mapping) and all(isinstance(k, str) and isinstance(v, str)
@@ -94,6 +95,9 @@ def load(source, *, dt: float = 1e-3, state: Mapping[str, str] | None = None,
             "onnx.opset": str(max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                                   default=0))}
     graph = build_graph(step, dt=float(dt), source=name, metadata=meta, namer=make_namer(strip))
+    if not dt_given and form != "stateless":
+        announce(f"{Path(name).name}: ONNX stores no dt; assuming dt = 0.001 s (it sets the time constants, not "
+                 f"the spikes, which the graph computes per tick); pass --dt or load(..., dt=...)")
     check_finite(graph, file=name)
     return graph
 

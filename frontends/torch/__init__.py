@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from snnc.errors import UsageError
+from snnc.errors import UsageError, announce
 from snnc.ir.graph import Graph
 
 _LIBRARIES = (("snntorch", "snntorch"), ("norse", "norse"), ("snnc.torch", "snnc_modules"))
@@ -42,8 +42,11 @@ def load(module, *, sample_input=None, dt: float | None = None, method: str | No
     sample_input: one tick of input, a tensor [B, *shape] (or a tuple/list by forward
         argument, or a dict by argument name); only its shape is read, the model never runs.
         It may be left out when the first layer fixes the shape (Linear, a recurrent cell).
+        For a forward that loops over time (`loop.py`), the whole input it takes: [T, B,
+        *shape] when it reads x[step], [B, *shape] when it reads the same x every tick.
     dt: the graph's time step in seconds. Default: the dt of snnc.torch modules, else
-        the dt of Norse cells, else 1e-3. snnTorch's β are per tick, so any dt is exact.
+        the dt of Norse cells, else 1e-3 (announced). snnTorch's β are per tick, so any dt
+        is exact.
     method: 'euler' (default) or 'exact'; snnc.torch modules fix it.
     """
     if options:
@@ -53,18 +56,35 @@ def load(module, *, sample_input=None, dt: float | None = None, method: str | No
 
     if not isinstance(module, torch.nn.Module):
         raise UsageError(f"torch frontend: expected a torch.nn.Module, got {type(module).__name__}")
+    from snnc.frontends.torch import loop
     from snnc.frontends.torch.session import Session
     from snnc.frontends.torch.tracing import Root, Walk, trace
 
     table, inline = converters()
-    metadata = {"source": "torch", "model": type(module).__name__}
+    name = type(module).__name__
+    metadata = {"source": "torch", "model": name}
     dt, method = _time_base(module, table, dt, method)
     if type(module) in table or type(module) in inline:      # fx traces the root's own forward
         module = Root(module)
-    fx_graph = trace(module, table, inline)
-    placeholders = [str(n.target).lstrip("*") for n in fx_graph.nodes if n.op == "placeholder"]
-    shapes = _sample_shapes(sample_input, placeholders)
-    return Walk(Session(dt, method), table, module, shapes).run(fx_graph, metadata)
+    samples = _sample_shapes(sample_input, _argument_names(module))
+    fx_graph = trace(module, table, inline, samples)
+    stateful = {path for path, m in module.named_modules() if getattr(table.get(type(m)), "stateful", False)}
+    rerolled = None
+    if loop.loops_over_time(fx_graph):
+        rerolled = loop.reroll(fx_graph, stateful, module, name)
+        fx_graph = rerolled.graph
+    shapes = {k: v[2 if rerolled and k in rerolled.time_indexed else 1:] for k, v in samples.items()}
+    graph = Walk(Session(dt, method), table, module, shapes).run(fx_graph, metadata)
+    if rerolled is not None:
+        loop.announce_reading(rerolled, name, len(graph.outputs))
+    return graph
+
+
+def _argument_names(module) -> list[str]:
+    """The names of `module.forward`'s arguments, in order (fx's placeholders)."""
+    import inspect
+    params = inspect.signature(module.forward).parameters.values()
+    return [p.name for p in params if p.kind not in (p.VAR_KEYWORD,)]
 
 
 def _time_base(model, table, dt, method) -> tuple[float, str]:
@@ -88,20 +108,30 @@ def _time_base(model, table, dt, method) -> tuple[float, str]:
         return fdt, fmethod
     if method is not None and method not in ("euler", "exact"):
         raise UsageError(f"method must be 'euler' or 'exact', got {method!r}")
-    if dt is None:
-        dt = suggested.pop() if len(suggested) == 1 else 1e-3
+    if dt is None and len(suggested) == 1:
+        dt = suggested.pop()
+    elif dt is None and suggested:
+        dt = 1e-3
+        announce(f"{type(model).__name__}: its Norse cells disagree on dt ({', '.join(f'{d:g}' for d in sorted(suggested))} "
+                 f"s); assuming dt = 0.001 s (pass load(..., dt=...))")
+    elif dt is None:
+        dt = 1e-3
+        if any(getattr(table.get(type(m)), "stateful", False) for m in model.modules()):
+            announce(f"{type(model).__name__}: no dt in the model; assuming dt = 0.001 s (the time constants are "
+                     f"τ = dt/(1 − β), spikes do not depend on it; pass load(..., dt=...) or --dt)")
     return float(dt), method or "euler"
 
 
-def _sample_shapes(sample, placeholders: list[str]) -> dict[str, tuple[int, ...]]:
+def _sample_shapes(sample, names: list[str]) -> dict[str, tuple[int, ...]]:
+    """Forward argument name -> the whole shape of its sample (batch axis included)."""
     if sample is None:
         return {}
     if isinstance(sample, dict):
         pairs = list(sample.items())
     elif isinstance(sample, (tuple, list)):
-        pairs = list(zip(placeholders, sample))
+        pairs = list(zip(names, sample))
     else:
-        pairs = [(placeholders[0], sample)] if placeholders else []
+        pairs = [(names[0], sample)] if names else []
     shapes = {}
     for name, t in pairs:
         if t is None:
@@ -110,5 +140,5 @@ def _sample_shapes(sample, placeholders: list[str]) -> dict[str, tuple[int, ...]
         if len(shape) < 1:
             raise UsageError(f"sample_input for '{name}' must be a tensor [B, *shape] (one tick, batched), "
                              f"got {type(t).__name__} of shape {list(shape)}")
-        shapes[name] = tuple(int(s) for s in shape[1:])
+        shapes[name] = tuple(int(s) for s in shape)
     return shapes

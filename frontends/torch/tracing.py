@@ -42,13 +42,44 @@ class _Opaque:
     what: str
 
 
+class _ShapedProxy(fx.Proxy):
+    """A forward argument whose shape the sample input gives: `x.shape`, `x.size(d)`, `x.dim()`
+    and `len(x)` are numbers while tracing, so `range(x.shape[0])` unrolls."""
+
+    def __init__(self, node, tracer, shape: tuple[int, ...]):
+        super().__init__(node, tracer)
+        self.sample_shape = torch.Size(shape)
+
+    @property
+    def shape(self):
+        return self.sample_shape
+
+    @property
+    def ndim(self):
+        return len(self.sample_shape)
+
+    def size(self, dim=None):
+        return self.sample_shape if dim is None else self.sample_shape[dim]
+
+    def dim(self):
+        return len(self.sample_shape)
+
+    def __len__(self):
+        return self.sample_shape[0]
+
+
 class _Tracer(fx.Tracer):
     """Keeps `leaves` (module types) as calls; traces `inline` types with their rule instead of
-    their forward (for containers whose forward fx cannot trace, like Norse's SequentialState)."""
+    their forward (for containers whose forward fx cannot trace, like Norse's SequentialState);
+    forward arguments with a sample shape trace as `_ShapedProxy`."""
 
-    def __init__(self, leaves, inline):
+    def __init__(self, leaves, inline, shapes=None):
         super().__init__()
-        self.leaves, self.inline = leaves, inline
+        self.leaves, self.inline, self.shapes = leaves, inline, dict(shapes or {})
+
+    def proxy(self, node):
+        shape = self.shapes.get(str(node.target).lstrip("*")) if node.op == "placeholder" else None
+        return _ShapedProxy(node, self, shape) if shape is not None else super().proxy(node)
 
     def is_leaf_module(self, m, qualname):
         return type(m) in self.leaves or super().is_leaf_module(m, qualname)
@@ -72,14 +103,16 @@ class Root(torch.nn.Module):
         return self.model(x)
 
 
-def trace(model: torch.nn.Module, leaves, inline) -> fx.Graph:
-    """The fx graph of `model.forward` with `leaves` (module types) kept as calls."""
+def trace(model: torch.nn.Module, leaves, inline, shapes=None) -> fx.Graph:
+    """The fx graph of `model.forward` with `leaves` (module types) kept as calls; `shapes`:
+    forward argument name -> its sample's whole shape."""
     try:
-        return _Tracer(leaves, inline).trace(model)
+        return _Tracer(leaves, inline, shapes).trace(model)
     except Exception as exc:  # fx raises many types while running user code symbolically
         raise UnsupportedOpError(
             f"torch.fx cannot trace {type(model).__name__}.forward ({type(exc).__name__}: {exc}); snnc reads "
-            f"a forward that computes one tick without data-dependent control flow", source=SOURCE) from exc
+            f"a forward that computes one tick, or one that loops over a number of ticks fixed by a constant or "
+            f"by sample_input's shape, without data-dependent control flow", source=SOURCE) from exc
 
 
 class Walk:
@@ -173,8 +206,9 @@ class Walk:
         if conv.stateful:
             if path in self.called:
                 raise refuse(path, _qualname(type(module)),
-                             "called twice in one forward; snnc reads forward as one tick, so each neuron "
-                             "module runs once per call (loop over time outside the model)")
+                             "called twice in one forward; snnc reads a forward as one tick, where each neuron "
+                             "module runs once, or as a loop over time that returns torch.stack(<one value per "
+                             "tick>, dim=0) for each output")
             self.called.add(path)
         elif len(node.args) + len(node.kwargs) != 1:
             raise refuse(path, _qualname(type(module)), "called with more than one argument")
