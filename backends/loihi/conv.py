@@ -50,8 +50,9 @@ class Conv(Op):
     where inputs outside 0 ≤ row < H, 0 ≤ column < W are 0 (zero padding) and y[0] = 0.
     This is cross-correlation, as PyTorch's conv2d and SLAYER's Conv synapse compute it:
     lava-dl's netx flips a file's kernel spatially before Lava's Conv, whose scipy
-    convolve2d flips it back (lava-dl netx hdf5.py create_conv; lava proc/conv/utils.py
-    conv_scipy, lava-nc/lava bec5ea88). Lava's Conv has no exponent; weight_exp = 0 is it.
+    convolve2d flips it back (lava-dl netx hdf5.py create_conv; lava-nc/lava proc/conv/utils.py
+    conv_scipy at bec5ea88, models.py PyConvModelFixed at 96db6ee2). Lava's Conv has no
+    exponent; weight_exp = 0 is it.
     Sum pooling is this op with groups = C_in = C_out and one equal value in every tap.
     The op is delayed (`Op.delayed`), like loihi.dense (ir_spec/SPEC.md §2, §3).
     Units: y in synaptic-input units (loihi.cuba shifts it by 6).

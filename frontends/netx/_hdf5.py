@@ -81,11 +81,16 @@ class SafeFile:
                         seen.add(addr)
                         stack.append(obj)
 
-    def _keys(self, group) -> list[str]:
-        try:
-            return list(group.keys())
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
-            raise self.error(group.name, f"unreadable HDF5 group ({_first_line(exc)})") from None
+    def _keys(self, group):
+        """The link names of `group`, one at a time (h5py reads them by index, lazily)."""
+        names = iter(group)
+        while True:
+            try:
+                yield next(names)
+            except StopIteration:
+                return
+            except (OSError, RuntimeError, KeyError, ValueError) as exc:
+                raise self.error(group.name, f"unreadable HDF5 group ({_first_line(exc)})") from None
 
     def _follow(self, group, key: str, path: str):
         h5py = self.h5py
@@ -132,9 +137,6 @@ class SafeFile:
                                    f"({', '.join(STANDARD_FILTERS.values())})")
 
     # -- navigation -------------------------------------------------------------------------------
-    def has(self, group, key: str) -> bool:
-        return key in group
-
     def group(self, parent, key: str):
         """The subgroup `key` of `parent`; a dataset or nothing there is an error."""
         where = f"{parent.name.rstrip('/')}/{key}".lstrip("/")

@@ -210,7 +210,7 @@ def test_unsupported_layer_type(tmp_path, kind, message):
                               f"(supported: input, flatten, dense, conv, pool)")
 
 
-def test_non_cuba_neuron(tmp_path):
+def test_rf_neuron_is_refused(tmp_path):
     path = tmp_path / "net.net"
     layers = random_layers(np.random.default_rng(0), [3, 2])
     layers[0]["neuron"]["type"] = "RF_IZ"

@@ -81,8 +81,10 @@ def test_cnn_runs_tick_for_tick_like_lava(tmp_path, graded):
     dict(stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2),
     dict(stride=(2, 2), padding=(2, 1), dilation=(1, 2), groups=4),
 ])
-def test_conv_geometry_matches_lavas_conv(tmp_path, geometry):
-    """Stride, padding, dilation and groups in (H, W) order, on a 4×7×6 input, against Lava's Conv."""
+@pytest.mark.parametrize("message_bits", [0, 8])
+def test_conv_geometry_matches_lavas_conv(tmp_path, geometry, message_bits):
+    """Stride, padding, dilation and groups in (H, W) order, on a 4×7×6 input, against Lava's Conv;
+    with netx's input_message_bits option the first layer takes graded payloads."""
     rng = np.random.default_rng(11)
     g_, cin = geometry["groups"], 4
     weight = rng.integers(-20, 21, (8, cin // g_, 3, 2))
@@ -90,12 +92,13 @@ def test_conv_geometry_matches_lavas_conv(tmp_path, geometry):
     layers = [nf.input_layer((cin, 7, 6)),
               nf.conv_layer(weight, conv.out_shape, nf.cuba(1 << 17, 0, 4096), **geometry)]
     nf.write(tmp_path / "c.net", layers)
-    g = load(tmp_path / "c.net")
-    assert g.op("layer1.synapse") == conv
-    x = (rng.random((6, 1, cin * 42)) < 0.5).astype(np.int64)
+    g = load(tmp_path / "c.net", input_message_bits=message_bits)
+    assert g.op("layer1.synapse") == conv.replace(graded=message_bits > 0)
+    x = rng.integers(-9, 10, (6, 1, cin * 42)) * (rng.random((6, 1, cin * 42)) < 0.5)
     res = run(g, {"input": x}, record=["layer1.synapse"])
+    s = x if message_bits else (x != 0)
     for t in range(1, 6):
-        expect = ref.lava_conv(x[t - 1, 0].reshape(cin, 7, 6).transpose(2, 1, 0), weight, **geometry)
+        expect = ref.lava_conv(s[t - 1, 0].reshape(cin, 7, 6).transpose(2, 1, 0), weight, **geometry)
         assert np.array_equal(res.recorded["layer1.synapse"][t, 0], ref.flatten_xyc(expect))
 
 
@@ -134,6 +137,8 @@ def test_channel_and_neuron_wise_conv_bias(tmp_path):
                                   nf.conv_layer(weight, (3, 2, 2), nf.cuba(5), bias=bias_xyc)])
     c = load(tmp_path / "c.net").op("layer1.neuron")
     assert np.array_equal(c.bias_mant, bias_xyc.transpose(2, 1, 0).reshape(-1))
+    save_netx(load(tmp_path / "c.net"), tmp_path / "d.net")             # written back neuron-wise, (W, H, C)
+    assert load(tmp_path / "d.net").op("layer1.neuron") == c
 
 
 # -- refusals -------------------------------------------------------------------------------------

@@ -263,3 +263,27 @@ def test_fuzz_mutated_files_load_or_raise_one_snnc_error(tmp_path_factory, data)
         assert "\n" not in str(exc) and str(path) in str(exc)
     else:
         g.verify()
+
+
+def load_corrupted(base: bytes, path, seed: int) -> None:
+    """Flip a few bytes of (or truncate) a valid file; loading it either works or raises one snnc error."""
+    rnd = np.random.default_rng(seed)
+    data = bytearray(base)
+    if rnd.random() < 0.2:
+        data = data[:int(rnd.integers(len(data)))]
+    else:
+        for i in rnd.integers(len(data), size=int(rnd.integers(1, 9))):
+            data[i] = int(rnd.integers(256))
+    path.write_bytes(bytes(data))
+    try:
+        load(path).verify()
+    except SnncError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+
+
+@pytest.mark.parametrize("n, first", [pytest.param(60, 0, id="60"),
+                                      pytest.param(3000, 1000, id="3000", marks=pytest.mark.slow)])
+def test_fuzz_corrupted_bytes_load_or_raise_one_snnc_error(tmp_path, n, first):
+    base = small_net(tmp_path / "a.net").read_bytes()
+    for seed in range(first, first + n):
+        load_corrupted(base, tmp_path / "m.net", seed)
