@@ -31,6 +31,7 @@ from snnc import __version__
 from snnc.errors import SnncError, UsageError
 
 DESCRIPTION = "snnc — a compiler for spiking neural networks."
+ELIDE = 64                 # inspect --ir: arrays above this many values print as a summary unless --full
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +153,9 @@ def _parser() -> argparse.ArgumentParser:
                        description="Print a model's graph: each node with its op, output shape, neurons "
                                    "and synapses, then totals. --ir prints the full text IR instead.")
     c.add_argument("model", help="model file (.snnir, .nir, .onnx, ...)")
-    c.add_argument("--ir", action="store_true", help="print the text IR instead of the summary")
+    c.add_argument("--ir", action="store_true", help="print the text IR instead of the summary; arrays of more "
+                                                     "than 64 values show as <n values, sha256, min, max>")
+    c.add_argument("--full", action="store_true", help="with --ir: print every array value (the parseable text)")
     _load_options(c)
     c.set_defaults(func=_inspect)
 
@@ -292,7 +295,10 @@ def _inspect(args) -> int:
             print(line)
     if args.ir:
         from snnc.ir.text import print_graph
-        print(print_graph(graph), end="")
+        if not args.full:
+            print(f"# arrays of more than {ELIDE} values show as <n values, sha256 prefix, min, max>; --full "
+                  f"prints them all")
+        print(print_graph(graph, elide=None if args.full else ELIDE), end="")
         return 0
     from snnc.ir.summary import summarize
     print(summarize(graph, title=args.model))

@@ -40,10 +40,13 @@ __all__ = ["GRAMMAR_PATH", "load_snnir", "parse_graph", "print_graph", "save_snn
 
 
 # -- public API ---------------------------------------------------------------------------------
-def print_graph(graph: Graph, *, sidecar: dict | None = None, inline_limit: int = 64) -> str:
+def print_graph(graph: Graph, *, sidecar: dict | None = None, inline_limit: int = 64,
+                elide: int | None = None) -> str:
     """The text of `graph`. Arrays of more than `inline_limit` elements that are not uniform
-    go into `sidecar` (name -> array) and print as `@name`; with no sidecar, all print inline."""
-    return _Printer(sidecar, inline_limit).graph(graph)
+    go into `sidecar` (name -> array) and print as `@name`; with no sidecar, all print inline.
+    With `elide`, arrays of more than `elide` elements that are not uniform print as a summary
+    `<n values, sha256 <12 hex>, min m, max M>` instead: text for reading, not for parsing."""
+    return _Printer(sidecar, inline_limit, elide).graph(graph)
 
 
 def parse_graph(text: str, *, file: str | None = None, sidecar: Mapping[str, np.ndarray] | None = None,

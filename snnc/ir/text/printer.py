@@ -13,8 +13,8 @@ _WIDTH = 100                      # a node prints on one line when it fits in th
 
 
 class _Printer:
-    def __init__(self, sidecar: dict | None, inline_limit: int):
-        self.sidecar, self.inline_limit = sidecar, inline_limit
+    def __init__(self, sidecar: dict | None, inline_limit: int, elide: int | None = None):
+        self.sidecar, self.inline_limit, self.elide = sidecar, inline_limit, elide
 
     def graph(self, g: Graph) -> str:
         sections = [
@@ -53,6 +53,8 @@ class _Printer:
         flat = np.ascontiguousarray(a).reshape(-1)
         if flat.size >= 2 and np.all(flat.view(np.uint64) == flat.view(np.uint64)[0]):
             return f"{head} splat {scalar(flat[0].item())}"
+        if self.elide is not None and flat.size > self.elide:
+            return f"{head} {elided(flat)}"
         if self.sidecar is not None and flat.size > self.inline_limit:
             return f"{head} @{_word(self.store(key, a))}"
         return f"{head} {_nested(a.tolist(), scalar)}"
@@ -66,6 +68,14 @@ class _Printer:
             name = f"{key}-{k}"
         self.sidecar[name] = a
         return name
+
+
+def elided(flat: np.ndarray) -> str:
+    """An array shown by what identifies it: `<784000 values, sha256 1f0c2a9b3d4e, min -0.0357, max 0.0357>`
+    (the digest of its bytes as stored, so two prints of the same values match)."""
+    import hashlib
+    digest = hashlib.sha256(np.ascontiguousarray(flat).tobytes()).hexdigest()[:12]
+    return f"<{flat.size} values, sha256 {digest}, min {flat.min().item():.6g}, max {flat.max().item():.6g}>"
 
 
 def _json(data) -> str:
