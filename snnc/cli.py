@@ -359,6 +359,8 @@ def _simulate(args) -> int:
     from snnc.layout import check_time_major
     labels = _read_labels(args.labels) if args.labels else None
     check_time_major(graph, x, batch=None if labels is None else labels.reshape(-1).shape[0], where=args.input)
+    if args.chip_instances is not None:
+        _identical_instances(graph, args.chip_instances)
     with _progress(f"simulate {_run_size(x)}", args=args):
         y = simulate(graph, x, seed=args.seed, chip_instances=args.chip_instances)
     outs = y if isinstance(y, dict) else {graph.outputs[0]: y}
@@ -412,6 +414,19 @@ def _time_major(graph, x: np.ndarray, ticks: int | None, *, seed: int = 0) -> np
     announce(f"--ticks {ticks}: the model stores no input coding, so each static sample is presented "
              f"unchanged on all {ticks} ticks (give a time-major [T, B, *shape] input to code it otherwise)")
     return np.repeat(np.asarray(x)[None], ticks, axis=0)
+
+
+def _identical_instances(graph, n: int) -> None:
+    """Announce that `--chip-instances n` repeats one run when no op of `graph` is a seeded device model."""
+    from snnc.backend import backend, family_names
+    from snnc.errors import announce
+    families = sorted({graph.op(name).name.split(".")[0] for name in graph.nodes} & set(family_names()))
+    if any(backend(f).stochastic for f in families):
+        return
+    noisy = [f for f in family_names() if backend(f).stochastic]
+    what = f"the {' and '.join(families)} chip" if families else "the float model"
+    announce(f"--chip-instances {n}: {what} has no device noise, so all {n} instances give the same run"
+             + (f" (instances differ on a device model: the {', '.join(noisy)} targets)" if noisy else ""))
 
 
 def _progress(description: str, *, args, unit: str = "step"):

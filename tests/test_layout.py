@@ -68,3 +68,17 @@ def test_ticks_repetition_is_announced_once(tmp_path, capsys):
                                 "is presented unchanged on all 9 ticks (give a time-major [T, B, *shape] input "
                                 "to code it otherwise)"]
     assert "shape [9, 6, 10]" in out
+
+
+@pytest.mark.parametrize("target, note", [("loihi", True), ("analog", False)])
+def test_chip_instances_of_a_noiseless_chip_are_announced(tmp_path, capsys, target, note):
+    x = np.load(ROOT / "examples" / "digits" / "test_x.npy")[:, :4]
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / f"d.{target}"
+    assert main(["compile", str(DIGITS), "--target", target, "-o", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(out), "--input", str(tmp_path / "x.npy"), "--chip-instances", "2"]) == 0
+    err = capsys.readouterr().err
+    expected = ("snnc: note: --chip-instances 2: the loihi chip has no device noise, so all 2 instances give the "
+                "same run (instances differ on a device model: the analog targets)\n")
+    assert err == (expected if note else "")
