@@ -71,13 +71,16 @@ class CrossbarStepper(Stepper):
         unit = op.g_max * op.x_max / op.w_scale * op.gain
         self.read_rngs = []
         for i in range(self.n):
-            w, w0 = conductances(op, device.stream(ctx.seed, i, node, 0))
+            chip = ctx.first_instance + i
+            w, w0 = conductances(op, device.stream(ctx.seed, chip, node, 0))
             self.w[i] = w.T
             self.factor[i, 0] = compensation(w, w0, op.drift_compensation) * unit
-            self.read_rngs.append(device.stream(ctx.seed, i, node, 1))
+            self.read_rngs.append(device.stream(ctx.seed, chip, node, 1))
         self.cols = slice(op.col_offset, op.col_offset + C)
         self.rows = slice(op.row_offset, op.row_offset + R)
         self.noise = np.empty((self.n, self.b, C)) if op.out_noise else None
+        whole, rows = ctx.whole_rows(batch)           # a slice of a larger run: draw its reads, keep ours
+        self.window = None if rows is None else (whole // self.n, rows[:self.b])
 
     def step(self, inputs):
         op = self.op
@@ -87,7 +90,10 @@ class CrossbarStepper(Stepper):
         a = device.ir_drop(a, self.w, u, op.ir_drop, op.ir_drop_g_ratio)
         if self.noise is not None:
             for i, r in enumerate(self.read_rngs):
-                r.standard_normal(out=self.noise[i])
+                if self.window is None:
+                    r.standard_normal(out=self.noise[i])
+                else:
+                    self.noise[i] = r.standard_normal((self.window[0], self.noise.shape[2]))[self.window[1]]
             a += op.out_noise * self.noise
         y = device.adc(a, op.adc_bits, op.adc_bound) * self.factor + op.bias
         if y.shape[2] != op.n_out:
@@ -119,7 +125,8 @@ class LIFCircuitStepper(Stepper):
         super().__init__(op, ctx, batch, node)
         self.n, self.b = _groups(ctx, batch, node)
         shape = op.shape
-        draws = np.stack([device.stream(ctx.seed, i, node, 0).standard_normal((3, *shape)) for i in range(self.n)])
+        draws = np.stack([device.stream(ctx.seed, ctx.first_instance + i, node, 0).standard_normal((3, *shape))
+                          for i in range(self.n)])
         tau = op.tau_mem * _factor(op.sigma_tau, draws[:, 0])
         self.gain = (op.gain * _factor(op.sigma_gain, draws[:, 1]))[:, None]
         self.theta = (op.v_leak + (op.v_threshold - op.v_leak) * (1.0 + op.sigma_threshold * draws[:, 2]))[:, None]

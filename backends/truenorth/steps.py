@@ -57,7 +57,12 @@ class CoreStepper(Stepper):
         self.v = np.zeros((batch, op.neurons), np.int64)
 
     def _prn(self, shape) -> np.ndarray:
-        return self.rng.integers(0, _PRN_HIGH, size=shape, dtype=np.int64)
+        """PRNs for [batch, ...]; a run holding part of a larger batch draws the whole run's and
+        keeps its rows (Context.whole_rows), so every sample sees the numbers of the whole run."""
+        whole, rows = self.ctx.whole_rows(shape[0])
+        if rows is None:
+            return self.rng.integers(0, _PRN_HIGH, size=shape, dtype=np.int64)
+        return self.rng.integers(0, _PRN_HIGH, size=(whole, *shape[1:]), dtype=np.int64)[rows]
 
     def _integrate(self, active: np.ndarray) -> np.ndarray:
         if self.exact_in_float:               # integer sums below 2^24 (float32) or 2^53 (float64) are exact

@@ -46,6 +46,17 @@ class Context:
     batch_total: int | None = None
     jit: bool = True
 
+    def whole_rows(self, batch: int) -> tuple[int, np.ndarray | None]:
+        """(rows of the whole run, this run's rows among them) for a stepper whose random draws
+        span the batch: it draws for every row of the whole run, instance-major, and keeps
+        these. The second item is None when this run is the whole run."""
+        per = batch // max(self.instances, 1)
+        total = per if self.batch_total is None else self.batch_total
+        if total == per and self.batch_start == 0:
+            return batch, None
+        rows = (np.arange(self.instances)[:, None] * total + self.batch_start + np.arange(per)).reshape(-1)
+        return self.instances * total, rows
+
     def decay(self, tau: np.ndarray) -> np.ndarray:
         """α(τ): 1 − dt/τ for euler, exp(−dt/τ) for exact (ir_spec/SPEC.md, Discretisation)."""
         tau = np.asarray(tau, dtype=np.float64)

@@ -1,0 +1,186 @@
+"""Dataset-scale runs: the batch split into chunks, run in worker processes or on Ray, joined.
+
+    from snnc.interp.parallel import run_batched
+    res = run_batched(graph, {"x": x}, batch_size=256, workers=4)        # a RunResult, as run()
+    res = run_batched(graph, {"x": x}, workers=8, ray="auto")            # on a Ray cluster
+
+What is guaranteed: the joined result is identical, array for array, to one `run` of the
+whole batch, for every graph, however the batch is chunked and whoever runs the chunks.
+Samples of a batch never interact, and a stepper whose random draws span the batch (a
+stochastic TrueNorth core, an analog crossbar's read noise) is told which rows of the whole
+run it holds (`batch_window`, `Context.whole_rows`) and draws the whole run's numbers.
+Chip instances stay together in every chunk (each chunk runs all N instances of its samples).
+
+`chunked(fn, inputs, ...)` is the general form: any function of a chunk of inputs and its
+window whose result is arrays (or dicts, tuples, dataclasses of them) with the batch on one
+axis; `snnc verify` uses it to stream a dataset through both runs.
+
+Workers: `workers=1` runs in this process; `workers=N` in a pool of N processes (the graph
+is sent to each once); `ray=ADDRESS` (or "auto", or "local" to start a local Ray) submits the
+chunks as Ray tasks. Progress: `progress` (a `snnc.progress.Reporter`) advances by the
+samples of each chunk as it completes.
+"""
+from __future__ import annotations
+
+import concurrent.futures as futures
+import dataclasses
+import functools
+import multiprocessing
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+import numpy as np
+
+from snnc.errors import SimulationError, UsageError
+from snnc.interp.engine import RunResult, run
+from snnc.ir.graph import Graph
+from snnc.progress import SILENT, Reporter
+
+
+def run_batched(graph: Graph, inputs: Mapping[str, np.ndarray], *, batch_size: int | None = None,
+                workers: int = 1, ray: str | None = None, progress: Reporter = SILENT,
+                **run_options) -> RunResult:
+    """`engine.run(graph, inputs, **run_options)` over chunks of at most `batch_size` samples
+    (default: the batch split evenly over the workers), joined into one identical RunResult."""
+    instances = int(run_options.get("chip_instances", 1))
+    fn = functools.partial(_run_chunk, run_options=run_options)
+    return chunked(fn, inputs, graph=graph, batch_size=batch_size, workers=workers, ray=ray,
+                   progress=progress, batch_axis=1, instances=instances)
+
+
+def _run_chunk(graph: Graph, inputs: dict, window: tuple[int, int], *, run_options: dict) -> RunResult:
+    return run(graph, inputs, batch_window=window, **run_options)
+
+
+def chunked(fn: Callable, inputs: Mapping[str, np.ndarray], *, graph: Graph | None = None,
+            batch_size: int | None = None, workers: int = 1, ray: str | None = None,
+            progress: Reporter = SILENT, batch_axis: int = 1, instances: int = 1):
+    """Join `fn(graph, chunk_inputs, (start, B))` over chunks of the batch (axis 1 of every
+    input), in order. `fn` must be picklable (a module-level function or a partial of one);
+    its results are joined along `batch_axis`, where `instances` N > 1 means that axis holds
+    N instance-major groups of the chunk's samples."""
+    xs = {k: np.asarray(v) for k, v in inputs.items()}
+    total = _batch(xs)
+    bounds = _chunks(total, batch_size, workers)
+    progress.update(total=total)
+    tasks = [({k: v[:, a:b] for k, v in xs.items()}, (a, total)) for a, b in bounds]
+    if ray is not None:
+        results = _on_ray(fn, graph, tasks, ray, progress)
+    elif workers > 1 and len(tasks) > 1:
+        results = _on_processes(fn, graph, tasks, workers, progress)
+    else:
+        results = []
+        for chunk, window in tasks:
+            results.append(fn(graph, chunk, window))
+            progress.advance(_batch(chunk))
+    return _join(results, batch_axis, instances)
+
+
+def _batch(xs: Mapping[str, np.ndarray]) -> int:
+    sizes = {v.shape[1] for v in xs.values() if v.ndim >= 2}
+    if len(sizes) != 1:
+        raise SimulationError(f"inputs must share one batch size on axis 1, got {sorted(sizes)}")
+    return sizes.pop()
+
+
+def _chunks(total: int, batch_size: int | None, workers: int) -> list[tuple[int, int]]:
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise UsageError(f"workers must be an integer >= 1, got {workers!r}")
+    if batch_size is None:
+        batch_size = max(1, -(-total // workers))
+    elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise UsageError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return [(a, min(a + int(batch_size), total)) for a in range(0, total, int(batch_size))] or [(0, 0)]
+
+
+# -- workers -----------------------------------------------------------------------------------
+_WORKER: dict = {}          # in a worker process only: the graph it was started with
+
+
+def _init_worker(packed) -> None:
+    _WORKER["graph"] = unpack_graph(packed)
+
+
+def _in_worker(fn, chunk, window):
+    return fn(_WORKER["graph"], chunk, window)
+
+
+def _on_processes(fn, graph, tasks, workers, progress):
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    packed = pack_graph(graph)
+    with futures.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                                     initializer=_init_worker, initargs=(packed,)) as pool:
+        pending = {pool.submit(_in_worker, fn, chunk, window): k for k, (chunk, window) in enumerate(tasks)}
+        results = [None] * len(tasks)
+        for done in futures.as_completed(pending):
+            k = pending[done]
+            results[k] = done.result()
+            progress.advance(_batch(tasks[k][0]))
+    return results
+
+
+def _on_ray(fn, graph, tasks, address, progress):
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("running on Ray needs the 'ray' package (pip install 'snnc[parallel]')") from None
+    if not ray.is_initialized():
+        ray.init(address=None if address == "local" else address, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    remote = ray.remote(_on_ray_worker)
+    graph_ref = ray.put(pack_graph(graph))
+    refs = [remote.remote(fn, graph_ref, chunk, window) for chunk, window in tasks]
+    index = {r: k for k, r in enumerate(refs)}
+    results, waiting = [None] * len(refs), list(refs)
+    while waiting:
+        done, waiting = ray.wait(waiting, num_returns=1)
+        k = index[done[0]]
+        results[k] = ray.get(done[0])
+        progress.advance(_batch(tasks[k][0]))
+    return results
+
+
+def _on_ray_worker(fn, packed, chunk, window):
+    return fn(unpack_graph(packed), chunk, window)
+
+
+# -- the graph across processes ------------------------------------------------------------------
+def pack_graph(graph: Graph | None):
+    """A picklable form of `graph` (its attributes; read-only mappings as dicts; caches dropped)."""
+    if graph is None:
+        return None
+    cached = {k for k, v in vars(type(graph)).items() if isinstance(v, functools.cached_property)}
+    return {k: (isinstance(v, MappingProxyType), dict(v) if isinstance(v, MappingProxyType) else v)
+            for k, v in vars(graph).items() if k not in cached}
+
+
+def unpack_graph(packed) -> Graph | None:
+    if packed is None:
+        return None
+    graph = Graph.__new__(Graph)
+    for k, (proxy, v) in packed.items():
+        setattr(graph, k, MappingProxyType(v) if proxy else v)
+    return graph
+
+
+# -- joining ------------------------------------------------------------------------------------
+def _join(results: list, axis: int, instances: int):
+    """Concatenate chunk results along the batch axis, structure by structure."""
+    first = results[0]
+    if isinstance(first, np.ndarray):
+        if instances <= 1:
+            return np.concatenate(results, axis=axis)
+        split = [r.reshape(*r.shape[:axis], instances, r.shape[axis] // instances, *r.shape[axis + 1:])
+                 for r in results]
+        joined = np.concatenate(split, axis=axis + 1)
+        return joined.reshape(*joined.shape[:axis], -1, *joined.shape[axis + 2:])
+    if isinstance(first, dict):
+        return {k: _join([r[k] for r in results], axis, instances) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_join(list(parts), axis, instances) for parts in zip(*results))
+    if dataclasses.is_dataclass(first):
+        return dataclasses.replace(first, **{f.name: _join([getattr(r, f.name) for r in results], axis, instances)
+                                             for f in dataclasses.fields(first)})
+    if all(r == first for r in results):
+        return first
+    raise SimulationError(f"cannot join chunk results of type {type(first).__name__}")
