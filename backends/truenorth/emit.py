@@ -1,10 +1,12 @@
 """The TrueNorth emitter: a mapped `truenorth.*` graph to the artifact files of FORMAT.md.
 
 Mapping decisions are the passes'; this module writes them down: per core its crossbar,
-axon types, neuron registers and the one destination of each neuron; the host's input and
-output maps; the manifest with cores used, splitters added, per-layer weight error and an
-estimate of power at the target's tick. Every file is a deterministic function of the
-graph and the options.
+axon types, neuron registers, the one destination of each neuron, its node name, origin,
+mapping entries and the routes feeding it; the host's input and output maps, the graph
+inputs and outputs and the mapping record's host tables; the manifest sections with cores
+used, per-layer parts and an estimate of power at the target's tick. Every file is a
+deterministic function of the mapped graph alone, and holds what `decode.py` needs to
+rebuild that graph: `emit(decode(artifact))` writes the same bytes.
 """
 from __future__ import annotations
 
@@ -15,11 +17,9 @@ import numpy as np
 from snnc.artifact import io_json, json_bytes, npz_bytes
 from snnc.backend import Emitted
 from snnc.backends.truenorth.cores import NEURON_FIELDS, ROW_FIELDS
-from snnc.backends.truenorth.netlist import Netlist
-from snnc.ir.text import print_graph
-
-CORE_FILE = "cores/core_{:04d}"
-HOST = -1                      # dest.core of a neuron whose spikes go off chip, to the host
+from snnc.backends.truenorth.files import CORE_FILE, DEST_FIELDS, HOST, HOST_JSON, HOST_NPZ
+from snnc.backends.truenorth.netlist import Link, Netlist
+from snnc.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,23 @@ def core_arrays(op, destinations: np.ndarray) -> dict[str, np.ndarray]:
     for f in (*ROW_FIELDS, *NEURON_FIELDS):
         arrays[f"neuron.{f}"] = getattr(op, f).astype(np.int64)
     d = destinations.reshape(-1, 4)
-    for i, f in enumerate(("neuron", "core", "axon", "delay")):
+    for i, f in enumerate(DEST_FIELDS):
         arrays[f"dest.{f}"] = d[:, i].astype(np.int64)
     return arrays
 
 
+def routes_in(links: list[Link]) -> list[dict]:
+    """The routes feeding one core or output, in graph order: node name, source node, origin."""
+    return [{"node": l.name, "source": l.src, "origin": l.origin} for l in links]
+
+
 def build(graph):
-    """(core tables in core order, host input map, host output map) of a placed graph."""
+    """(core tables in core order, host input map, host output map, netlist) of a placed graph."""
     net = Netlist.of(graph)
-    index = graph.mapping.cores
-    outputs = list(net.outputs)
+    index = check_mapped(graph, net)
     dests = {c: [] for c in net.cores}
     host_in = {n: [[] for _ in range(net.inputs[n].op.shape[0])] for n in net.inputs}
-    host_out = {n: np.full((net.outputs[n].op.shape[0], 2), -1, np.int64) for n in outputs}
+    host_out = {n: np.full((net.outputs[n].op.shape[0], 2), -1, np.int64) for n in net.outputs}
     for link in net.links:
         for src, axon, delay in zip(link.source.tolist(), link.axon.tolist(), link.delay.tolist()):
             if link.src in net.inputs:
@@ -63,39 +67,60 @@ def build(graph):
             else:
                 dests[link.src].append((src, index[link.dst], axon, delay))
     tables = sorted(((index[c], c, net.cores[c].op, np.array(sorted(dests[c]), np.int64)) for c in net.cores))
-    return tables, host_in, host_out
+    return tables, host_in, host_out, net
+
+
+def check_mapped(graph, net: Netlist) -> dict[str, int]:
+    """The core number of every core node; UsageError naming what a pipeline left undecided."""
+    m = graph.mapping
+    after = "the TrueNorth pipeline ends with truenorth-partition and place"
+    if m is None or set(m.inputs) != set(net.inputs) or not m.outputs:
+        raise UsageError(f"emit: the graph has no host input and output map (mapping.inputs, mapping.outputs); "
+                         f"the TrueNorth pipeline starts with truenorth-encode")
+    for name in net.cores:
+        for table, have in (("cores", m.cores), ("roles", m.roles), ("latency", m.latency)):
+            if name not in have:
+                raise UsageError(f"emit: core node '{name}' has no entry in mapping.{table}; {after}")
+        if m.cores[name] not in m.place:
+            raise UsageError(f"emit: core {m.cores[name]} (node '{name}') has no position (mapping.place); {after}")
+    for link in net.links:
+        if link.src in net.inputs and link.dst in net.outputs:
+            raise UsageError(f"emit: route {link.name} joins the host to the host; a TrueNorth route starts or "
+                             f"ends at a core")
+    return dict(m.cores)
 
 
 def emit(graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
     """The family's files and manifest sections, from a mapped graph alone."""
-    tables, host_in, host_out = build(graph)
+    tables, host_in, host_out, net = build(graph)
     m = graph.mapping
-    place, roles, latency, parts = m.place, m.roles, m.latency, m.parts
     files: dict[str, bytes] = {}
     per_core = []
     for idx, name, op, dest in tables:
         stem = CORE_FILE.format(idx)
-        mine = [{"population": p.population, "offset": p.offset, "count": p.count, "first": p.first}
-                for p in [parts.get(name)] if p]
-        counts = {"axons": op.axons, "neurons": op.neurons, "synapses": int(op.crossbar.sum()),
-                  "destinations": len(dest)}
-        meta = {"core": idx, "node": name, "role": roles.get(name, "neurons"), "latency": latency.get(name),
-                "position": place[idx].as_list() if idx in place else [0, 0, 0, 0], "parts": mine,
-                "resources": counts,
-                "membrane_bits": op.membrane_bits, "prng_seed": op.prng_seed}
+        meta = core_meta(graph, net, idx, name, op, dest)
         files[f"{stem}.json"] = json_bytes(meta)
         files[f"{stem}.npz"] = npz_bytes(core_arrays(op, dest))
-        per_core.append({"core": idx, "node": name, "role": meta["role"], "position": meta["position"], **counts})
-    io_ann = io_json(graph.mapping)
-    files["host.json"], files["host.npz"] = _host_files(graph, io_ann, host_in, host_out)
-    sidecar: dict[str, np.ndarray] = {}
-    files["graph.snnir"] = print_graph(graph, sidecar=sidecar).encode("utf-8")
-    if sidecar:
-        files["graph.npz"] = npz_bytes(sidecar)
-    sections = {"io": io_ann, "layers": _layers(graph, tables, io_ann, parts),
+        per_core.append({"core": idx, "node": name, "role": meta["role"], "position": meta["position"],
+                         **meta["resources"]})
+    io_ann = io_json(m)
+    files[HOST_JSON], files[HOST_NPZ] = _host_files(graph, net, io_ann, host_in, host_out)
+    sections = {"io": io_ann, "layers": _layers(graph, tables, io_ann, m.parts),
                 "resources": _resources(per_core, target),
                 "estimate": estimate(per_core, host_in, target, options, io_ann)}
     return Emitted(files, sections)
+
+
+def core_meta(graph, net: Netlist, idx: int, name: str, op, dest: np.ndarray) -> dict:
+    """The JSON object of one core file: its node, mapping entries, counts and the routes into it."""
+    m = graph.mapping
+    part = [{"population": p.population, "offset": p.offset, "count": p.count, "first": p.first}
+            for p in [m.parts.get(name)] if p]
+    counts = {"axons": op.axons, "neurons": op.neurons, "synapses": int(op.crossbar.sum()),
+              "destinations": len(dest)}
+    return {"core": idx, "node": name, "origin": graph.nodes[name].origin, "role": m.roles[name],
+            "latency": m.latency[name], "position": m.place[idx].as_list(), "parts": part, "resources": counts,
+            "membrane_bits": op.membrane_bits, "prng_seed": op.prng_seed, "routes_in": routes_in(net.into(name))}
 
 
 def report(result) -> dict:
@@ -120,16 +145,21 @@ def summary(art) -> str:
             f"{r['totals']['synapses']} synapses")
 
 
-def _host_files(graph, io_ann: dict, host_in: dict, host_out: dict) -> tuple[bytes, bytes]:
+def _host_files(graph, net: Netlist, io_ann: dict, host_in: dict, host_out: dict) -> tuple[bytes, bytes]:
+    """host.json (graph attributes, inputs, outputs and the routes into them, the mapping's host
+    tables) and host.npz (input element -> axons, output element -> neuron)."""
     arrays = {}
     for name, lists in host_in.items():
         arrays[f"input.{name}.ptr"] = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
-        arrays[f"input.{name}.target"] = np.array([x for lst in lists for x in lst], np.int64).reshape(-1, 3)
+        arrays[f"input.{name}.target"] = np.array([x for lst in lists for x in sorted(lst)], np.int64).reshape(-1, 3)
     for name, table in host_out.items():
         arrays[f"output.{name}.source"] = table
-    meta = {"inputs": {n: {**io_ann["inputs"].get(n, {}), "index": i} for i, n in enumerate(graph.inputs)},
-            "outputs": {n: {k: v for k, v in io_ann["outputs"].get(n, {}).items() if k != "parts"}
-                        for n in graph.outputs}}
+    meta = {"graph": {"dt": graph.dt, "method": graph.method, "version": graph.version,
+                      "metadata": dict(graph.metadata)},
+            "inputs": [{"node": n, "origin": graph.nodes[n].origin} for n in graph.inputs],
+            "outputs": [{"node": n, "origin": graph.nodes[n].origin, "routes_in": routes_in(net.into(n))}
+                        for n in graph.outputs],
+            "mapping": io_ann}
     return json_bytes(meta), npz_bytes(arrays)
 
 

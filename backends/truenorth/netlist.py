@@ -1,7 +1,8 @@
 """A mutable view of a `truenorth.*` graph for the passes: cores, routes, inputs, outputs.
 
 A lowered TrueNorth graph has one shape: graph inputs and `truenorth.core` nodes feed
-`truenorth.route` nodes, and each route feeds exactly one core or graph output:
+`truenorth.route` nodes, and each route feeds exactly one core or graph output (one route
+per source and destination):
 
     input ──route──▶ core ──route──▶ core ──route──▶ output
 
@@ -42,7 +43,11 @@ class Link:
     name: str = ""
 
     def op(self) -> Route:
-        return Route(source=self.source, axon=self.axon, delay=self.delay, n_in=self.n_in, n_axons=self.n_axons)
+        """The route node, its entries in canonical order (by source, axon, delay: the order
+        does not change what a route delivers, and a decoded artifact lists them so)."""
+        order = np.lexsort((self.delay, self.axon, self.source))
+        return Route(source=self.source[order], axon=self.axon[order], delay=self.delay[order], n_in=self.n_in,
+                     n_axons=self.n_axons)
 
 
 @dataclass
@@ -103,7 +108,7 @@ class Netlist:
         edges: list[Edge] = []
         taken = set(self.cores) | set(self.inputs) | set(self.outputs)
         by_dst: dict[str, list[Link]] = {}
-        for l in self.links:
+        for l in _merged(self.links):
             by_dst.setdefault(l.dst, []).append(l)
         for dst in [*order, *self.outputs]:
             for l in by_dst.get(dst, []):
@@ -116,6 +121,19 @@ class Netlist:
         g = self.graph
         return Graph(nodes, edges, inputs=list(self.inputs), outputs=list(self.outputs), dt=g.dt,
                      method=g.method, version=g.version, metadata=dict(g.metadata), mapping=self.mapping)
+
+
+def _merged(links: list[Link]) -> list[Link]:
+    """One link per (source, destination) pair, entries concatenated in order (a route sums its
+    entries, so two routes between one pair deliver what their union does)."""
+    by_pair: dict[tuple[str, str], Link] = {}
+    for l in links:
+        first = by_pair.setdefault((l.src, l.dst), l)
+        if first is not l:
+            by_pair[(l.src, l.dst)] = Link(l.src, l.dst, np.concatenate([first.source, l.source]),
+                                           np.concatenate([first.axon, l.axon]), np.concatenate([first.delay, l.delay]),
+                                           first.n_in, first.n_axons, first.origin)
+    return list(by_pair.values())
 
 
 def _route_name(link: Link, taken: set[str]) -> str:

@@ -158,7 +158,7 @@ def _legalize(net: Netlist, name: str, target, options: PartitionOptions, state:
         state.copies += int(np.maximum(d - 1, 0).sum())
     else:
         made += _splitters(net, name, relays, d, slot, node.origin, state, target)
-    _send(net, outs, slot)
+    _send(net, outs, slot, made[0])
     return tuple(made), {"mode": mode, "chunks": len(chunks), "splitters": len(relays),
                          "fan_out_max": int(d.max(initial=0))}
 
@@ -178,11 +178,14 @@ def _feed(net: Netlist, ins: list[Link], cname: str, rows: np.ndarray, n_axons: 
         net.links.append(new_link(ins[0].src, cname, [], [], 0, ins[0].n_in, len(rows), ins[0].origin))
 
 
-def _send(net: Netlist, outs: list[Link], slot: dict[int, list[tuple[str, int]]]) -> None:
-    """Give each destination entry of the original core its own neuron (primary, copy or relay)."""
+def _send(net: Netlist, outs: list[Link], slot: dict[int, list[tuple[str, int]]], first: str) -> None:
+    """Give each destination entry of the original core its own neuron (primary, copy or relay).
+    A route without entries (its destination's only feed) stays, from the `first` chunk."""
     used = {j: 0 for j in slot}
     grouped: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
     for i, l in enumerate(outs):
+        if not len(l.source):
+            net.links.append(new_link(first, l.dst, [], [], 0, net.cores[first].op.neurons, l.n_axons, l.origin))
         for src, axon, delay in zip(l.source, l.axon, l.delay):
             core, local = slot[int(src)][used[int(src)]]
             used[int(src)] += 1

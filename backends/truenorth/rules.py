@@ -11,16 +11,18 @@ the limit, and the rule as the target's key, e.g.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from snnc.artifact import Artifact
+from snnc.artifact import Artifact, read_npz
 from snnc.backends.truenorth.cores import NEURON_FIELDS
+from snnc.backends.truenorth.files import CORE_ARRAYS, CORE_PREFIX, DEST_FIELDS, HOST
 from snnc.backends.truenorth.target import RESET_MODES
-from snnc.rules import StoredCore, files_match_manifest, host_arrays, over_limit, read_core_files
+from snnc.errors import MalformedInputError
+from snnc.rules import StoredCore, files_match_manifest, host_arrays, over_limit
 from snnc.targets.schema import Range
 from snnc.verify import Diagnostic
-
-HOST = -1
 
 
 class Core(StoredCore):
@@ -35,9 +37,51 @@ class Core(StoredCore):
         return self.arrays["crossbar"].shape[1]
 
 
-def read_cores(art: Artifact) -> list[Core]:
-    """Every core of the artifact, in core order, straight from its files."""
-    return read_core_files(art, Core)
+def read_cores(art: Artifact, target) -> tuple[list[Core], list[Diagnostic]]:
+    """Every core of the artifact the rules can read, in core order, straight from its files;
+    a "format" diagnostic for each core file they cannot (decode says more about it)."""
+    cores, diags = [], []
+    for name in sorted(f for f in art.files if f.startswith(CORE_PREFIX) and f.endswith(".json")):
+        stem = name[:-len(".json")]
+        try:
+            meta = json.loads(art.files[name])
+            arrays = read_npz(art.files.get(f"{stem}.npz", b""), file=f"{stem}.npz")
+        except (ValueError, MalformedInputError) as exc:
+            diags.append(Diagnostic(name, "format", target.name, message=f"unreadable ({exc}); its rules were skipped"))
+            continue
+        problem = _unreadable(meta, arrays)
+        if problem:
+            diags.append(Diagnostic(name, "format", target.name, message=f"{problem}; its rules were skipped"))
+        else:
+            cores.append(Core(meta["core"], meta, arrays))
+    return cores, diags
+
+
+def _unreadable(meta, arrays: dict) -> str:
+    """What keeps the rules from reading a core's files (empty when nothing does)."""
+    if not isinstance(meta, dict) or not _is_int(meta.get("core")):
+        return "no integer 'core'"
+    pos, parts = meta.get("position"), meta.get("parts")
+    if not isinstance(pos, list) or len(pos) != 4 or not all(map(_is_int, pos)):
+        return f"position {pos!r} is not 4 integers"
+    if not isinstance(parts, list) or not all(isinstance(p, dict) and isinstance(p.get("population"), str)
+                                              and all(_is_int(p.get(k)) for k in ("offset", "count", "first"))
+                                              for p in parts):
+        return "parts is not a list of {population, offset, count, first}"
+    missing = [k for k in CORE_ARRAYS if k not in arrays]
+    if missing:
+        return f"the .npz lacks array '{missing[0]}'"
+    ndim = {k: (2 if k in ("crossbar", "neuron.weight", "neuron.stochastic_weight") else 1) for k in CORE_ARRAYS}
+    bad = [k for k in CORE_ARRAYS if arrays[k].ndim != ndim[k] or arrays[k].dtype.kind not in "iu"]
+    if bad:
+        return f"array '{bad[0]}' is not a {ndim[bad[0]]}-D integer array"
+    if len({len(arrays[f"dest.{f}"]) for f in DEST_FIELDS}) != 1:
+        return "the dest.* arrays differ in length"
+    return ""
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 # -- per-core rules ------------------------------------------------------------------------------
@@ -174,8 +218,20 @@ def destinations_exist(cores: list[Core], art: Artifact, target) -> list[Diagnos
 
 
 def _host_outputs(art: Artifact) -> set[tuple[int, int]]:
-    arrays = host_arrays(art)
-    return {(int(c), int(n)) for k, v in arrays.items() if k.startswith("output.") for c, n in v.reshape(-1, 2)}
+    arrays = _host_tables(art)
+    return {(int(c), int(n)) for k, v in arrays.items() if k.startswith("output.") for c, n in v}
+
+
+def _host_tables(art: Artifact) -> dict[str, np.ndarray]:
+    """host.npz's input targets [m, 3] and output sources [n, 2] as far as they are readable
+    (decode reports a file that is not: a "decode" violation)."""
+    try:
+        arrays = host_arrays(art)
+    except MalformedInputError:
+        return {}
+    width = {"target": 3, "source": 2}
+    return {k: v for k, v in arrays.items() if v.dtype.kind in "iu" and v.ndim == 2
+            and v.shape[1] == width.get(k.rsplit(".", 1)[-1])}
 
 
 def host_map_consistent(cores: list[Core], art: Artifact, target) -> list[Diagnostic]:
@@ -184,16 +240,16 @@ def host_map_consistent(cores: list[Core], art: Artifact, target) -> list[Diagno
     by_index = {c.index: c for c in cores}
     sends = {(c.index, int(j)) for c in cores for j, d in zip(c.arrays["dest.neuron"], c.arrays["dest.core"])
              if d == HOST}
-    for key, v in host_arrays(art).items():
+    for key, v in _host_tables(art).items():
         if key.endswith(".target"):
-            for core, axon, delay in v.reshape(-1, 3):
+            for core, axon, delay in v:
                 d = by_index.get(int(core))
                 if d is None or not 0 <= axon < d.axons or not 0 <= delay < target.core.scheduler_ticks:
                     out.append(Diagnostic(key, "routes", target.name,
                                           message=f"targets core {int(core)} axon {int(axon)} delay {int(delay)}, "
                                                   f"which is not an axon within the scheduler"))
         elif key.startswith("output."):
-            for i, (core, j) in enumerate(v.reshape(-1, 2)):
+            for i, (core, j) in enumerate(v):
                 if (int(core), int(j)) not in sends:
                     out.append(Diagnostic(f"{key} element {i}", "routes", target.name,
                                           message=f"reads core {int(core)} neuron {int(j)}, which sends nothing to the host"))
@@ -239,7 +295,7 @@ ARTIFACT_RULES = (cores_placed_on_mesh, destinations_exist, host_map_consistent,
 
 def check(art: Artifact, target) -> tuple[list[Diagnostic], dict]:
     """Run every rule; return the diagnostics and what was checked."""
-    cores = read_cores(art)
-    diags = [d for core in cores for rule in CORE_RULES for d in rule(core, target)]
+    cores, diags = read_cores(art, target)
+    diags += [d for core in cores for rule in CORE_RULES for d in rule(core, target)]
     diags += [d for rule in ARTIFACT_RULES for d in rule(cores, art, target)]
     return diags, {"cores": len(cores), "rules": [r.__name__ for r in CORE_RULES + ARTIFACT_RULES]}

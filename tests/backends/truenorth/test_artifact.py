@@ -151,6 +151,7 @@ def test_a_destination_to_a_missing_axon_is_refused(small):
     def retarget(a):
         a["dest.axon"][0] = 300
 
-    (msg,) = _violations(_corrupt(art, 0, retarget))
-    assert msg.startswith("core 0 neuron 0: sends to core ") and msg.endswith("axon 300, which does not exist "
-                                                                              "(truenorth.routes)")
+    assert _violations(_corrupt(art, 0, retarget)) == [
+        "core 0 neuron 0: sends to core 2 axon 300, which does not exist (truenorth.routes)",
+        "artifact: the files describe no runnable chip: cores/core_0000.npz: dest row 0 (neuron 0): sends to "
+        "axon 300 of core 2, which has 21 axons (truenorth.decode)"]

@@ -1,0 +1,216 @@
+"""The artifact is the truth: a TrueNorth artifact decodes, from its files alone, to the graph the
+compiler mapped — node for node, spike for spike — and emitting the decoded graph writes the
+same bytes. Files that do not hold what FORMAT.md promises are refused naming file and entry."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import snnc
+from snnc.artifact import Artifact, json_bytes, manifest, npz_bytes, read_npz, run_mapped
+from snnc.backend import backend
+from snnc.backends.truenorth.decode import decode
+from snnc.errors import MalformedInputError
+from snnc.passes.manager import run_pipeline
+from snnc.targets import get_target
+from tests.backends.truenorth.nets import chain, rates, ternary
+
+TN = get_target("truenorth")
+FAMILY = backend("truenorth")
+
+
+@st.composite
+def source_graphs(draw):
+    """(graph, compile options): 1–3 snn.if layers, ternary or Gaussian weights, biases, a skip
+    connection, every reset mode, now and then a fan-in over 256 axons or a layer over 256 neurons."""
+    n_layers = draw(st.integers(1, 3))
+    sizes = [draw(st.integers(1, 20)) for _ in range(n_layers + 1)]
+    wide = draw(st.sampled_from([None] * 6 + ["fan_in", "neurons"]))
+    if wide == "fan_in":
+        sizes[0] = draw(st.integers(257, 300))
+    elif wide == "neurons":
+        sizes[1] = draw(st.integers(257, 280))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    gauss = draw(st.booleans())
+    weights = [rng.standard_normal((o, i)) * (1.5 / np.sqrt(i)) if gauss else ternary(rng, o, i, p=0.5)
+               for i, o in zip(sizes, sizes[1:])]
+    biases = [rng.normal(0, 0.05, o) for o in sizes[1:]] if draw(st.booleans()) else None
+    skip = (0, n_layers - 1, ternary(rng, sizes[-1], sizes[1])) if n_layers >= 2 and draw(st.booleans()) else None
+    g = chain(weights, theta=draw(st.sampled_from([0.5, 1.0, 2.0])), biases=biases, skip=skip,
+              reset_mode=draw(st.sampled_from(["value", "subtract", "none"])))
+    options = {"truenorth-partition": {"fan_out": draw(st.sampled_from(["auto", "copies", "splitter"]))},
+               "truenorth-encode": {"duplication": draw(st.integers(0, 4))}}
+    return g, options
+
+
+def _runs_agree(a, b, x, seed):
+    """run_mapped of two chip graphs, raw timeline, every layer: identical outputs and spikes."""
+    out_a, layers_a = run_mapped(a, x, raw=True, layers=True, seed=seed)
+    out_b, layers_b = run_mapped(b, x, raw=True, layers=True, seed=seed)
+    assert set(out_a) == set(out_b) and set(layers_a) == set(layers_b)
+    for k in out_a:
+        assert np.array_equal(out_a[k], out_b[k]), k
+    for k in layers_a:
+        assert np.array_equal(layers_a[k], layers_b[k]), k
+    return layers_a
+
+
+def _emitted_again(art: Artifact):
+    again = FAMILY.emit(art.graph, TN, FAMILY.emit_options())
+    return again, {k: v for k, v in art.files.items() if k != "manifest.json"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(source_graphs(), st.integers(0, 3))
+def test_decoded_artifacts_run_like_the_compiled_graph_and_emit_the_same_bytes(case, seed):
+    g, options = case
+    mapped = run_pipeline(g, TN, options=options).graph
+    art = snnc.compile(g, TN, **options)
+    decoded = decode(art, TN)
+    assert decoded == mapped                          # names, origins, registers, routes, mapping record
+    x = {"x": rates(24, 2, g.op("x").shape[0], p=0.4, seed=seed)}
+    layers = _runs_agree(mapped, decoded, x, seed)
+    assert set(layers) == set(mapped.mapping.layers)
+    again, files = _emitted_again(art)
+    assert dict(again.files) == files                 # every family file, byte for byte
+    assert {k: art.manifest[k] for k in again.sections} == json.loads(json_bytes(dict(again.sections)))
+
+
+# -- stochastic cores: every register and the PRN stream survive the files ----------------------------
+def _stochastic(graph, rng):
+    """`graph` with random stochastic synapses, leaks, threshold masks, leak reversal and a PRN
+    seed on every core (nothing the passes make, but what the format must carry)."""
+    from snnc.backends.truenorth.ops import Core
+    for name, node in graph.nodes.items():
+        op = node.op
+        if isinstance(op, Core):
+            n = op.neurons
+            graph = graph.with_op(name, op.replace(
+                stochastic_weight=rng.integers(0, 2, (n, 4)), stochastic_leak=rng.integers(0, 2, n),
+                leak=rng.integers(-4, 31, n), leak_reversal=rng.integers(0, 2, n),
+                threshold_mask_bits=rng.integers(0, 9, n), prng_seed=int(rng.integers(0, 1000))))
+    return graph.verify()
+
+
+def _artifact(graph) -> Artifact:
+    out = FAMILY.emit(graph, TN, FAMILY.emit_options())
+    files = dict(out.files)
+    files["manifest.json"] = json_bytes(manifest(TN, {"kind": "graph", "sha256": ""}, [], out.sections, files))
+    return Artifact(files)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2 ** 16), st.sampled_from(["copies", "splitter"]))
+def test_stochastic_registers_and_prn_streams_decode_to_the_same_draws(seed, fan_out):
+    rng = np.random.default_rng(seed)
+    g = chain([ternary(rng, 9, 12, p=0.6), ternary(rng, 7, 9, p=0.6)], theta=1.0)
+    mapped = _stochastic(run_pipeline(g, TN, options={"truenorth-partition": {"fan_out": fan_out}}).graph, rng)
+    art = _artifact(mapped)
+    assert art.graph == mapped
+    layers = _runs_agree(mapped, art.graph, {"x": rates(30, 2, 12, p=0.5, seed=seed)}, seed)
+    assert any(v.any() for v in layers.values())
+    again, files = _emitted_again(art)
+    assert dict(again.files) == files
+
+
+# -- files that do not hold what the format promises --------------------------------------------------
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(0)
+    g = chain([ternary(rng, 8, 10), ternary(rng, 6, 8), ternary(rng, 5, 6)], theta=2.0,
+              skip=(0, 2, ternary(rng, 5, 8)))
+    return snnc.compile(g, "truenorth")
+
+
+def _edit(art: Artifact, name: str, change) -> Artifact:
+    """A copy of `art` whose file `name` (JSON object or npz arrays) `change` edited in place."""
+    files = dict(art.files)
+    if name.endswith(".json"):
+        obj = json.loads(files[name])
+        change(obj)
+        files[name] = json_bytes(obj)
+    else:
+        arrays = read_npz(files[name])
+        change(arrays)
+        files[name] = npz_bytes(arrays)
+    return Artifact(files)
+
+
+def _drop(art: Artifact, name: str) -> Artifact:
+    return Artifact({k: v for k, v in art.files.items() if k != name})
+
+
+def _set(key, value):
+    return lambda obj: obj.__setitem__(key, value)
+
+
+CORE0, CORE2 = "cores/core_0000", "cores/core_0002"
+BROKEN = [
+    (lambda a: _drop(a, "host.json"), "host.json: missing: the format requires this file"),
+    (lambda a: _drop(a, f"{CORE2}.npz"), f"{CORE2}.json: core 2 has a .json file but no .npz file"),
+    (lambda a: _edit(a, f"{CORE2}.json", _set("core", 7)), f"{CORE2}.json: 'core' = 7, the file name says core 2"),
+    (lambda a: _edit(a, f"{CORE2}.json", _set("role", "relay")),
+     f"{CORE2}.json: role 'relay' is not one of neurons, partial, combiner, splitter"),
+    (lambda a: _edit(a, f"{CORE2}.json", _set("latency", "2")), f"{CORE2}.json: core 2: 'latency' = '2', expected int"),
+    (lambda a: _edit(a, f"{CORE2}.json", _set("position", [0, 0, 2])),
+     f"{CORE2}.json: core 2: 'position' = [0, 0, 2], expected a list of 4 integers"),
+    (lambda a: _edit(a, f"{CORE2}.json", lambda m: m.pop("routes_in")),
+     f"{CORE2}.json: core 2: missing key 'routes_in'"),
+    (lambda a: _edit(a, f"{CORE2}.json", _set("node", "if0")), f"{CORE2}.json: node 'if0' is also the node of core 0"),
+    (lambda a: _edit(a, "host.json", lambda h: h["outputs"][0]["routes_in"][0].__setitem__("node", "if1")),
+     "host.json: node name 'if1' names both a core and a route"),
+    (lambda a: _edit(a, f"{CORE2}.json", lambda m: m["routes_in"].pop()),
+     f"{CORE0}.npz: dest row 0 (neuron 0) sends to 'if2', which declares no route from 'if0' (routes_in)"),
+    (lambda a: _edit(a, f"{CORE2}.json", lambda m: m["routes_in"][0].__setitem__("source", "if9")),
+     f"{CORE2}.json: if2: routes_in[0]: source 'if9' is not a graph input or core node that may feed 'if2'"),
+    (lambda a: _edit(a, f"{CORE0}.npz", lambda z: z.pop("neuron.alpha")), f"{CORE0}.npz: lacks array 'neuron.alpha'"),
+    (lambda a: _edit(a, f"{CORE0}.npz", _set("extra", np.zeros(3, np.int64))),
+     f"{CORE0}.npz: holds array 'extra', which the format has not"),
+    (lambda a: _edit(a, f"{CORE0}.npz", _set("axon_type", np.zeros(3, np.float64))),
+     f"{CORE0}.npz: array 'axon_type' has dtype float64, expected integers"),
+    (lambda a: _edit(a, f"{CORE0}.npz", lambda z: z["neuron.alpha"].__setitem__(3, -1)),
+     f"{CORE0}.npz: alpha must lie in >= 0, got [-1, 511]"),
+    (lambda a: _edit(a, f"{CORE0}.npz", lambda z: z["dest.core"].__setitem__(0, 9)),
+     f"{CORE0}.npz: dest row 0 (neuron 0): sends to core 9, which has no files"),
+    (lambda a: _edit(a, f"{CORE0}.npz", lambda z: z["dest.neuron"].__setitem__(0, 99)),
+     f"{CORE0}.npz: dest row 0 (neuron 99): the core has 24 neurons"),
+    (lambda a: _edit(a, f"{CORE0}.npz", lambda z: z.__setitem__("dest.axon", z["dest.axon"][1:])),
+     f"{CORE0}.npz: dest.* must be 1-D arrays of one length, got shapes [[24], [24], [23], [24]]"),
+    (lambda a: _edit(a, "host.npz", lambda z: z["input.x.target"].__setitem__((0, 0), 5)),
+     "host.npz: input.x element 0: targets core 5 axon 0 delay 0, which is not an axon of a core within the "
+     "scheduler's 16 ticks"),
+    (lambda a: _edit(a, "host.npz", lambda z: z.__setitem__("input.x.ptr", z["input.x.ptr"][:-1])),
+     "host.npz: input.x: ptr [10] and target [18, 3] are not a map of 10 elements (ptr [n+1] from 0, "
+     "non-decreasing, to the rows of target [m, 3])"),
+    (lambda a: _edit(a, "host.npz", lambda z: z["output.y.source"].__setitem__((1, 1), 0)),
+     "host.npz: output.y.source element 1 reads core 2 neuron 0, which sends nothing to host element 1"),
+    (lambda a: _edit(a, "host.npz", _set("output.z.source", np.zeros((1, 2), np.int64))),
+     "host.npz: holds array 'output.z.source', which names no input or output of host.json"),
+    (lambda a: _edit(a, "host.json", lambda h: h["graph"]["metadata"].__setitem__("k", 1)),
+     "host.json: graph: 'metadata' must map names to strings"),
+    (lambda a: _edit(a, "host.json", lambda h: h["inputs"][0].__setitem__("node", "u")),
+     "host.json: mapping.inputs lists ['x'], 'inputs' lists ['u']"),
+    (lambda a: _edit(a, "host.json", lambda h: h["mapping"]["outputs"]["y"].__setitem__("latency", "x")),
+     "host.json: mapping.outputs.y: expected an integer, got 'x'"),
+]
+
+
+@pytest.mark.parametrize("corrupt, message", BROKEN, ids=[m.split(":")[0] + f"-{i}" for i, (_, m) in enumerate(BROKEN)])
+def test_a_file_that_breaks_the_format_is_refused_naming_file_and_entry(small, corrupt, message):
+    bad = corrupt(small)
+    with pytest.raises(MalformedInputError) as err:
+        decode(bad, TN)
+    assert str(err.value).startswith(message)
+
+
+def test_the_output_element_not_read_is_named_by_its_core_file(small):
+    """A neuron sending to a host element that no output reads: its core's file is named."""
+    host = read_npz(small.files["host.npz"])
+    core, neuron = (int(v) for v in host["output.y.source"][4])
+    bad = _edit(small, "host.npz", lambda z: z.__setitem__("output.y.source", z["output.y.source"][:4]))
+    with pytest.raises(MalformedInputError) as err:
+        decode(bad, TN)
+    assert str(err.value) == (f"cores/core_{core:04d}.npz: neuron {neuron} sends to host element 4, which no output "
+                              f"of host.npz reads")
