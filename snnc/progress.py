@@ -11,9 +11,10 @@ command line opens the bar around the call:
 On a terminal (stderr is a TTY) with `rich` installed the bar shows the description,
 done/total, rate and time left, and notes print above it; it disappears when the work ends.
 Otherwise (a pipe, a log file, no `rich`) each note is one line ``snnc: <text>``, a status
-line ``snnc: <description>: 40/100 ticks (12.5 ticks/s, 5 s left)`` comes at most every
-`interval` seconds, and work that took at least `interval` seconds ends with a ``done``
-line. `quiet=True` prints nothing at all.
+line ``snnc: <description>: 40/100 ticks (12.5 ticks/s, 5 s left)`` comes when nothing was
+said for `interval` seconds, and work that took at least `interval` seconds ends with
+``snnc: <first description>: done, 100 ticks in 8.0 s (12.5 ticks/s)``. `quiet=True`
+prints nothing at all.
 
 Several workers (processes, threads) may feed one bar: `advance` is cheap and
 thread-safe; from worker processes, send counts back and advance in the parent.
@@ -84,7 +85,8 @@ class _Lines:
     """Plain-line progress: notes, a status line at most every `interval` s, a closing line."""
 
     def __init__(self, description, total, unit, stream, interval, clock):
-        self.description, self.total, self.unit, self.stream = description, total, unit, stream
+        self.title = self.description = description
+        self.total, self.unit, self.stream = total, unit, stream
         self.interval, self.clock = interval, clock
         self.done = 0.0
         self.lock = threading.Lock()
@@ -97,17 +99,15 @@ class _Lines:
         elapsed = self.clock() - self.start
         if exc_type is None and elapsed >= self.interval:
             rate = f" ({_rate(self.done / elapsed, self.unit)})" if self.done and elapsed > 0 else ""
-            self._print(f"{self.description}: done, {_count(self.done, self.unit)} in {elapsed:.1f} s{rate}")
+            self._print(f"{self.title}: done, {_count(self.done, self.unit)} in {elapsed:.1f} s{rate}")
         return False
 
     def advance(self, n: float = 1) -> None:
         with self.lock:
             self.done += n
             now = self.clock()
-            if now - self.last < self.interval:
-                return
-            self.last = now
-            self._print(self._status(now - self.start))
+            if now - self.last >= self.interval:          # nothing said for a while
+                self._print(self._status(now - self.start))
 
     def note(self, text: str) -> None:
         self._print(text)
@@ -126,6 +126,7 @@ class _Lines:
 
     def _print(self, text: str) -> None:
         print(f"snnc: {text}", file=self.stream, flush=True)
+        self.last = self.clock()
 
 
 def _rich_bar(description, total, unit, stream):

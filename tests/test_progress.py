@@ -42,6 +42,20 @@ def test_plain_lines_status_at_most_every_interval_then_done():
     ]
 
 
+def test_notes_hold_back_status_lines_and_done_names_the_work():
+    out, clock = io.StringIO(), Clock()
+    with progress("compile", unit="pass", stream=out, interval=5.0, clock=clock) as bar:
+        clock.now += 8.0                     # loading the model
+        bar.update(total=2, description="[1/2] prune")
+        bar.note("[1/2] prune: done (0.01 s)")
+        bar.advance()                        # just said something: no status line
+        clock.now += 1.0
+        bar.update(description="[2/2] place")
+        bar.advance()
+    assert out.getvalue().splitlines() == ["snnc: [1/2] prune: done (0.01 s)",
+                                           "snnc: compile: done, 2 passes in 9.0 s (0.222 passes/s)"]
+
+
 def test_short_work_prints_only_its_notes_and_unknown_totals_count_up():
     out, clock = io.StringIO(), Clock()
     with progress("verify", stream=out, interval=5.0, clock=clock) as bar:
