@@ -181,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--chip-instances", type=int, default=None, metavar="N",
                    help="run N chip instances of a device model (Monte Carlo); the output gains a "
                         "leading axis [N, T, B, ...]")
+    _parallel_options(c)
     _load_options(c)
     c.set_defaults(func=_simulate)
 
@@ -353,7 +354,6 @@ def _convert(args) -> int:
 
 
 def _simulate(args) -> int:
-    from snnc.api import simulate
     graph = _load(args)
     x = _time_major(graph, _read_npy(args.input), args.ticks, seed=args.seed)
     from snnc.layout import check_time_major
@@ -361,8 +361,10 @@ def _simulate(args) -> int:
     check_time_major(graph, x, batch=None if labels is None else labels.reshape(-1).shape[0], where=args.input)
     if args.chip_instances is not None:
         _identical_instances(graph, args.chip_instances)
-    with _progress(f"simulate {_run_size(x)}", args=args):
-        y = simulate(graph, x, seed=args.seed, chip_instances=args.chip_instances)
+    from snnc.interp.parallel import simulate_batched
+    with _progress(f"simulate {_run_size(x)}", args=args, unit="sample") as bar:
+        y = simulate_batched(graph, x, seed=args.seed, chip_instances=args.chip_instances, workers=args.workers,
+                             batch_size=args.batch_size, ray=args.ray, progress=bar)
     outs = y if isinstance(y, dict) else {graph.outputs[0]: y}
     for name, arr in outs.items():
         per_t = arr.reshape(arr.shape[0], -1) if args.chip_instances is None else \
@@ -393,6 +395,16 @@ def _print_accuracy(outs: dict, labels: np.ndarray, graph, *, instances: bool) -
         text = f"{acc[0]:.4f}" if len(acc) == 1 else \
             f"mean {acc.mean():.4f}, 5th percentile {np.percentile(acc, 5):.4f} over {len(acc)} chip instances"
         print(f"{name}: accuracy {text}")
+
+
+def _parallel_options(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="split the batch over N worker processes (default 1); results are identical")
+    c.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="samples per chunk (default: the batch split evenly over the workers)")
+    c.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the chunks as Ray tasks: on a new local Ray instance, or on the cluster at "
+                        "ADDRESS ('auto' finds a running one); needs the 'ray' package")
 
 
 def _ticks_option(c: argparse.ArgumentParser) -> None:

@@ -79,8 +79,10 @@ class CrossbarStepper(Stepper):
         self.cols = slice(op.col_offset, op.col_offset + C)
         self.rows = slice(op.row_offset, op.row_offset + R)
         self.noise = np.empty((self.n, self.b, C)) if op.out_noise else None
-        whole, rows = ctx.whole_rows(batch)           # a slice of a larger run: draw its reads, keep ours
-        self.window = None if rows is None else (whole // self.n, rows[:self.b])
+        self.window = None
+        if op.out_noise:                              # a slice of a larger run: draw its reads, keep ours
+            whole, rows = ctx.whole_rows(batch)
+            self.window = None if rows is None else (whole // self.n, rows[:self.b])
 
     def step(self, inputs):
         op = self.op

@@ -54,12 +54,14 @@ class CoreStepper(Stepper):
         half = np.int64(1) << (op.membrane_bits - 1)
         self.v_lo, self.v_hi = -half, half - 1
         self.rng = core_rng(ctx.seed, op.prng_seed)
+        draws = self.stochastic_synapses or self.stochastic_leak.any() or self.noisy_threshold
+        self.window = ctx.whole_rows(batch) if draws else (batch, None)
         self.v = np.zeros((batch, op.neurons), np.int64)
 
     def _prn(self, shape) -> np.ndarray:
         """PRNs for [batch, ...]; a run holding part of a larger batch draws the whole run's and
         keeps its rows (Context.whole_rows), so every sample sees the numbers of the whole run."""
-        whole, rows = self.ctx.whole_rows(shape[0])
+        whole, rows = self.window
         if rows is None:
             return self.rng.integers(0, _PRN_HIGH, size=shape, dtype=np.int64)
         return self.rng.integers(0, _PRN_HIGH, size=(whole, *shape[1:]), dtype=np.int64)[rows]

@@ -115,3 +115,30 @@ def test_bad_chunking_options_are_refused_with_the_value(kw, message):
     g = partitioned_loihi(0)
     with pytest.raises(UsageError, match=message):
         run_batched(g, {"x": spikes(3, 2, 12, 0)}, **kw)
+
+
+def test_cli_simulate_with_workers_and_batch_size_writes_the_single_process_output(tmp_path, capsys):
+    from snnc.cli import main
+    from snnc.ir.text import save_snnir
+    art = snnc.compile(mlp((6, 8, 3), seed=1), "analog")
+    art.save(tmp_path / "m.analog")
+    np.save(tmp_path / "x.npy", float_spikes(12, 5, 6, p=0.5, seed=2))
+    save_snnir(mlp((6, 8, 3), seed=1), tmp_path / "m.snnir")
+    for model in ("m.analog", "m.snnir"):
+        outs = []
+        for extra in ([], ["--workers", "2", "--batch-size", "2"]):
+            out = tmp_path / f"y{len(outs)}.npy"
+            assert main(["simulate", str(tmp_path / model), "--input", str(tmp_path / "x.npy"), "--chip-instances",
+                         "3", "--seed", "4", "-o", str(out), *extra]) == 0
+            outs.append(np.load(out))
+        assert outs[0].shape == (3, 12, 5, 3) and np.array_equal(outs[0], outs[1]), model
+    assert main(["simulate", str(tmp_path / "m.snnir"), "--input", str(tmp_path / "x.npy"), "--workers", "0"]) == 2
+    assert "workers must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_graphs_whose_draws_span_the_batch_are_recognised():
+    from snnc.interp.parallel import draws_span_batch
+    assert draws_span_batch(truenorth_mesh(0, stochastic_every=2))
+    assert not draws_span_batch(truenorth_mesh(0))
+    assert not draws_span_batch(partitioned_loihi(0))
+    assert draws_span_batch(snnc.compile(mlp((6, 8, 3), seed=1), "analog").graph)          # read noise per sample
