@@ -24,6 +24,9 @@ The contract a family fulfils:
                                        (optional: e.g. the analog Monte Carlo accuracy)
     report(result)                  -> manifest sections summarising what the passes did, from the
                                        pipeline result's statistics (optional)
+    locate(graph, node, index)      -> the cores of neuron `index` of `node` when mapping.cores places
+                                       the node on none (optional: analog neurons sit below the
+                                       columns of the tiles that feed them), for verify's messages
 
 Sections from `evaluate` and `report` are written at compile time only: `decode` need not
 (and cannot) reproduce them, so they travel with the envelope.
@@ -69,6 +72,7 @@ class Backend:
     unit: str = "core"
     evaluate: Callable | None = None
     report: Callable | None = None
+    locate: Callable | None = None
 
 
 _BACKENDS: dict[str, Backend] = {}

@@ -13,14 +13,18 @@ over chip instances (`chip_instances`) says what a population of chips computes.
                   (populations and one folded matrix per source: snnc.passes.populations)
     calibrate.py  drift compensation settings and the chip-in-the-loop gain/threshold calibration
     chip.py       helpers: evaluate at a time after programming, switch noise off, Monte Carlo accuracy
-    emit.py, rules.py, FORMAT.md   the artifact and its design rules
+    layout.py     the shape of a mapped analog graph, and its tile table
+    emit.py       the artifact files (FORMAT.md) from a mapped graph alone
+    decode.py     the mapped graph from the files alone (reader.py: typed JSON reads)
+    sections.py   manifest sections: resources, estimate, and with evaluation data the Monte Carlo
+    rules.py      design rules, from the files alone
 """
 
-from snnc.artifact import recorded_graph
 from snnc.backend import Backend, register_backend
-from snnc.backends.analog import emit, lower, ops, rules, steps, target  # noqa: F401  (ops, steps, passes register)
+from snnc.backends.analog import (  # noqa: F401  (ops, steps and passes register on import)
+    decode, emit, layout, lower, ops, rules, sections, steps, target)
 
 BACKEND = register_backend(Backend(
     family="analog", target_schema=target.AnalogTarget, pipeline=lower.pipeline, emit=emit.emit,
-    decode=lambda art, t: recorded_graph(art), rules=rules.check, summary=emit.summary,
-    emit_options=emit.EmitOptions, stochastic=True, unit="tile"))
+    decode=decode.decode, rules=rules.check, summary=sections.summary, emit_options=sections.EmitOptions,
+    stochastic=True, unit="tile", evaluate=sections.evaluate, locate=layout.locate))

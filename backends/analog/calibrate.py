@@ -5,7 +5,12 @@ a deploy-time measurement each chip makes for itself: right after programming it
 every tile with a fixed probe and keeps the reading r₀; at inference time it reads again,
 r_t, and scales the tile's digital output by r₀ / r_t. The pass only switches it on
 (`drift_compensation` on every crossbar); each simulated chip instance then computes its
-own factor from its own conductances (ops.Crossbar).
+own factor from its own conductances (ops.Crossbar). It is on (global) by default, as in
+aihwkit's InferenceRPUConfig: on the shipped digits example (examples/digits, 450 test
+samples, 20 PCM chips) the mean accuracy is 0.9513 at 1 h and 0.9239 at 1 day without it,
+0.9629 and 0.9609 with it (float model 0.9689); on a device that does not drift (SRAM
+weights) it only rescales each tile by its own fixed-pattern mismatch, and changes nothing
+measurable.
 
 With calibration inputs, the pass then calibrates with the interpreter as the chip:
 K virtual chip instances (seeded, drawn apart from evaluation seeds) run the calibration
@@ -76,8 +81,8 @@ class CalibrationData:
 
 @dataclass(frozen=True)
 class CalibrateOptions:
-    drift_compensation: str = option("none", "rescale each tile's output by its own probe reading at "
-                                             "programming time over now", choices=DRIFT_COMPENSATIONS)
+    drift_compensation: str = option("global", "rescale each tile's output by its own probe reading at "
+                                               "programming time over now", choices=DRIFT_COMPENSATIONS)
     data: object = option(None, "calibration inputs [T, B, *input_shape] (an array or a .npy path): run the "
                                 "chip-in-the-loop fit", type_name="array or .npy path")
     instances: int = option(8, "virtual chips the calibration averages over", low=1)

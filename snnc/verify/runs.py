@@ -20,23 +20,28 @@ def _inputs(graph, inputs) -> tuple[dict[str, np.ndarray], int, int]:
     return xs, int(T), int(B)
 
 
-def where_in_chip(chip, population: str, neuron: int) -> dict:
-    """The core, node and index within the node that hold `neuron` of `population` on `chip`."""
+def where_in_chip(chip, population: str, neuron: int, locate=None) -> dict:
+    """The core, node and index within the node that hold `neuron` of `population` on `chip`; where
+    the node sits on no core of its own, the cores its family's `locate` names (a list)."""
     m = chip.mapping
     for node, p in m.parts.items():
         if p.population == population and p.offset <= neuron < p.offset + p.count:
-            return {"core": m.cores.get(node), "node": node, "index": p.first + neuron - p.offset}
+            index = p.first + neuron - p.offset
+            core = m.cores.get(node)
+            if core is None and locate is not None:
+                core = list(locate(chip, node, index)) or None
+            return {"core": core, "node": node, "index": index}
     return {"core": None, "node": None, "index": None}
 
 
-def _first(diff: np.ndarray, layer: str, chip, best: dict | None) -> dict | None:
+def _first(diff: np.ndarray, layer: str, chip, best: dict | None, locate=None) -> dict | None:
     """The earlier of `best` and the first True of diff [T, B, n] (tick, then sample, then neuron)."""
     if not diff.any():
         return best
     t, b, n = (int(i) for i in np.argwhere(diff)[0])
     if best is not None and (best["tick"], best["sample"]) <= (t, b):
         return best
-    return {"tick": t, "layer": layer, "neuron": n, "sample": b, **where_in_chip(chip, layer, n)}
+    return {"tick": t, "layer": layer, "neuron": n, "sample": b, **where_in_chip(chip, layer, n, locate)}
 
 
 # -- the chip against the compiler's lowering ----------------------------------------------------
@@ -60,7 +65,7 @@ def lowering_check(art, graph, inputs, *, seed: int = 0) -> LoweringCheck:
     for pop in sorted(want):
         diff = want[pop] != got[pop]
         check.differences += int(diff.sum())
-        check.first = _first(diff, pop, chip, check.first)
+        check.first = _first(diff, pop, chip, check.first, art.backend.locate)
     for name in want_out:
         check.differences += int(np.sum(want_out[name] != got_out[name]))
     return check
@@ -108,7 +113,7 @@ def compare(art, graph, inputs, labels=None, *, seed: int = 0) -> Comparison:
         layers.append({"population": p, "origin": graph.nodes[p].origin, "latency": chip.mapping.layers[p].latency,
                        "neurons": int(f.shape[2]), "agreement": float(1 - diff.mean()) if diff.size else 1.0,
                        "float_spikes": int(f.sum()), "chip_spikes": int(c.sum())})
-        first = _first(diff, p, chip, first)
+        first = _first(diff, p, chip, first, art.backend.locate)
     outputs = {name: output_agreement(ref.outputs[name], y, graph) for name, y in chip_out.items()}
     accuracy = _accuracy(ref.outputs, chip_out, graph, labels, B) if labels is not None else None
     return Comparison(T, B, layers, outputs, first, accuracy)

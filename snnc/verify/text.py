@@ -21,8 +21,11 @@ def report_lines(report) -> list[str]:
 
 def _where(d: dict) -> str:
     text = f"tick {d['tick']}, layer {d['layer']}, neuron {d['neuron']}"
-    if d.get("core") is not None:
-        text += f" (core {d['core']}, node {d['node']} index {d['index']})"
+    core = d.get("core")
+    if core is not None:
+        cores = core if isinstance(core, list) else [core]
+        label = f"core{'s' if len(cores) > 1 else ''} {', '.join(map(str, cores))}"
+        text += f" ({label}, node {d['node']} index {d['index']})"
     return text + f", sample {d['sample']}"
 
 

@@ -47,9 +47,8 @@ def compiled():
 def test_same_input_same_bytes(compiled):
     again = snnc.compile(small_net(), "analog")
     assert again.files == compiled.files
-    assert sorted(compiled.files) == ["graph.npz", "graph.snnir", "manifest.json", "neurons.json", "neurons.npz",
-                                      "tiles.json", "tiles/tile_0000.npz", "tiles/tile_0001.npz",
-                                      "tiles/tile_0002.npz"]
+    assert sorted(compiled.files) == ["host.json", "manifest.json", "neurons.json", "neurons.npz", "tiles.json",
+                                      "tiles/tile_0000.npz", "tiles/tile_0001.npz", "tiles/tile_0002.npz"]
 
 
 def test_tile_map_and_tiles_hold_the_mapping(compiled):
@@ -65,7 +64,8 @@ def test_tile_map_and_tiles_hold_the_mapping(compiled):
         assert np.array_equal(arrays["g_pos"], op.g_pos) and np.array_equal(arrays["w_scale"], op.w_scale)
         assert t["converters"]["dac_bits"] == 7 and t["converters"]["adc_bits"] == 9
     neurons = json.loads(compiled.files["neurons.json"])
-    assert neurons["units"] == "mV" and neurons["populations"]["lif1"]["neurons"] == 40
+    assert neurons["units"] == "mV" and [(p["name"], p["neurons"]) for p in neurons["populations"]] == \
+        [("lif1", 40), ("lif2", 5)]
     arrays = compiled.arrays("neurons.npz")
     assert np.all(arrays["lif1.v_threshold_code"] == 600) and np.all(arrays["lif1.v_init_code"] == 200)
 
@@ -146,8 +146,11 @@ def test_corrupted_files_are_reported_with_the_rule(compiled):
     arrays["g_pos"] = arrays["g_pos"].copy()
     arrays["g_pos"][0, 0] = 30.0
     report = verify(corrupt(compiled, name, arrays))
-    assert [str(d) for d in report.violations] == [
+    assert [str(d) for d in report.violations if d.rule != "decode"] == [
         "tile 0: g_pos spans 0..30 uS, outside [0, 25] (analog.device.g_max)"]
+    assert [d.message for d in report.violations if d.rule == "decode"] == [       # nor can the chip be rebuilt
+        "the files describe no runnable chip: tiles.json:tiles[0]: node 'fc1.tile0_0' (analog.crossbar): "
+        "conductances must lie in [0, g_max = 25]"]
     arrays = read_npz(compiled.files["neurons.npz"])
     arrays["lif2.v_threshold"] = arrays["lif2.v_threshold"] + 0.3
     report = verify(corrupt(compiled, "neurons.npz", arrays))

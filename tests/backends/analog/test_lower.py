@@ -51,7 +51,7 @@ def lower(graph, target=ANALOG, pipeline=PIPELINE, **options):
 # -- tiling -------------------------------------------------------------------------------------
 def test_a_layer_larger_than_a_tile_maps_to_several_tiles():
     g, w = wide_layer()
-    res = lower(g, pipeline=("analog-legalize", "analog-tile"), **{"analog-tile": {"noise": False}})
+    res = lower(g, pipeline=("analog-legalize", "analog-tile"), **{"analog-tile": {"noise": False, "scaling": "tile"}})
     tiles = tile_map(res.graph)
     assert len(tiles) == 6 == res.stats("analog-tile")["tiles"]
     assert sorted((t["rows"][0], t["cols"][0]) for t in tiles.values()) == \
@@ -150,7 +150,8 @@ def test_bss2_maps_six_bit_codes_on_excitatory_and_inhibitory_rows():
         assert np.array_equal(codes, np.rint(codes)) and codes.max() == 63 and codes.min() == 0
         block = w[:, op.row_offset:op.row_offset + op.shape[1]]
         back = (op.g_pos - op.g_neg) / op.w_scale[:, None]
-        assert np.abs(back - block).max() <= 0.5 / op.w_scale[0] + 1e-12   # half a code
+        assert np.all(np.abs(back - block).max(axis=1) <= 0.5 / op.w_scale + 1e-12)   # half a code
+        assert np.all(np.maximum(op.g_pos, op.g_neg).max(axis=1) == 63)         # every column's peak at 63
     assert res.graph.dt == pytest.approx(1e-6) and res.graph.op("lif").tau_mem[0] == pytest.approx(1e-5)
 
 
