@@ -1,6 +1,7 @@
 """Saving artifacts never loses data: what may be replaced, the swap, crashes at every step, stale temporaries."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,48 +189,56 @@ def test_every_file_and_directory_is_fsynced_before_the_swap_and_the_parent_afte
 CALLS = ("open", "write", "fsync", "close", "mkdir", "rename", "replace", "unlink", "rmdir")
 
 
-def crash_at(k: int, action, *, exchange: bool = True) -> tuple[int, int | None]:
+def crash_at(k: int, action, *, exchange: bool = True) -> tuple[int, list[str] | None]:
     """Run `action` in a forked child that SIGKILLs itself just before its k-th file-system call
-    (k < 0: never). Returns (child pid, number of calls it made if it finished, else None)."""
+    (k < 0: never). Returns (child pid, the calls it made, by name, if it finished, else None)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:                                       # the child: never returns
         try:
             os.close(r)
             real = {name: getattr(os, name) for name in CALLS}
-            kill, getpid, write, count = os.kill, os.getpid, os.write, [0]
+            real["fsync"] = lambda fd: None     # counted, not waited for: a kill loses no page cache
+            kill, getpid, write, made = os.kill, os.getpid, os.write, []
 
-            def counted(fn):
+            def counted(name, fn):
                 def call(*args, **kwargs):
-                    if count[0] == k:
+                    if len(made) == k:
                         kill(getpid(), signal.SIGKILL)
-                    count[0] += 1
+                    made.append(name)
                     return fn(*args, **kwargs)
                 return call
             for name in CALLS:
-                setattr(os, name, counted(real[name]))
-            fileio._exchange = counted(fileio._exchange if exchange else (lambda a, b: False))
+                setattr(os, name, counted(name, real[name]))
+            fileio._exchange = counted("exchange", fileio._exchange if exchange else (lambda a, b: False))
             action()
-            write(w, str(count[0]).encode())
+            write(w, ",".join(made).encode())
         finally:
             os._exit(0)
     os.close(w)
     with os.fdopen(r, "rb") as f:
         out = f.read()
     os.waitpid(pid, 0)
-    return pid, int(out) if out else None
+    return pid, out.decode().split(",") if out else None
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
-def test_kill_at_every_file_system_call_leaves_the_old_or_the_new_artifact(tmp_path, old_new, exchange):
+@pytest.mark.parametrize("every", [pytest.param(True, marks=pytest.mark.slow, id="every-call"),
+                                   pytest.param(False, id="every-third-and-the-switch")])
+def test_kill_at_every_file_system_call_leaves_the_old_or_the_new_artifact(tmp_path, old_new, exchange, every):
     old, new = old_new
     out = tmp_path / "out"
     old.save(out)
-    _, calls = crash_at(-1, lambda: new.save(out), exchange=exchange)
-    assert calls and complete(out) == new.files
+    pristine = tmp_path.parent / f"{tmp_path.name}-old"
+    shutil.copytree(out, pristine)
+    _, made = crash_at(-1, lambda: new.save(out), exchange=exchange)
+    assert made and complete(out) == new.files
+    calls = len(made)
+    switch = made.index("exchange") - 2            # from the last fsync before the switch to the end
     seen = set()
-    for k in range(calls + 1):
-        old.save(out)
+    for k in range(calls + 1) if every else sorted(set(range(0, switch, 4)) | set(range(switch, calls + 1))):
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(pristine, out)
         pid, finished = crash_at(k, lambda: new.save(out), exchange=exchange)
         assert (finished is None) == (k < calls)
         left = [n for n in os.listdir(tmp_path) if n != "out"]
@@ -292,17 +301,30 @@ def compile_killed(model, target, out, delay: float, *, after_staging: bool) -> 
     return p.pid
 
 
-def check_killed_compiles(tmp_path, graphs, target, delays):
-    """Compile graphs[1] onto the artifact of graphs[0], killed after each delay: the old or the new
-    artifact is at -o, complete, and the next write's clean-up leaves nothing else. Returns what was there."""
+def save_seconds(old, new, where) -> float:
+    """How long saving `new` onto `old` takes here and now (fsync speed varies with the disk's load)."""
+    import time
+    old.save(where)
+    start = time.monotonic()
+    new.save(where)
+    return time.monotonic() - start
+
+
+def check_killed_compiles(tmp_path, graphs, target, kills):
+    """Compile graphs[1] onto the artifact of graphs[0], SIGKILLed at each of `kills`: (fraction, True)
+    is that fraction of a save's duration after the staging directory appears, (seconds, False) that
+    long after the start. The old or the new artifact is at -o, complete, and the next write's clean-up
+    leaves nothing else. Returns which one was there, kill by kill."""
     old_model, new_model = tmp_path / "old.snnir", tmp_path / "new.snnir"
     save_snnir(graphs[0], old_model)
     save_snnir(graphs[1], new_model)
     old, new = snnc.compile(old_model, target), snnc.compile(new_model, target)
+    save_time = save_seconds(old, new, tmp_path / "timing")
     out = tmp_path / "art" / "out"
     seen = []
-    for delay, after_staging in delays:
+    for at, after_staging in kills:
         old.save(out)
+        delay = at * save_time if after_staging else at
         pid = compile_killed(new_model, target, out, delay, after_staging=after_staging)
         left = [n for n in os.listdir(out.parent) if n != "out"]
         assert all(re.fullmatch(rf"\.out\.tmp-{pid}-[0-9a-f]{{8}}", n) for n in left), left
@@ -317,8 +339,8 @@ def check_killed_compiles(tmp_path, graphs, target, delays):
 def test_compile_killed_at_random_moments_leaves_a_complete_artifact(tmp_path):
     import numpy as np
     rng = np.random.default_rng(0)
-    delays = [(float(d), True) for d in rng.uniform(0, 0.01, 3)] + [(float(rng.uniform(0, 1.0)), False)]
-    check_killed_compiles(tmp_path, [mlp([20, 30, 10], seed=1), mlp([20, 30, 10], seed=2)], "loihi", delays)
+    kills = [(float(f), True) for f in rng.uniform(0, 1.3, 3)] + [(float(rng.uniform(0, 1.0)), False)]
+    check_killed_compiles(tmp_path, [mlp([20, 30, 10], seed=1), mlp([20, 30, 10], seed=2)], "loihi", kills)
 
 
 @pytest.mark.slow
@@ -328,6 +350,7 @@ def test_compile_of_many_files_killed_at_random_moments_leaves_a_complete_artifa
     rng = np.random.default_rng(seed)
     from tests.backends.truenorth.nets import chain, ternary
     graphs = [chain([ternary(np.random.default_rng(s), 600, 200), ternary(np.random.default_rng(s + 9), 10, 600)],
-                    theta=2.0) for s in (1, 2)]                    # ~60 files: a save of ~50 ms
-    delays = [(float(d), True) for d in rng.uniform(0, 0.08, 8)] + [(float(d), False) for d in rng.uniform(0, 3, 2)]
-    check_killed_compiles(tmp_path, graphs, "truenorth", delays)
+                    theta=2.0) for s in (1, 2)]                    # 57 files
+    kills = [(float(f), True) for f in (np.arange(8) + rng.uniform(0, 1, 8)) * 1.3 / 8]   # spread over the save
+    kills += [(float(d), False) for d in rng.uniform(0, 3, 2)]
+    check_killed_compiles(tmp_path, graphs, "truenorth", kills)
