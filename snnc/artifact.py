@@ -211,7 +211,11 @@ def check_output_dir(path, *, force: bool = False, keep=()) -> None:
     p = Path(path)
     if force or not os.path.lexists(p):
         return
-    reason = _not_replaceable(p)
+    try:
+        reason = _not_replaceable(p)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot look inside to check that it is an snnc artifact "
+                         f"({exc.strerror or exc}); not replacing it") from None
     if reason:
         raise UsageError(f"{path}: {reason}; not replacing it (pass --force, or save(..., force=True), "
                          f"to replace it anyway)")

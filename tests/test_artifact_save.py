@@ -354,3 +354,18 @@ def test_compile_of_many_files_killed_at_random_moments_leaves_a_complete_artifa
     kills = [(float(f), True) for f in (np.arange(8) + rng.uniform(0, 1, 8)) * 1.3 / 8]   # spread over the save
     kills += [(float(d), False) for d in rng.uniform(0, 3, 2)]
     check_killed_compiles(tmp_path, graphs, "truenorth", kills)
+
+
+def test_a_directory_that_cannot_be_read_is_not_replaced(tmp_path, old_new, monkeypatch):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x").write_text("unseen")
+
+    def denied(path="."):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(UsageError) as e:
+        old_new[0].save(tmp_path / "out")
+    assert str(e.value) == (f"{tmp_path / 'out'}: cannot look inside to check that it is an snnc artifact "
+                            f"(Permission denied); not replacing it")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["out"] and (tmp_path / "out" / "x").read_text() == "unseen"
