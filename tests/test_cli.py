@@ -101,8 +101,8 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 2 and "unknown model format '.xyz'" in err
     code, _, err = run_cli(["convert", EXAMPLE, "-o", tmp_path / "m.net"], capsys)
     assert code == 2 and err.strip() == (
-        "snnc: error: netx cannot express this graph: node 'fc': is snn.linear, expected loihi.dense here "
-        "(netx holds a chain input -> (loihi.dense -> loihi.cuba)+ -> output)")
+        "snnc: error: netx cannot express node 'fc': is snn.linear, expected loihi.dense or loihi.conv here "
+        "(input -> [neuron] -> (loihi.dense | loihi.conv -> neuron)+ -> output)")
 
 
 def test_targets_lists_each_target(capsys):

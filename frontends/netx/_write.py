@@ -70,9 +70,9 @@ class Planner:
                              f"netx has one of each ({CHAIN})")
         node, out, shape, graded = g.inputs[0], [], None, False
         first = self.next(node)
-        if self.is_neuron(first):
-            shape = g.op(self.next(first)).in_shape if isinstance(g.op(self.next(first)), Conv) else None
-            shape = shape or g.op(node).shape
+        if self.is_neuron(self.expect(first, "neuron" if self.is_neuron(first) else "synapse")):
+            after = g.op(self.next(first))
+            shape = after.in_shape if isinstance(after, Conv) else g.op(node).shape
             out.append(self.input_layer(first, shape))
             node, graded = first, self.sends_graded(first)
         elif isinstance(g.op(first), Conv):
@@ -81,14 +81,9 @@ class Planner:
         while True:
             syn = self.next(node)
             if syn == g.outputs[0]:
-                if not out:
-                    raise refuse(node, f"feeds the output directly; a netx file holds at least one layer ({CHAIN})")
                 return out
-            neuron = self.next(syn)
-            if not self.is_neuron(neuron):
-                raise refuse(neuron, f"is {g.op(neuron).name}, expected a loihi.cuba or loihi.sigma_delta here "
-                                     f"({CHAIN})")
-            shape = self.synapse_layer(syn, neuron, shape, graded, out)
+            neuron = self.next(self.expect(syn, "synapse"))
+            shape = self.synapse_layer(syn, self.expect(neuron, "neuron"), shape, graded, out)
             node, graded = neuron, self.sends_graded(neuron)
 
     # -- walking ---------------------------------------------------------------------------------
@@ -97,10 +92,19 @@ class Planner:
         if len(outs) != 1 or outs[0].recurrent:
             extra = " through a recurrent edge" if outs and outs[0].recurrent else ""
             raise refuse(node, f"feeds {len(outs)} nodes{extra}; netx layers feed exactly one next layer ({CHAIN})")
-        nxt = outs[0].dst
-        if len(self.g.in_edges(nxt)) != 1:
-            raise refuse(nxt, f"has {len(self.g.in_edges(nxt))} incoming edges, netx layers have one ({CHAIN})")
-        return nxt
+        return outs[0].dst
+
+    def expect(self, node: str, role: str) -> str:
+        """`node`, if it can be a netx layer's synapse or neuron (`role`) with one incoming edge."""
+        from snnc.backends.loihi.conv import Conv
+        from snnc.backends.loihi.ops import Dense
+        ok = self.is_neuron(node) if role == "neuron" else isinstance(self.g.op(node), (Dense, Conv))
+        if not ok:
+            wanted = "loihi.cuba or loihi.sigma_delta" if role == "neuron" else "loihi.dense or loihi.conv"
+            raise refuse(node, f"is {self.g.op(node).name}, expected {wanted} here ({CHAIN})")
+        if len(self.g.in_edges(node)) != 1:
+            raise refuse(node, f"has {len(self.g.in_edges(node))} incoming edges, netx layers have one ({CHAIN})")
+        return node
 
     def is_neuron(self, node: str) -> bool:
         from snnc.backends.loihi.conv import SigmaDelta
@@ -130,8 +134,6 @@ class Planner:
         from snnc.backends.loihi.conv import Conv
         from snnc.backends.loihi.ops import Dense
         d = self.g.op(syn)
-        if not isinstance(d, (Dense, Conv)):
-            raise refuse(syn, f"is {d.name}, expected loihi.dense or loihi.conv here ({CHAIN})")
         if d.graded != graded:
             why = ("graded input to the first layer is a load option of Lava's netx (input_message_bits), not "
                    "part of the file") if not out else \

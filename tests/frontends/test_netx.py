@@ -286,6 +286,6 @@ def test_save_refuses_a_graph_that_is_not_a_chain(tmp_path):
     b.output("y", "syn", (2,))
     with pytest.raises(UsageError) as err:
         save_netx(b.build(), tmp_path / "x.net")
-    assert str(err.value) == ("netx cannot express node 'y': is snn.output, expected a loihi.cuba or "
+    assert str(err.value) == ("netx cannot express node 'y': is snn.output, expected loihi.cuba or "
                               "loihi.sigma_delta here (input -> [neuron] -> (loihi.dense | loihi.conv -> neuron)+ "
                               "-> output)")

@@ -192,3 +192,40 @@ def test_pools_that_slayer_computes_across_channels_are_refused(tmp_path, in_sha
     assert str(err.value) == (f"{tmp_path / 'p.net'}, node 'layer/1', op 'pool': SLAYER pools channels stacked "
                               f"along H; snnc reads a pool layer when that equals pooling each channel, which "
                               f"needs {rule}")
+
+
+def encoder_conv_chain(conv_kw=(), encoder_kw=(), second_in_shape=None):
+    """graph input 4 → encoder cuba → conv 1×2×2 → cuba → conv → cuba → output."""
+    from snnc.backends.loihi.ops import Cuba
+    from snnc.ir.graph import GraphBuilder
+
+    def cuba(n, **kw):
+        fields = dict(du=[0] * n, dv=[0] * n, vth_mant=[5] * n, bias_mant=[0] * n, bias_exp=[6] * n, refractory=[0] * n)
+        fields.update(kw)
+        return Cuba(**fields)
+    b = GraphBuilder()
+    b.input("x", (4,))
+    b.add("enc", cuba(4, **dict({"du": [4095] * 4}, **dict(encoder_kw))), "x")
+    b.add("c1", Conv(weight=np.ones((2, 1, 1, 1)), weight_exp=[0, 0], in_shape=(1, 2, 2), **dict(conv_kw)), "enc")
+    b.add("n1", cuba(8), "c1")
+    b.add("c2", Conv(weight=np.ones((1, 2, 1, 1)), weight_exp=[0], in_shape=second_in_shape or (2, 2, 2)), "n1")
+    b.add("n2", cuba(4), "c2")
+    b.output("y", "n2", (4,))
+    return b.build()
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(encoder_kw={"du": [7] * 4}), "node 'enc': a neuron fed by the graph input is netx's input layer, driven "
+                                       "through its bias: it needs du = 4095 and no bias of its own"),
+    (dict(conv_kw={"delay": 1}), "node 'c1': nonzero delays: Lava's netx does not apply conv delays"),
+    (dict(conv_kw={"graded": True}), "node 'c1': graded = True but its source sends binary spikes"),
+    (dict(second_in_shape=(2, 1, 4)), "node 'c2': its in_shape [2, 1, 4] is not the previous layer's shape "
+                                      "[2, 2, 2]; netx hands each layer's (C, H, W) on"),
+])
+def test_save_refuses_conv_chains_netx_cannot_say(tmp_path, kw, message):
+    from snnc.errors import UsageError
+    with pytest.raises(UsageError) as err:
+        save_netx(encoder_conv_chain(**kw), tmp_path / "x.net")
+    assert str(err.value) == f"netx cannot express {message}"
+    save_netx(encoder_conv_chain(), tmp_path / "ok.net")          # the unbroken chain is written
+    assert [load(tmp_path / "ok.net").op(n).name for n in ("layer1.synapse", "layer2.synapse")] == ["loihi.conv"] * 2
