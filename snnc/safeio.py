@@ -15,7 +15,7 @@ Two rules hold for every reader that goes through this module:
   bytes per byte it occupies in the file (a dataset never written, whose fill value would
   grow to gigabytes; a header that declares more than the member holds).
 
-The limits (module constants, documented in README's "Limits") can be raised per load:
+The limits (module constants, summarised in README's "What comes in") can be raised per load:
 `snnc.load(path, max_elements=..., max_expansion=...)`, or `--load-option
 max_elements=N` on the command line. Every refusal is one `MalformedInputError` line
 naming the file, the place in it and the limit.

@@ -337,6 +337,8 @@ class _Reader:
             if isinstance(self.sidecar, NpzArchive):        # a file: its header is checked first
                 self._check_sidecar_header(name_tree, key, label, dtype, shape)
             a = np.asarray(self.sidecar[key])
+        except ParseError:
+            raise
         except MalformedInputError as exc:
             self.fail(name_tree, str(exc))
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
