@@ -56,7 +56,7 @@ class Reader:
                 raise UnsupportedOpError("this netx layer type has no loihi mapping", node=f"layer/{i}", op=kind,
                                          source=self.file, supported=SUPPORTED_LAYERS)
             flow = getattr(self, f"read_{kind}")(i, layer, flow)
-        if flow.node is None or flow.node == "input":
+        if flow.node is None:
             raise self.sf.error("layer", "the file has no layer of neurons after its input")
         self.b.output("output", flow.node, (int(np.prod(flow.shape)),), origin=self.file)
         try:
@@ -131,7 +131,7 @@ class Reader:
         return Flow(node, (n_out,), self.neurons.sends_graded(op))
 
     def dense_weight(self, layer, i: int, n_out: int) -> np.ndarray:
-        if "weight" in layer and not isinstance(layer["weight"], self.sf.h5py.Dataset):
+        if isinstance(layer.get("weight"), self.sf.h5py.Group) and "imag" in layer["weight"]:
             raise UnsupportedOpError(REFUSED_LAYERS["dense_comp"], node=f"layer/{i}", op="dense (weight/real, "
                                      "weight/imag)", source=self.file, supported=SUPPORTED_LAYERS)
         weight = self.sf.numbers(layer, "weight")
@@ -180,7 +180,7 @@ class Reader:
         from snnc.backends.loihi.conv import conv_from_pool
         in_shape = self.spatial_input(i, flow, "pool")
         kernel = self.sf.numbers(layer, "weight")
-        if kernel.size == 0 or kernel.shape[:kernel.ndim - 2] != (1,) * (kernel.ndim - 2) or kernel.ndim < 2:
+        if kernel.ndim < 2 or kernel.size == 0 or kernel.shape[:-2] != (1,) * (kernel.ndim - 2):
             raise self.sf.error(f"layer/{i}/weight", f"expected a pooling kernel [1, 1, KH, KW], got shape "
                                                      f"{list(kernel.shape)}")
         kernel = kernel.reshape(kernel.shape[-2:])
@@ -214,8 +214,9 @@ class Reader:
 
     def refuse_delay(self, layer, i: int, kind: str) -> None:
         if "delay" in layer and self.sf.numbers(layer, "delay", floor=True).any():
-            raise UnsupportedOpError(f"nonzero {kind} delays are not read: Lava's netx lists them but does not "
-                                     f"apply them (lava-dl netx hdf5.py create_conv)", node=f"layer/{i}", op=kind,
+            why = ("Lava's netx lists them but does not apply them (lava-dl netx hdf5.py create_conv)" if kind == "conv"
+                   else "Lava's netx loads no pool layers, so nothing says how their delays act")
+            raise UnsupportedOpError(f"nonzero {kind} delays are not read: {why}", node=f"layer/{i}", op=kind,
                                      source=self.file)
 
     def spatial_layer(self, i: int, layer, flow: Flow, make_synapse) -> Flow:

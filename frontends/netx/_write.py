@@ -12,6 +12,7 @@ from snnc.ir.graph import Graph
 
 from ._neurons import ENCODER_DU, NETX_BIAS_EXP, NETX_SDN_EXP
 
+INT32_MAX = (1 << 31) - 1
 CHAIN = "input -> [neuron] -> (loihi.dense | loihi.conv -> neuron)+ -> output"
 
 
@@ -136,7 +137,7 @@ class Planner:
         d = self.g.op(syn)
         if d.graded != graded:
             why = ("graded input to the first layer is a load option of Lava's netx (input_message_bits), not "
-                   "part of the file") if not out else \
+                   "part of the file") if self.g.in_edges(syn)[0].src in self.g.inputs else \
                   f"graded = {d.graded} but its source sends {'payloads' if graded else 'binary spikes'}"
             raise refuse(syn, why)
         if isinstance(d, Dense):
@@ -155,7 +156,9 @@ class Planner:
 def effective_weight(node: str, weight: np.ndarray, exp: np.ndarray) -> np.ndarray:
     """w · 2^e per output row/channel, which must be an integer (netx stores exponent 0)."""
     e = exp.reshape((-1,) + (1,) * (weight.ndim - 1))
-    up, down = np.maximum(e, 0), np.maximum(-e, 0)
+    up, down = np.minimum(np.maximum(e, 0), 32), np.minimum(np.maximum(-e, 0), 62)
+    if np.any(np.abs(weight) > np.right_shift(INT32_MAX, up)):
+        raise refuse(node, f"effective weights w · 2^weight_exp beyond {INT32_MAX}; Lava holds weights in int32")
     w = (weight << up) >> down
     if not np.array_equal(w << down >> up, weight):
         row = int(np.argwhere((w << down >> up) != weight)[0][0])
@@ -218,8 +221,10 @@ def uniform(op, name: str, node: str) -> int:
 
 
 def cuba_bias(node: str, c) -> np.ndarray:
-    bias = np.where(c.bias_exp >= 0, c.bias_mant << np.maximum(c.bias_exp, 0),
-                    c.bias_mant >> np.maximum(-c.bias_exp, 0))
+    if np.any(np.abs(c.bias_mant) > np.right_shift(INT32_MAX, np.clip(c.bias_exp, 0, 32))):
+        raise refuse(node, f"bias_mant · 2^bias_exp beyond {INT32_MAX}; Lava holds biases in int32")
+    bias = np.where(c.bias_exp >= 0, c.bias_mant << np.clip(c.bias_exp, 0, 32),
+                    c.bias_mant >> np.clip(-c.bias_exp, 0, 62))
     if np.any(bias % (1 << NETX_BIAS_EXP)):
         i = int(np.argwhere(bias % (1 << NETX_BIAS_EXP))[0][0])
         raise refuse(node, f"neuron {i} has bias {int(bias[i])}, not a multiple of 2^{NETX_BIAS_EXP} (netx stores "

@@ -269,6 +269,9 @@ def test_save_writes_effective_weights_and_runs_the_same(tmp_path):
      "weights at exponent 0"),
     ({}, {"bias_mant": [64, 65]}, "node 'lif': neuron 1 has bias 65, not a multiple of 2^6 (netx stores "
                                   "bias_mant with bias_exp = 6)"),
+    ({"weight_exp": np.array([30, 0])}, {}, "node 'syn': effective weights w · 2^weight_exp beyond 2147483647; "
+                                            "Lava holds weights in int32"),
+    ({}, {"bias_exp": [40, 0]}, "node 'lif': bias_mant · 2^bias_exp beyond 2147483647; Lava holds biases in int32"),
 ])
 def test_save_refuses_what_netx_cannot_say(tmp_path, dense_kw, cuba_kw, message):
     dense_args = dict(weight=np.array([[3, 1], [2, 2]]), weight_exp=np.zeros(2, np.int64))

@@ -287,3 +287,16 @@ def test_fuzz_corrupted_bytes_load_or_raise_one_snnc_error(tmp_path, n, first):
     base = small_net(tmp_path / "a.net").read_bytes()
     for seed in range(first, first + n):
         load_corrupted(base, tmp_path / "m.net", seed)
+
+
+def test_complex_dense_is_refused_and_a_weight_group_is_malformed(tmp_path):
+    path = small_net(tmp_path / "a.net", conv=False)
+    with h5py.File(path, "a") as f:
+        del f["layer/1/weight"]
+        f["layer/1/weight/real"] = np.ones((3, 16))
+    assert refused(path) == f"{path}:layer/1/weight: expected a dataset here, found a group"
+    with h5py.File(path, "a") as f:
+        f["layer/1/weight/imag"] = np.ones((3, 16))
+    assert refused(path, UnsupportedOpError) == (
+        f"{path}, node 'layer/1', op 'dense (weight/real, weight/imag)': complex-valued dense layers drive "
+        f"resonate-and-fire neurons, which have no loihi.* op (supported: input, flatten, dense, conv, pool)")
