@@ -164,9 +164,9 @@ class SafeFile:
                                     f"one file ({self.budget} left; raise it with max_elements=)")
         self.budget -= n
 
-    def numbers(self, group, key: str, *, floor: bool = False, int32: bool = True) -> np.ndarray:
+    def numbers(self, group, key: str, *, floor: bool = False) -> np.ndarray:
         """An integer array from dataset `key`: numeric dtype, declared size within the budget,
-        finite, integral (or floored, with `floor`) and, with `int32`, within int32 as Lava holds it."""
+        finite, integral (or floored, with `floor`) and within int32, as Lava holds it."""
         ds = self.dataset(group, key)
         where = f"{group.name.lstrip('/')}/{key}"
         dtype = self._dtype(ds, where)
@@ -177,7 +177,7 @@ class SafeFile:
             value = np.asarray(ds[()] if ds.shape is not None else np.zeros(0))
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             raise self.error(where, f"unreadable dataset ({_first_line(exc)})") from None
-        return self._integers(value, where, floor, int32)
+        return self._integers(value, where, floor)
 
     def _dtype(self, ds, where: str):
         try:
@@ -185,7 +185,7 @@ class SafeFile:
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             raise self.error(where, f"unreadable HDF5 datatype ({_first_line(exc)})") from None
 
-    def _integers(self, value: np.ndarray, where: str, floor: bool, int32: bool) -> np.ndarray:
+    def _integers(self, value: np.ndarray, where: str, floor: bool) -> np.ndarray:
         if value.dtype.kind == "f":
             if not np.all(np.isfinite(value)):
                 bad = value.reshape(-1)[~np.isfinite(value.reshape(-1))][0]
@@ -195,11 +195,10 @@ class SafeFile:
                 bad = value.reshape(-1)[(rounded != value).reshape(-1)][0]
                 raise self.error(where, f"holds the fractional value {bad}; Lava takes integers here")
             value = rounded
-        lo, hi = INT32 if int32 else (-(1 << 62), 1 << 62)
+        lo, hi = INT32
         if value.size and (value.min() < lo or value.max() > hi):
             bad = value.min() if value.min() < lo else value.max()
-            raise self.error(where, f"holds {bad:g}, outside [{lo}, {hi}]" +
-                             (" (Lava holds it in int32)" if int32 else ""))
+            raise self.error(where, f"holds {bad:g}, outside [{lo}, {hi}] (Lava holds it in int32)")
         return value.astype(np.int64)
 
     def text(self, group, key: str) -> str:

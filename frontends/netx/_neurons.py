@@ -36,12 +36,10 @@ class NeuronReader:
         self.sf = sf
 
     # -- what a layer's neurons are ----------------------------------------------------------------
-    def params(self, layer, i: int, *, default_cuba: bool) -> tuple[dict, object]:
-        """(values by key, the neuron group or None) of layer i's neuron."""
-        if "neuron" not in layer:
-            if default_cuba:
-                return dict(DEFAULT_CUBA), None
-            self.sf.group(layer, "neuron")          # raises: missing key 'neuron'
+    def params(self, layer, i: int, *, default_cuba: bool) -> dict:
+        """Layer i's neuron parameters by key (netx's default CUBA for a dense layer without any)."""
+        if "neuron" not in layer and default_cuba:
+            return dict(DEFAULT_CUBA)
         group = self.sf.group(layer, "neuron")
         kind = self.sf.text(group, "type")
         if kind not in NEURON_TYPES:
@@ -53,19 +51,19 @@ class NeuronReader:
             values[key] = self.sf.numbers(group, key)
         for key, default in (("refDelay", 1), ("gradedSpike", 0)):
             values[key] = self.sf.numbers(group, key) if kind in CUBA_TYPES and key in group else default
-        return values, group
+        return values
 
     def input_neuron(self, layer, i: int, n: int):
         """The encoding neuron of an input layer (its `weight`/`bias` are the data loader's
         transform in netx, not part of the network, and are not read)."""
-        p, _ = self.params(layer, i, default_cuba=False)
+        p = self.params(layer, i, default_cuba=False)
         where = f"layer/{i}/neuron"
         if p["type"] == "SDNN":
             return self.sdnn("delta", p, np.zeros(n, np.int64), n, where)
         return self.cuba(p, np.zeros(n, np.int64), n, where, du=np.full(n, ENCODER_DU, np.int64))
 
     def layer_neuron(self, layer, i: int, shape: tuple[int, ...], *, default_cuba: bool):
-        p, _ = self.params(layer, i, default_cuba=default_cuba)
+        p = self.params(layer, i, default_cuba=default_cuba)
         n = int(np.prod(shape))
         where = f"layer/{i}/neuron"
         bias = self.bias(layer, i, shape)
