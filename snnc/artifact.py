@@ -42,7 +42,7 @@ import numpy as np
 from snnc.errors import MalformedInputError, UsageError
 
 ARTIFACT_FORMAT = "snnc-artifact"
-ARTIFACT_VERSION = "1"
+ARTIFACT_VERSION = "2"          # 2: the chip is described by its files alone (no graph.snnir)
 MANIFEST = "manifest.json"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -51,7 +51,7 @@ def test_manifest_records_what_the_design_asks(tmp_path):
     save_snnir(mlp([30, 20, 5]), model)
     art = snnc.compile(model, "loihi")
     m = art.manifest
-    assert m["format"] == "snnc-artifact" and m["format_version"] == "1" and m["snnc_version"] == snnc.__version__
+    assert m["format"] == "snnc-artifact" and m["format_version"] == "2" and m["snnc_version"] == snnc.__version__
     assert m["target"]["name"] == "loihi" and len(m["target"]["digest"]) == 64
     assert m["input"]["kind"] == "file" and m["input"]["name"] == "m.snnir" and len(m["input"]["sha256"]) == 64
     assert [p["name"] for p in m["passes"]] == ["discretize", "prune", "loihi-legalize", "loihi-quantize",
@@ -107,7 +107,7 @@ def test_loading_errors_name_the_problem(tmp_path):
     with pytest.raises(MalformedInputError) as e:
         load_artifact(tmp_path / "v9")
     assert str(e.value) == (f"{tmp_path / 'v9' / 'manifest.json'}: artifact format version '9' is not supported "
-                            f"(this snnc reads version 1)")
+                            f"(this snnc reads version 2)")
 
 
 def test_simulate_accepts_an_artifact_directory(tmp_path):

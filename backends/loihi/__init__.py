@@ -8,11 +8,9 @@ values a chip accepts is a question for its Target (`snnc/targets/*.json`), not 
 ops, so one dialect serves every Loihi-family target.
 """
 
-from snnc.artifact import recorded_graph
 from snnc.backend import Backend, register_backend
-from snnc.backends.loihi import emit, lower, ops, rules, steps, target  # noqa: F401  (ops, steps, passes register)
+from snnc.backends.loihi import decode, emit, lower, ops, rules, steps, target  # noqa: F401  (ops, steps, passes)
 
 BACKEND = register_backend(Backend(
     family="loihi", target_schema=target.LoihiTarget, pipeline=lower.pipeline, emit=emit.emit,
-    decode=lambda art, t: recorded_graph(art), rules=rules.check, summary=emit.summary,
-    emit_options=emit.EmitOptions))
+    decode=decode.decode, rules=rules.check, summary=emit.summary, emit_options=emit.EmitOptions))

@@ -8,17 +8,18 @@ the graph and the options.
 """
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from snnc.artifact import io_json, json_bytes, npz_bytes
 from snnc.backend import Emitted
-from snnc.backends.loihi.ops import Cuba, Sparse
+from snnc.backends.loihi.tables import SYNAPSES, build, core_files
 from snnc.errors import SnncError
-from snnc.ir.graph import Graph
-from snnc.ir.mapping import PartOf, Position
+from snnc.ir.graph import Graph, Node
+from snnc.ir.mapping import Position
+from snnc.ir.snn import Input
 from snnc.ir.text import print_graph
 from snnc.passes.place import hops
 
@@ -37,178 +38,80 @@ class EmitOptions:
             raise ValueError(f"ticks must be >= 1, got {self.ticks}")
 
 
-@dataclass
-class CoreTable:
-    core: int
-    position: list[int]
-    parts: list[dict] = field(default_factory=list)       # {node, population, offset, count, first}
-    registers: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    axon_src: list[tuple[int, int, int]] = field(default_factory=list)   # (kind, id, neuron)
-    axon_sparse: list[bool] = field(default_factory=list)
-    axon_delays: list[bool] = field(default_factory=list)
-    synapses: list[np.ndarray] = field(default_factory=list)             # per axon: [k, 4] target, w, exp, delay
-    out: dict[int, list[tuple[int, int]]] = field(default_factory=dict)   # compartment -> [(core, axon)]
-
-    @property
-    def n(self) -> int:
-        return sum(p["count"] for p in self.parts)
-
-
-def build_cores(graph: Graph) -> tuple[list[CoreTable], dict]:
-    """Per-core tables and the host maps from a partitioned, placed graph."""
-    m = graph.mapping
-    cores_of, place, parts = m.cores, m.place, m.parts
-    tables = [CoreTable(c, place[c].as_list() if c in place else [0, 0, 0, c])
-              for c in range(1 + max(cores_of.values(), default=-1))]
-    slot: dict[str, tuple[int, int]] = {}                     # part -> (core, first compartment)
-    for name in graph.schedule():
-        op = graph.op(name)
-        if not isinstance(op, Cuba):
-            continue
-        t = tables[cores_of[name]]
-        part = parts.get(name, PartOf(name, 0, op.shape[0]))
-        pop, offset, count = part.population, part.offset, part.count
-        slot[name] = (t.core, t.n)
-        t.parts.append({"node": name, "population": pop, "offset": offset, "count": count, "first": t.n,
-                        "reset_mode": op.reset_mode, "graded": op.graded})
-        for f in ("du", "dv", "vth_mant", "bias_mant", "bias_exp", "refractory"):
-            t.registers.setdefault(f, []).append(getattr(op, f))
-    host = {n: [[] for _ in range(graph.op(n).shape[0])] for n in graph.inputs}
-    input_index = {n: i for i, n in enumerate(graph.inputs)}
-    for name in graph.schedule():
-        op = graph.op(name)
-        if not hasattr(op, "weight_exp"):
-            continue
-        src, dst = graph.in_edges(name)[0].src, graph.out_edges(name)[0].dst
-        core, first = slot[dst]
-        t = tables[core]
-        w = op.to_dense() if isinstance(op, Sparse) else op.weight
-        delay = _dense_delay(op, w.shape)
-        delays = bool(np.any(op.delay != 0))
-        for j in np.flatnonzero(np.any(w != 0, axis=0)):
-            rows = np.flatnonzero(w[:, j]) if isinstance(op, Sparse) else np.arange(w.shape[0])
-            axon = len(t.axon_src)
-            t.synapses.append(np.stack([first + rows, w[rows, j], op.weight_exp[rows], delay[rows, j]], axis=1))
-            t.axon_sparse.append(isinstance(op, Sparse))
-            t.axon_delays.append(delays)
-            if src in slot:
-                s_core, s_first = slot[src]
-                t.axon_src.append((1, s_core, s_first + int(j)))
-                tables[s_core].out.setdefault(s_first + int(j), []).append((core, axon))
-            else:
-                t.axon_src.append((0, input_index[src], int(j)))
-                host[src][int(j)].append((core, axon))
-    return tables, {"inputs": host, "slots": slot}
-
-
-def _dense_delay(op, shape) -> np.ndarray:
-    if op.delay.ndim == 0:
-        return np.full(shape, int(op.delay), np.int64)
-    if isinstance(op, Sparse):
-        d = np.zeros(shape, np.int64)
-        d[op.rows(), op.indices] = op.delay
-        return d
-    return op.delay
-
-
-def core_files(t: CoreTable, target) -> tuple[dict, dict[str, np.ndarray]]:
-    """(JSON object, arrays) of one core, as FORMAT.md describes."""
-    regs = {f: np.concatenate(v).astype(np.int64) if v else np.zeros(0, np.int64)
-            for f, v in t.registers.items()}
-    for f in ("du", "dv", "vth_mant", "bias_mant", "bias_exp", "refractory"):
-        regs.setdefault(f, np.zeros(0, np.int64))
-    counts = [len(s) for s in t.synapses]
-    syn = np.concatenate(t.synapses) if t.synapses else np.zeros((0, 4), np.int64)
-    out_lists = [t.out.get(i, []) for i in range(t.n)]
-    flat = [x for lst in out_lists for x in lst]
-    arrays = {
-        **{f"compartment.{k}": v.astype(np.int32) for k, v in regs.items()},
-        "axon.source": np.array(t.axon_src, np.int32).reshape(-1, 3),
-        "axon.sparse": np.array(t.axon_sparse, bool),
-        "axon.delays": np.array(t.axon_delays, bool),
-        "axon.ptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        "synapse.target": syn[:, 0].astype(np.int32),
-        "synapse.weight": syn[:, 1].astype(np.int16),
-        "synapse.exp": syn[:, 2].astype(np.int8),
-        "synapse.delay": syn[:, 3].astype(np.int8),
-        "output.ptr": np.concatenate([[0], np.cumsum([len(x) for x in out_lists])]).astype(np.int64),
-        "output.target": np.array(flat, np.int32).reshape(-1, 2),
-    }
-    enc = target.synapse_encoding
-    bits = sum(enc.axon_bits(k, sparse=s, delays=d) for k, s, d in zip(counts, t.axon_sparse, t.axon_delays))
-    routes = {}
-    for core, _ in flat:
-        routes[core] = routes.get(core, 0) + 1
-    meta = {"core": t.core, "position": t.position, "parts": t.parts,
-            "resources": {"neurons": t.n, "input_axons": len(counts), "output_axons": len(flat),
-                          "synapse_bits": int(bits), "synapses": int(sum(counts))},
-            "routes": [{"to": c, "axons": n} for c, n in sorted(routes.items())]}
-    return meta, arrays
-
-
 def emit(graph: Graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
     """The family's files and manifest sections, from a mapped graph alone."""
-    tables, host = build_cores(graph)
+    tabs = build(graph)
     files: dict[str, bytes] = {}
     per_core = []
-    for t in tables:
+    for t in tabs.cores:
         meta, arrays = core_files(t, target)
         for c in meta["routes"]:
-            c["hops"] = hops(Position(*t.position), Position(*tables[c["to"]].position))
+            c["hops"] = hops(Position(*t.position), Position(*tabs.cores[c["to"]].position))
         stem = CORE_FILE.format(t.core)
         files[f"{stem}.json"] = json_bytes(meta)
         files[f"{stem}.npz"] = npz_bytes(arrays)
         per_core.append({"core": t.core, "position": t.position, **meta["resources"], "routes": meta["routes"]})
-    io_ann = io_json(graph.mapping)
-    files["host.json"], files["host.npz"] = _host_files(graph, io_ann, host)
-    sidecar: dict[str, np.ndarray] = {}
-    files["graph.snnir"] = print_graph(graph, sidecar=sidecar).encode("utf-8")
-    if sidecar:
-        files["graph.npz"] = npz_bytes(sidecar)
+    files.update(host_files(graph, tabs))
     netx = _netx(graph)
     if isinstance(netx, bytes):
         files["model.net"] = netx
     sections = {
-        "io": io_ann, "layers": _layers(graph),
+        "io": io_json(graph.mapping), "layers": _layers(graph),
         "resources": _resources(per_core, target),
-        "estimate": estimate(per_core, tables, graph, target, options),
+        "estimate": estimate(per_core, graph, target, options),
         "netx": {"file": "model.net"} if isinstance(netx, bytes) else {"file": None, "reason": netx},
     }
     return Emitted(files, sections)
 
 
-def _host_files(graph: Graph, io_ann: dict, host: dict) -> tuple[bytes, bytes]:
+def host_files(graph: Graph, tabs) -> dict[str, bytes]:
+    """host.json and host.npz (how the host feeds inputs and reads outputs) and, when the host
+    runs float readouts, host_program.snnir (+ .npz): their graph, fed by the chip's parts."""
+    m = graph.mapping
     arrays = {}
-    for name, lists in host["inputs"].items():
+    for name, lists in tabs.host_inputs.items():
         arrays[f"input.{name}.ptr"] = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
         arrays[f"input.{name}.target"] = np.array([x for lst in lists for x in lst], np.int64).reshape(-1, 2)
+    io = io_json(m)
     outputs = {}
-    for name, entry in io_ann["outputs"].items():
-        reads = []
-        if entry.get("encoding") == "values":
-            outputs[name] = {**{k: v for k, v in entry.items() if k != "parts"}, "reads": [],
-                             "host_nodes": _host_nodes(graph, name)}
-            continue
-        for node, offset, count in entry["parts"]:
-            part = graph.in_edges(node)[0].src
-            core, first = host["slots"][part]
-            reads.append({"node": node, "offset": offset, "count": count, "core": core, "first": first})
+    for name, entry in io["outputs"].items():
+        reads = [] if entry["encoding"] == "values" else [_read(graph, tabs, node, offset, count)
+                                                          for node, offset, count in entry["parts"]]
         outputs[name] = {**{k: v for k, v in entry.items() if k != "parts"}, "reads": reads}
-    meta = {"inputs": {n: {**io_ann["inputs"].get(n, {}), "index": i} for i, n in enumerate(graph.inputs)},
-            "outputs": outputs}
-    return json_bytes(meta), npz_bytes(arrays)
+    meta = {"inputs": {n: {**io["inputs"][n], "index": i, "origin": graph.nodes[n].origin}
+                       for i, n in enumerate(graph.inputs)},
+            "outputs": outputs, "layers": io["layers"], "dt": graph.dt, "method": graph.method}
+    files = {"host.json": json_bytes(meta), "host.npz": npz_bytes(arrays)}
+    program = host_program(graph, tabs)
+    if program is not None:
+        sidecar: dict[str, np.ndarray] = {}
+        files["host_program.snnir"] = print_graph(program, sidecar=sidecar).encode("utf-8")
+        if sidecar:
+            files["host_program.npz"] = npz_bytes(sidecar)
+    return files
 
 
-def _host_nodes(graph: Graph, output: str) -> list[str]:
-    """The float nodes the host runs to produce `output` from the chip's spikes (schedule order)."""
-    keep, todo = set(), [e.src for e in graph.in_edges(output)]
-    while todo:
-        n = todo.pop()
-        if n in keep or isinstance(graph.op(n), Cuba):
-            continue
-        keep.add(n)
-        todo += [e.src for e in graph.in_edges(n)]
-    return [n for n in graph.schedule() if n in keep]
+def _read(graph: Graph, tabs, node: str, offset: int, count: int) -> dict:
+    part = graph.in_edges(node)[0].src
+    core, first = tabs.slots[part]
+    return {"node": node, "origin": graph.nodes[node].origin, "offset": offset, "count": count,
+            "core": core, "first": first}
+
+
+def host_program(graph: Graph, tabs) -> Graph | None:
+    """The float nodes the host runs (readouts fed by the chip's spikes) as a graph of their own:
+    each chip part they read becomes an input node of the part's name; None when there are none."""
+    chip = set(tabs.slots) | {n for n in graph.nodes if isinstance(graph.op(n), SYNAPSES)} | set(graph.inputs)
+    chip_fed = {p.node for o in graph.mapping.outputs.values() if o.encoding != "values" for p in o.parts}
+    host = [n for n in graph.nodes if n not in chip and n not in chip_fed]
+    if not host:
+        return None
+    sources = sorted({e.src for n in host for e in graph.in_edges(n) if e.src in tabs.slots})
+    nodes = [Node(s, Input(shape=graph.op(s).shape), graph.nodes[s].origin) for s in sources]
+    nodes += [graph.nodes[n] for n in host]
+    edges = [e for n in host for e in graph.in_edges(n)]
+    outputs = [n for n in graph.outputs if n in host]
+    return Graph(nodes, edges, inputs=sources, outputs=outputs, dt=graph.dt, method=graph.method)
 
 
 def _layers(graph: Graph) -> list[dict]:
@@ -236,7 +139,7 @@ def _resources(per_core: list[dict], target) -> dict:
             "limits": limits, "per_core": per_core}
 
 
-def estimate(per_core: list[dict], tables, graph: Graph, target, options: EmitOptions) -> dict:
+def estimate(per_core: list[dict], graph: Graph, target, options: EmitOptions) -> dict:
     """Energy and time per tick and per inference from the target's per-operation costs.
 
     Assumes every neuron (and input) spikes with probability `activity` per tick; every

@@ -109,8 +109,31 @@ def neuron_features_supported(core: Core, target) -> list[Diagnostic]:
     return out
 
 
+def blocks_cover_axons(core: Core, target) -> list[Diagnostic]:
+    """The core's synapse blocks hold its input axons in order, each axon in exactly one block,
+    and each block feeds a part of this core with axons stored in one format."""
+    out, parts = [], {p["node"] for p in core.meta.get("parts", [])}
+    at = 0
+    for b in core.meta.get("blocks", []):
+        a0, a1 = b["axons"]
+        if a0 != at or a1 < a0:
+            out.append(Diagnostic(f"{core.where} block '{b['node']}'", "blocks", target.name,
+                                  message=f"holds axons [{a0}, {a1}), expected to start at {at}"))
+        if b["target"] not in parts:
+            out.append(Diagnostic(f"{core.where} block '{b['node']}'", "blocks", target.name,
+                                  message=f"feeds '{b['target']}', which is no part of this core"))
+        if len(set(core.arrays["axon.sparse"][a0:a1].tolist())) > 1:
+            out.append(Diagnostic(f"{core.where} block '{b['node']}'", "blocks", target.name,
+                                  message="mixes dense and sparse synapse lists"))
+        at = max(at, a1)
+    if at != core.input_axons:
+        out.append(Diagnostic(core.where, "blocks", target.name,
+                              message=f"blocks hold {at} input axons, the core stores {core.input_axons}"))
+    return out
+
+
 CORE_RULES = (neurons_within_limit, input_axons_within_limit, output_axons_within_limit,
-              synapse_memory_within_limit, registers_within_formats, neuron_features_supported)
+              synapse_memory_within_limit, registers_within_formats, neuron_features_supported, blocks_cover_axons)
 
 
 # -- whole-artifact rules --------------------------------------------------------------------------

@@ -90,8 +90,9 @@ def infer_graph_types(g: Graph) -> tuple[dict[tuple[str, str], TensorType], list
 
     Deferred edges (recurrent ones, and edges into a delayed op: `Graph.deferred`) may come
     from a node later in the schedule. A port fed only by deferred edges takes its sources'
-    type; a node whose such sources come later in the schedule waits for them, and passes
-    repeat while any waiting node gets its type. Every edge a node's inference did not see
+    type; a node whose such sources come later in the schedule waits for them (and so does
+    every node that a waiting node feeds the same tick), and passes repeat while any waiting
+    node gets its type. Every edge a node's inference did not see
     is checked against the port's type at the end.
     """
     types: dict[tuple[str, str], TensorType] = {}
@@ -99,7 +100,11 @@ def infer_graph_types(g: Graph) -> tuple[dict[tuple[str, str], TensorType], list
     seen: set[Edge] = set()
     pending = list(g.schedule())
     while pending:
-        waiting = [name for name in pending if _infer_node(g, name, types, diags, seen) == "wait"]
+        waiting, held = [], set()
+        for name in pending:
+            if _infer_node(g, name, types, diags, seen, held) == "wait":
+                waiting.append(name)
+                held.add(name)
         if len(waiting) == len(pending):
             for name in waiting:
                 for port in g.op(name).input_ports:
@@ -124,9 +129,10 @@ def infer_graph_types(g: Graph) -> tuple[dict[tuple[str, str], TensorType], list
     return types, diags
 
 
-def _infer_node(g: Graph, name: str, types: dict, diags: list[Diagnostic], seen: set) -> str:
-    """Infer one node's output types into `types`: "done", "failed", or "wait" when a port fed
-    only by deferred edges has no source type yet. The edges it read go into `seen`."""
+def _infer_node(g: Graph, name: str, types: dict, diags: list[Diagnostic], seen: set, held: set) -> str:
+    """Infer one node's output types into `types`: "done", "failed", or "wait" when a port has no
+    source type yet because its sources are fed only by deferred edges or are themselves
+    waiting (`held`). The edges it read go into `seen`."""
     node = g.nodes[name]
     fed: dict[str, list[tuple]] = {}
     for port in node.op.input_ports:
@@ -134,7 +140,7 @@ def _infer_node(g: Graph, name: str, types: dict, diags: list[Diagnostic], seen:
         feedback_only = bool(incoming) and all(g.deferred(e) for e in incoming)
         fed[port] = [(e, types[(e.src, e.src_port)]) for e in incoming
                      if (feedback_only or not g.deferred(e)) and (e.src, e.src_port) in types]
-        if feedback_only and not fed[port]:
+        if not fed[port] and (feedback_only or any(e.src in held for e in incoming)):
             return "wait"
     seen.update(e for known in fed.values() for e, _ in known)
     inputs: dict[str, TensorType] = {}

@@ -171,6 +171,7 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
         raise UsageError("verify: labels need a model and inputs")
     violations, checked = art.backend.rules(art, target)
     checked.setdefault("unit", art.backend.unit)
+    violations += _decodes(art, target)
     report = Report(str(art.path or "<artifact>"), target.name, violations, checked)
     if art.manifest["target"].get("digest") not in (None, target_digest(target)):
         report.notes.append(f"the artifact was compiled for different '{target.name}' target data than the "
@@ -190,6 +191,16 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
     report.notes += [f"layer {l['population']} never spikes in the float model on these inputs: its agreement "
                      f"says nothing" for l in c.layers if not l["float_spikes"]]
     return report
+
+
+def _decodes(art, target) -> list[Diagnostic]:
+    """The chip graph can be rebuilt from the files (what simulate and the comparisons run)."""
+    from snnc.errors import SnncError
+    try:
+        art.graph
+    except SnncError as exc:
+        return [Diagnostic("artifact", "decode", target.name, message=f"the files describe no runnable chip: {exc}")]
+    return []
 
 
 def predicted_classes(y: np.ndarray, graph=None) -> np.ndarray:
