@@ -59,6 +59,9 @@ def layout(graph: Graph) -> Layout:
         for e in graph.out_edges(name):
             if isinstance(graph.op(e.dst), Flatten):
                 flatten[name], feeds[e.dst] = e.dst, name
+    for name, node in graph.nodes.items():
+        if not isinstance(node.op, (Input, Output, Flatten, Crossbar, LIFCircuit)):
+            raise _refuse(name, f"is {node.op.name}")
     pops = tuple(n for n, node in graph.nodes.items() if isinstance(node.op, LIFCircuit))
     feeds.update({p: p for p in pops})
     for name, node in graph.nodes.items():
@@ -71,10 +74,10 @@ def layout(graph: Graph) -> Layout:
             if src not in feeds or dst not in pops:
                 raise _refuse(name, f"reads '{src}' and feeds '{dst}', expected a graph input or population "
                                     f"and a population")
+            if src in pops and pops.index(src) >= pops.index(dst):
+                raise _refuse(name, f"reads population '{src}', which does not precede '{dst}' in node order")
             source[name] = feeds[src]
             by_pop.setdefault(dst, []).append(name)
-        elif not isinstance(op, (Input, Output, Flatten, LIFCircuit)):
-            raise _refuse(name, f"is {op.name}")
     for p in pops:
         if not by_pop.get(p):
             raise _refuse(p, "is a population fed by no tile")
