@@ -54,6 +54,7 @@ def test_same_input_same_bytes(compiled):
 def test_tile_map_and_tiles_hold_the_mapping(compiled):
     tiles = json.loads(compiled.files["tiles.json"])
     assert tiles["signed_mode"] == "differential_pair" and tiles["device"]["model"]["g_max"] == 25.0
+    assert {t["drift_compensation"] for t in tiles["tiles"]} == {"global"}                  # on by default
     blocks = [(t["population"], t["source"], t["rows"], t["cols"], t["physical_rows"]) for t in tiles["tiles"]]
     assert sorted(blocks) == [("lif1", "x", [0, 256], [0, 40], 256), ("lif1", "x", [256, 300], [0, 40], 44),
                               ("lif2", "lif1", [0, 40], [0, 5], 40)]
@@ -182,9 +183,10 @@ def test_cli_compile_simulate_verify(tmp_path, capsys):
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "net.analog"
     assert main(["compile", str(model), "--target", "analog", "-o", str(out), "--quiet",
-                 "--option", "analog-calibrate.drift_compensation=global"]) == 0
+                 "--option", "analog-calibrate.drift_compensation=per_column"]) == 0
     line = capsys.readouterr().out
     assert line.startswith(f"wrote {out}: 3 tile(s) of 64, 45 neurons, ")
+    assert {t["drift_compensation"] for t in json.loads((out / "tiles.json").read_text())["tiles"]} == {"per_column"}
     assert main(["simulate", str(out), "--input", str(tmp_path / "x.npy"), "--seed", "2", "--chip-instances", "3",
                  "-o", str(tmp_path / "y.npy")]) == 0
     y = np.load(tmp_path / "y.npy")
