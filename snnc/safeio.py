@@ -252,27 +252,28 @@ def check_hdf5(f, *, file: str, budget: Budget) -> None:
                                       where=prefix or "/") from None
         for name in names:
             path = f"{prefix}/{name}"
-            obj = _follow(group, name, path, file)
-            if obj is None:
-                continue
-            key = (h5py.h5o.get_info(obj.id).addr,)
-            if key in seen:
-                raise MalformedInputError("this object is linked twice (a cycle or a shared object); "
-                                          "snnc reads trees", file=file, where=path)
-            seen.add(key)
-            if isinstance(obj, h5py.Group):
-                stack.append((obj, path, depth + 1))
-            elif isinstance(obj, h5py.Dataset):
-                _check_dataset(obj, path, file, budget)
+            try:
+                obj = _follow(group, name, path, file)
+                address = h5py.h5o.get_info(obj.id).addr
+                if address in seen:
+                    raise MalformedInputError("this object is linked twice (a cycle or a shared object); "
+                                              "snnc reads trees", file=file, where=path)
+                seen.add(address)
+                if isinstance(obj, h5py.Group):
+                    stack.append((obj, path, depth + 1))
+                elif isinstance(obj, h5py.Dataset):
+                    _check_dataset(obj, path, file, budget)
+            except MalformedInputError:
+                raise
+            except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:   # a damaged file
+                raise MalformedInputError(f"a damaged HDF5 object ({_one_line(exc)})", file=file,
+                                          where=path) from None
 
 
 def _follow(group, name: str, path: str, file: str):
     """The object a hard link names; refuse soft, external and user-defined links."""
     import h5py
-    try:
-        kind = group.id.links.get_info(name.encode()).type
-    except (KeyError, OSError, RuntimeError) as exc:
-        raise MalformedInputError(f"the link cannot be read ({_one_line(exc)})", file=file, where=path) from None
+    kind = group.id.links.get_info(name.encode()).type
     if kind == h5py.h5l.TYPE_EXTERNAL:
         target, inner = group.id.links.get_val(name.encode())
         raise MalformedInputError(f"an external link to '{inner.decode(errors='replace')}' in "
@@ -285,10 +286,7 @@ def _follow(group, name: str, path: str, file: str):
     if kind != h5py.h5l.TYPE_HARD:
         raise MalformedInputError(f"a user-defined link (type {kind}); snnc reads only the file it was given",
                                   file=file, where=path)
-    try:
-        return group[name]
-    except (KeyError, OSError, RuntimeError, ValueError, TypeError) as exc:
-        raise MalformedInputError(f"the object cannot be opened ({_one_line(exc)})", file=file, where=path) from None
+    return group[name]
 
 
 def _check_dataset(ds, path: str, file: str, budget: Budget) -> None:
