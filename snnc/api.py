@@ -172,7 +172,8 @@ def _name_mapped_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
     return {names[0]: x}
 
 
-def compile(source, target, *, progress=None, pipeline=None, emit=None, load_options=None, **options):
+def compile(source, target, *, progress=None, pipeline=None, emit=None, load_options=None, strict=False,
+            **options):
     """Compile a model (anything `load` accepts, or a Graph) for `target` (a name or a Target).
 
     `options` map pass names (snake_case or kebab-case) to their options, as a dict of
@@ -180,7 +181,9 @@ def compile(source, target, *, progress=None, pipeline=None, emit=None, load_opt
     `loihi_quantize={"input": "graded"}`; `emit` sets the estimate's assumptions
     (`{"activity": 0.1, "ticks": 100}`); `pipeline` replaces the target's pass list;
     `progress` receives a `PassEvent` as each pass starts, reports and ends;
-    `load_options` go to `load` (e.g. `{"dt": 1e-3}` for NIR).
+    `load_options` go to `load` (e.g. `{"dt": 1e-3}` for NIR). Where the chip cannot compute
+    a construct exactly, the lowering approximates it by a documented rule and lists it in the
+    manifest's `approximations` (`Artifact.approximations`); `strict=True` refuses instead.
     Returns an `Artifact` (save it with `.save(dir)`); the same input and options always
     give the same files.
     """
@@ -196,7 +199,7 @@ def compile(source, target, *, progress=None, pipeline=None, emit=None, load_opt
                 "graph_sha256": info["sha256"]}
     family = backend(t.family)
     emit_options = _emit_options(family.emit_options, emit)
-    result = run_pipeline(graph, t, pipeline=pipeline, options=options, progress=progress)
+    result = run_pipeline(graph, t, pipeline=pipeline, options=options, progress=progress, strict=strict)
     out = family.emit(result.graph, t, emit_options)
     sections = dict(out.sections)
     if family.evaluate is not None:
@@ -204,7 +207,7 @@ def compile(source, target, *, progress=None, pipeline=None, emit=None, load_opt
     if family.report is not None:
         sections.update(family.report(result))
     files = dict(out.files)
-    files[MANIFEST] = json_bytes(manifest(t, info, result.records, sections, files))
+    files[MANIFEST] = json_bytes(manifest(t, info, result.records, sections, files, result.approximations))
     return Artifact(files, timings={r.name: r.seconds for r in result.records})
 
 

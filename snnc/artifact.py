@@ -311,13 +311,14 @@ def graph_digest(graph) -> str:
 
 
 # -- the manifest envelope -------------------------------------------------------------------
-ENVELOPE = ("format", "format_version", "snnc_version", "target", "input", "passes", "files")
+ENVELOPE = ("format", "format_version", "snnc_version", "target", "input", "passes", "approximations", "files")
 
 
-def manifest(target, source: dict, records, sections: Mapping[str, object], files: Mapping[str, bytes]) -> dict:
+def manifest(target, source: dict, records, sections: Mapping[str, object], files: Mapping[str, bytes],
+             approximations=()) -> dict:
     """The manifest of an artifact: the envelope every family shares (format, versions, target and
-    its digest, the input's digest, each pass's options and statistics, every file's sha256)
-    around the family's own `sections`."""
+    its digest, the input's digest, each pass's options and statistics, what the lowering
+    approximated, every file's sha256) around the family's own `sections`."""
     from snnc import __version__
     clash = sorted(set(sections) & set(ENVELOPE))
     if clash:
@@ -325,6 +326,7 @@ def manifest(target, source: dict, records, sections: Mapping[str, object], file
     return {"format": ARTIFACT_FORMAT, "format_version": ARTIFACT_VERSION, "snnc_version": __version__,
             "target": {"name": target.name, "family": target.family, "digest": target_digest(target)},
             "input": source, **sections, "passes": [r.to_json() for r in records],
+            "approximations": [a.to_json() for a in approximations],
             "files": {k: sha256(v) for k, v in sorted(files.items())}}
 
 

@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compile", help="compile a model for a target into an artifact directory",
                        description="Run the target's pass pipeline on a model and write the artifact "
-                                   "directory (manifest.json, mapped graph, per-core tables). One progress "
+                                   "directory (manifest.json, per-core tables, host files). One progress "
                                    "line per pass goes to stderr.")
     c.add_argument("model", help="model file (.snnir, .nir, .onnx, ...)")
     c.add_argument("--target", required=True, help="target name (see `snnc targets`)")
@@ -197,6 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true",
                    help="replace -o even if it is not an snnc artifact (never the current directory "
                         "or a directory holding the model)")
+    c.add_argument("--strict", action="store_true",
+                   help="refuse every construct the chip can only approximate, instead of approximating it "
+                        "by its documented rule (listed in the manifest's approximations)")
     _load_options(c)
     c.set_defaults(func=_compile)
 
@@ -495,10 +498,21 @@ def _compile(args) -> int:
     from snnc.passes.manager import report_to
     with _progress("compile", unit="pass", args=args) as bar:          # one line per pass when not a TTY
         art = compile_model(args.model, args.target, progress=report_to(bar), load_options=_load_kwargs(args),
-                            **options)
+                            strict=args.strict, **options)
     art.save(out, force=args.force, keep=keep)
     print(f"wrote {out}: {_artifact_summary(art)} ({sum(art.timings.values()):.2f} s)")
+    approximations = art.manifest.get("approximations", [])
+    for a in approximations:
+        print(f"  approximated: {_approximation_line(a)}")
+    if approximations:
+        print(f"  {len(approximations)} approximation(s), listed in {out / 'manifest.json'}; `snnc verify {out} "
+              f"--model MODEL --input X` measures their cost; --strict refuses them")
     return 0
+
+
+def _approximation_line(a: dict) -> str:
+    where = f"node '{a['node']}'" + (f" ({a['origin']})" if a.get("origin") else "")
+    return f"{where}: {a['what']} (rule {a['rule']})"
 
 
 def _artifact_summary(art) -> str:

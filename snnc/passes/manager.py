@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from snnc.errors import UsageError
+from snnc.errors import UnsupportedOpError, UsageError
 from snnc.ir.graph import Graph
 from snnc.passes.registry import PassInfo, get_pass
 
@@ -66,6 +66,7 @@ class PipelineResult:
     graph: Graph
     records: list[PassRecord] = field(default_factory=list)
     provenance: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    approximations: list = field(default_factory=list)
 
     def stats(self, name: str) -> Mapping[str, object]:
         """The statistics of the pass called `name` (empty if it did not run)."""
@@ -87,12 +88,14 @@ def pipeline_for(target) -> tuple[str, ...]:
 
 def run_pipeline(graph: Graph, target, *, pipeline: Sequence[str] | None = None,
                  options: Mapping[str, object] | None = None,
-                 progress: Progress | None = None) -> PipelineResult:
+                 progress: Progress | None = None, strict: bool = False) -> PipelineResult:
     """Run every pass of `pipeline` (default: `pipeline_for(target)`) on `graph`.
 
     `options` maps a pass name (or its snake_case spelling) to that pass's options: an
     instance of its options class or a dict of fields. Options for passes that are not in
-    the pipeline are an error, so a misspelt name cannot be ignored silently.
+    the pipeline are an error, so a misspelt name cannot be ignored silently. The passes'
+    approximations are collected in `result.approximations`; with `strict`, the first one
+    is refused instead (`UnsupportedOpError` with its `why`, naming node and rule).
     """
     names = tuple(pipeline) if pipeline is not None else pipeline_for(target)
     passes = [get_pass(n) for n in names]
@@ -109,12 +112,21 @@ def run_pipeline(graph: Graph, target, *, pipeline: Sequence[str] | None = None,
         out = info(before, target, opts, progress=note)
         out.graph.verify(pass_name=info.name)
         seconds = time.perf_counter() - t0
+        if strict and out.approximations:
+            raise _refusal(out.approximations[0], before)
         result.graph = out.graph
+        result.approximations += list(out.approximations)
         result.provenance = compose_provenance(result.provenance, out.provenance, out.graph)
         result.records.append(PassRecord(info.name, _options_json(opts), dict(out.stats),
                                          len(before.nodes), len(out.graph.nodes), seconds))
         emit(PassEvent(i, len(passes), info.name, "end", _summary(out.stats), seconds))
     return result
+
+
+def _refusal(a, graph: Graph) -> UnsupportedOpError:
+    op = graph.op(a.node).name if a.node in graph.nodes else None
+    return UnsupportedOpError(f"{a.why} (rule {a.rule}; refused under --strict: without it the chip would "
+                              f"{a.what})", node=a.node, op=op, source=a.origin or None)
 
 
 def report_to(reporter) -> Progress:

@@ -47,11 +47,13 @@ class PassResult:
     `provenance` maps a node of the input graph to the nodes of the output graph that carry
     its work; nodes it does not mention are kept under their own name (or were removed
     when the name is gone). `stats` is JSON-serialisable and goes into the compile report.
+    `approximations` lists what the pass could not make exact (`snnc.passes.approximation`).
     """
 
     graph: Graph
     provenance: Provenance = field(default_factory=dict)
     stats: Mapping[str, object] = field(default_factory=dict)
+    approximations: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,10 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
     checked.setdefault("unit", art.backend.unit)
     violations += _decodes(art, target)
     report = Report(str(art.path or "<artifact>"), target.name, violations, checked)
+    approximations = art.manifest.get("approximations") or []
+    if approximations:
+        report.notes.append(f"the mapping approximates {len(approximations)} construct(s) (manifest "
+                            f"approximations); the comparison with the float model measures their cost")
     if art.manifest["target"].get("digest") not in (None, target_digest(target)):
         report.notes.append(f"the artifact was compiled for different '{target.name}' target data than the "
                             f"installed one; rules were checked against the installed data")
