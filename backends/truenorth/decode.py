@@ -193,7 +193,8 @@ def _core(files: _Files, index: int, stem: str) -> _Core:
     if v("role", str) not in ROLES:
         raise files.fail(jname, f"role '{meta['role']}' is not one of {', '.join(ROLES)}")
     for key in ("latency", "membrane_bits", "prng_seed"):
-        v(key, int)
+        if v(key, int) < 0:
+            raise files.fail(jname, f"'{key}' = {meta[key]}, expected an integer >= 0")
     files.ints(meta, "position", 4, jname, f"core {index}")
     parts = v("parts", list)
     if len(parts) > 1:

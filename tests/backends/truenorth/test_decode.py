@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import snnc
@@ -28,6 +28,7 @@ def source_graphs(draw):
     n_layers = draw(st.integers(1, 3))
     sizes = [draw(st.integers(1, 20)) for _ in range(n_layers + 1)]
     wide = draw(st.sampled_from([None] * 6 + ["fan_in", "neurons"]))
+    event(f"wide: {wide}")
     if wide == "fan_in":
         sizes[0] = draw(st.integers(257, 300))
     elif wide == "neurons":
@@ -65,7 +66,23 @@ def _emitted_again(art: Artifact):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(source_graphs(), st.integers(0, 3))
 def test_decoded_artifacts_run_like_the_compiled_graph_and_emit_the_same_bytes(case, seed):
-    g, options = case
+    _, layers = _round_trip(*case, seed)
+    event(f"layers spiking: {sum(v.any() for v in layers.values())} of {len(layers)}")
+
+
+@pytest.mark.parametrize("n_in, hidden, fan_out, made", [(300, 12, "auto", "partial"), (16, 270, "copies", "if0.1"),
+                                                         (20, 30, "splitter", "splitter")])
+def test_wide_layers_and_splitters_round_trip(n_in, hidden, fan_out, made):
+    """Always covered, whatever the draws: a fan-in split into partial sums, a layer cut over
+    two cores, splitter cores."""
+    rng = np.random.default_rng(n_in + hidden)
+    g = chain([rng.standard_normal((hidden, n_in)) * (1.5 / np.sqrt(n_in)), ternary(rng, 7, hidden)], theta=1.0)
+    mapped, layers = _round_trip(g, {"truenorth-partition": {"fan_out": fan_out}}, 1)
+    assert all(v.any() for v in layers.values()) and made in set(mapped.mapping.roles.values()) | set(mapped.mapping.roles)
+
+
+def _round_trip(g, options: dict, seed: int):
+    """Compile; decode; the decoded graph equals the mapped one, runs like it, emits the same bytes."""
     mapped = run_pipeline(g, TN, options=options).graph
     art = snnc.compile(g, TN, **options)
     decoded = decode(art, TN)
@@ -76,6 +93,7 @@ def test_decoded_artifacts_run_like_the_compiled_graph_and_emit_the_same_bytes(c
     again, files = _emitted_again(art)
     assert dict(again.files) == files                 # every family file, byte for byte
     assert {k: art.manifest[k] for k in again.sections} == json.loads(json_bytes(dict(again.sections)))
+    return mapped, layers
 
 
 # -- stochastic cores: every register and the PRN stream survive the files ----------------------------
@@ -154,6 +172,8 @@ BROKEN = [
     (lambda a: _edit(a, f"{CORE2}.json", _set("role", "relay")),
      f"{CORE2}.json: role 'relay' is not one of neurons, partial, combiner, splitter"),
     (lambda a: _edit(a, f"{CORE2}.json", _set("latency", "2")), f"{CORE2}.json: core 2: 'latency' = '2', expected int"),
+    (lambda a: _edit(a, f"{CORE2}.json", _set("prng_seed", -1)),
+     f"{CORE2}.json: 'prng_seed' = -1, expected an integer >= 0"),
     (lambda a: _edit(a, f"{CORE2}.json", _set("position", [0, 0, 2])),
      f"{CORE2}.json: core 2: 'position' = [0, 0, 2], expected a list of 4 integers"),
     (lambda a: _edit(a, f"{CORE2}.json", lambda m: m.pop("routes_in")),
@@ -214,3 +234,98 @@ def test_the_output_element_not_read_is_named_by_its_core_file(small):
         decode(bad, TN)
     assert str(err.value) == (f"cores/core_{core:04d}.npz: neuron {neuron} sends to host element 4, which no output "
                               f"of host.npz reads")
+
+
+def test_verify_reports_files_that_do_not_decode_and_exits_1(small, tmp_path, capsys):
+    from snnc.artifact import sha256
+    from snnc.cli import main
+    bad = _edit(small, f"{CORE2}.json", lambda m: m["routes_in"].pop())
+    files = dict(bad.files)
+    m = json.loads(files["manifest.json"])
+    m["files"][f"{CORE2}.json"] = sha256(files[f"{CORE2}.json"])
+    files["manifest.json"] = json_bytes(m)
+    Artifact(files).save(tmp_path / "art")
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "art")]) == 1
+    out = capsys.readouterr().out
+    assert (f"artifact: the files describe no runnable chip: {tmp_path / 'art' / CORE0}.npz: dest row 0 (neuron 0) "
+            f"sends to 'if2', which declares no route from 'if0' (routes_in) (truenorth.decode)") in out
+
+
+@pytest.mark.parametrize("pipeline, missing", [
+    (["prune", "truenorth-legalize", "truenorth-encode"], "core node 'if0' has no entry in mapping.cores"),
+    (["prune", "truenorth-legalize", "truenorth-encode", "truenorth-partition"],
+     "core 0 (node 'if0') has no position (mapping.place)"),
+])
+def test_emitting_a_graph_the_pipeline_left_unmapped_names_what_is_missing(pipeline, missing):
+    from snnc.errors import UsageError
+    g = chain([ternary(np.random.default_rng(0), 4, 5)])
+    with pytest.raises(UsageError) as err:
+        snnc.compile(g, "truenorth", pipeline=pipeline)
+    assert str(err.value) == f"emit: {missing}; the TrueNorth pipeline ends with truenorth-partition and place"
+
+
+# -- any edit: refused by name or decoded, never a crash -------------------------------------------------
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 300) | st.floats() | st.text(max_size=4),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                       max_size=3), max_leaves=6)
+
+
+def _paths(obj, prefix=()):
+    yield prefix
+    children = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in children:
+        yield from _paths(v, prefix + (k,))
+
+
+def _edit_json(text: bytes, data) -> bytes:
+    obj = json.loads(text)
+    path = data.draw(st.sampled_from(list(_paths(obj))))
+    value = data.draw(JSON_VALUES)
+    if not path:
+        return json.dumps(value).encode()
+    parent = obj
+    for k in path[:-1]:
+        parent = parent[k]
+    if data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return json.dumps(obj).encode()
+
+
+def _edit_npz(text: bytes, data) -> bytes:
+    arrays = read_npz(text)
+    key = data.draw(st.sampled_from(sorted(arrays)))
+    a = arrays[key].astype(np.int64)
+    how = data.draw(st.sampled_from(["value", "length", "dtype", "drop"]))
+    if how == "value" and a.size:
+        a.flat[data.draw(st.integers(0, a.size - 1))] = data.draw(st.integers(-3, 300))
+    elif how == "length":
+        a = a.reshape(-1)[:data.draw(st.integers(0, a.size))]
+    elif how == "dtype":
+        a = a.astype(data.draw(st.sampled_from([np.float64, np.bool_, np.int8])))
+    if how == "drop":
+        del arrays[key]
+    else:
+        arrays[key] = a
+    return npz_bytes(arrays)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_edit_of_a_file_is_decoded_or_refused_by_name_and_the_rules_never_fail(small, data):
+    name = data.draw(st.sampled_from(sorted(k for k in small.files if k != "manifest.json")))
+    files = dict(small.files)
+    files[name] = (_edit_json if name.endswith(".json") else _edit_npz)(files[name], data)
+    art = Artifact(files)
+    try:
+        graph = decode(art, TN)
+    except MalformedInputError as exc:
+        assert str(exc).startswith(("cores/", "host.", "<artifact>")), str(exc)
+    else:                                               # what decodes runs
+        x = {name: np.ones((4, 1, *entry.shape)) for name, entry in graph.mapping.inputs.items()}
+        outputs, _ = run_mapped(graph, x, raw=True, layers=True)
+        assert set(outputs) == set(graph.mapping.outputs)
+    diagnostics, checked = FAMILY.rules(art, TN)
+    assert all(d.where and d.rule for d in diagnostics)

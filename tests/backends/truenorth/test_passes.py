@@ -160,6 +160,22 @@ def test_chip_run_equals_the_float_run_spike_for_spike(fan_out):
     assert np.array_equal(raw[latency:], y[:len(y) - latency])  # the chip's own timeline is shifted
 
 
+@pytest.mark.parametrize("fan_out", ["copies", "splitter"])
+def test_a_layer_without_synapses_keeps_its_feed_through_partition(fan_out):
+    """if1's weights are all zero: its core has no axons, and the route from if0 carries no
+    entries; it must still feed the core's input port after if0 is cut and re-routed, and the
+    partitioned chip runs as the encoded one (if1 driven by its bias alone)."""
+    rng = np.random.default_rng(4)
+    g = chain([ternary(rng, 6, 5), np.zeros((3, 6))], biases=[np.zeros(6), np.full(3, 0.3)])
+    res = run_pipeline(g, TN, options={"truenorth-partition": {"fan_out": fan_out}})
+    assert [e.src for e in res.graph.in_edges("if1")] == ["if0.to.if1"]
+    assert res.graph.op("if0.to.if1").source.size == 0
+    encoded = run_pipeline(g, TN, pipeline=["prune", "truenorth-legalize", "truenorth-encode"]).graph
+    x = rates(20, 2, 5)
+    y = snnc.simulate(res.graph, x)
+    assert y.sum() > 0 and np.array_equal(y, snnc.simulate(encoded, x))
+
+
 # -- truenorth-split-fan-in ------------------------------------------------------------------------
 def test_exact_fan_in_refuses_the_split_naming_core_neuron_and_limit():
     g = chain([np.full((3, 300), 0.01)])
