@@ -56,8 +56,8 @@ def tiles_within_chip(s: Stored, art, target) -> list[Diagnostic]:
         if not (chip < target.chips and row < rows and col < cols and row * cols + col < target.cores_per_chip):
             out.append(Diagnostic(_where(t), "mesh", target.name,
                                   message=f"position chip {chip} row {row} column {col} does not exist "
-                                          f"({target.chips} chip(s) of {target.cores_per_chip} tiles on a "
-                                          f"{rows}x{cols} mesh)"))
+                                          f"({target.chips} chip(s) of {target.cores_per_chip} tiles, mesh "
+                                          f"{rows}x{cols})"))
         if (chip, row, col) in seen:
             out.append(Diagnostic(_where(t), "mesh", target.name,
                                   message=f"shares its position with tile {seen[(chip, row, col)]}"))

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import snnc
-from snnc.artifact import Artifact, json_bytes, npz_bytes, read_npz, run_mapped
+from snnc.artifact import Artifact, run_mapped
 from snnc.backend import backend
 from snnc.backends.analog.decode import decode
 from snnc.backends.analog.emit import DEVICE_FIELDS
@@ -22,6 +22,7 @@ from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.errors import MalformedInputError, UsageError
 from snnc.passes.manager import run_pipeline
 from snnc.targets import get_target
+from tests.artifact_edit import edit_arrays, edit_json
 from tests.backends.analog.nets import small_targets, source_graphs
 from tests.backends.analog.test_emit import small_net
 
@@ -91,18 +92,12 @@ def art():
 
 
 def edited(art: Artifact, name: str, change) -> Artifact:
-    files = dict(art.files)
-    if name.endswith(".json"):
-        doc = json.loads(files[name])
-        change(doc)
-        files[name] = json_bytes(doc)
-    elif name.endswith(".npz"):
-        arrays = read_npz(files[name])
-        change(arrays)
-        files[name] = npz_bytes(arrays)
-    else:
+    """`art` with file `name` (JSON or npz) passed through `change`; name "*": with `change(files)`."""
+    if name == "*":
+        files = dict(art.files)
         change(files)
-    return Artifact(files)
+        return Artifact(files)
+    return (edit_arrays if name.endswith(".npz") else edit_json)(art, name, change)
 
 
 def _tile(i, key, value):

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 import snnc
-from snnc.artifact import Artifact, json_bytes, npz_bytes, read_npz, sha256
+from snnc.artifact import Artifact, sha256
 from snnc.backends.analog import chip
 from snnc.cli import main
 from snnc.ir.graph import GraphBuilder
 from snnc.ir.snn import LIF, Affine, Linear
 from snnc.ir.text import save_snnir
 from snnc.verify import verify
+from tests.artifact_edit import edit_arrays, edit_json
 
 
 def small_net(seed=0, n_in=300, hidden=40, n_out=5):
@@ -132,29 +133,22 @@ def test_verify_checks_the_rules_from_the_files(compiled):
     assert "rules: 3 tile(s) within every limit" in str(report)
 
 
-def corrupt(art: Artifact, name: str, arrays: dict) -> Artifact:
-    files = dict(art.files)
-    files[name] = npz_bytes(arrays)
-    manifest = json.loads(files["manifest.json"])
-    manifest["files"][name] = sha256(files[name])
-    files["manifest.json"] = json_bytes(manifest)
-    return Artifact(files)
+def set_entry(key: str, index, value):
+    def change(arrays):
+        a = arrays[key].copy()
+        a[index] = value
+        arrays[key] = a
+    return change
 
 
 def test_corrupted_files_are_reported_with_the_rule(compiled):
-    name = "tiles/tile_0000.npz"
-    arrays = read_npz(compiled.files[name])
-    arrays["g_pos"] = arrays["g_pos"].copy()
-    arrays["g_pos"][0, 0] = 30.0
-    report = verify(corrupt(compiled, name, arrays))
+    report = verify(edit_arrays(compiled, "tiles/tile_0000.npz", set_entry("g_pos", (0, 0), 30.0)))
     assert [str(d) for d in report.violations if d.rule != "decode"] == [
         "tile 0: g_pos spans 0..30 uS, outside [0, 25] (analog.device.g_max)"]
     assert [d.message for d in report.violations if d.rule == "decode"] == [       # nor can the chip be rebuilt
         "the files describe no runnable chip: tiles.json:tiles[0]: node 'fc1.tile0_0' (analog.crossbar): "
         "conductances must lie in [0, g_max = 25]"]
-    arrays = read_npz(compiled.files["neurons.npz"])
-    arrays["lif2.v_threshold"] = arrays["lif2.v_threshold"] + 0.3
-    report = verify(corrupt(compiled, "neurons.npz", arrays))
+    report = verify(edit_arrays(compiled, "neurons.npz", set_entry("lif2.v_threshold", slice(None), 600.3)))
     assert [str(d) for d in report.violations] == [
         "population 'lif2': v_threshold is not on the 10-bit parameter grid (analog.neuron.parameter_bits)"]
     files = dict(compiled.files)
@@ -162,6 +156,35 @@ def test_corrupted_files_are_reported_with_the_rule(compiled):
     report = verify(Artifact(files))
     assert "tiles/tile_0001.npz: content differs from the manifest's sha256 (analog.files)" in \
         [str(d) for d in report.violations]
+
+
+def _tile_entry(i, **changes):
+    def change(doc):
+        doc["tiles"][i].update(changes)
+    return change
+
+
+RULE_BREAKS = [
+    (edit_json, "tiles.json", _tile_entry(2, position=[0, 8, 0]),
+     "tile 2: position chip 0 row 8 column 0 does not exist (1 chip(s) of 64 tiles, mesh 8x8) (analog.mesh)"),
+    (edit_json, "tiles.json", _tile_entry(2, position=[0, 0, 1]), "tile 2: shares its position with tile 1 "
+                                                                   "(analog.mesh)"),
+    (edit_json, "tiles.json", _tile_entry(1, rows=[200, 244]),
+     "tile 1: rows [200, 244] x columns [0, 40] of 'lif1' from 'x' overlap tile 0 (analog.tiles)"),
+    (edit_json, "tiles.json", _tile_entry(2, synapses=7),
+     "tile 2: tiles.json says synapses 7, tiles/tile_0002.npz holds 200 (analog.tiles)"),
+    (edit_json, "tiles.json", lambda d: d.update(partial_sums="membrane"),
+     "artifact: the files say 'membrane', the chip has 'digital' (analog.crossbar.partial_sums)"),
+    (edit_arrays, "neurons.npz", set_entry("lif1.v_reset_code", 3, 201),
+     "population 'lif1': the parameter-DAC codes of v_reset are missing or disagree with its potentials "
+     "(analog.neuron.parameter_bits)"),
+]
+
+
+@pytest.mark.parametrize("edit,name,change,message", RULE_BREAKS, ids=[m.split(":")[0] for *_, m in RULE_BREAKS])
+def test_each_consistency_rule_names_tile_and_limit(compiled, edit, name, change, message):
+    report = verify(edit(compiled, name, change))
+    assert [str(d) for d in report.violations if d.rule != "decode"] == [message]
 
 
 def test_bss2_artifact_stores_six_bit_codes():

@@ -5,20 +5,20 @@ tick, the layer and neuron and the tiles of the first divergence from the compil
 which is where the mutated files and the lowering really first differ."""
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 import pytest
 
 import snnc
-from snnc.artifact import Artifact, json_bytes, npz_bytes, read_npz, run_mapped, sha256
+from snnc.artifact import run_mapped
 from snnc.cli import main
 from snnc.ir.graph import GraphBuilder
 from snnc.ir.snn import LIF, Linear
 from snnc.ir.text import save_snnir
 from snnc.passes.manager import run_pipeline
 from snnc.targets import get_target
+from tests.artifact_edit import edit_arrays, edit_json
 
 LINE = re.compile(r"chip vs compiler: DIFFERS in \d+ value\(s\) over 30 ticks x 6 samples; first at tick (\d+), "
                   r"layer (\w+), neuron (\d+) \((cores? [\d, ]+), node (\w+) index (\d+)\), sample (\d+)")
@@ -57,23 +57,6 @@ def setup(tmp_path_factory):
     return root, g, x, art
 
 
-def mutated(art: Artifact, name: str, change) -> Artifact:
-    """The artifact with one file changed and the manifest's digest of it updated."""
-    files = dict(art.files)
-    if name.endswith(".npz"):
-        arrays = read_npz(files[name])
-        change(arrays)
-        files[name] = npz_bytes(arrays)
-    else:
-        doc = json.loads(files[name])
-        change(doc)
-        files[name] = json_bytes(doc)
-    manifest = json.loads(files["manifest.json"])
-    manifest["files"][name] = sha256(files[name])
-    files["manifest.json"] = json_bytes(manifest)
-    return Artifact(files)
-
-
 def conductance(a):                      # tile 1 (lif2 from lif1): one device of column 7, row 3
     g = a["g_pos"].copy()
     g[7, 3] = 25.0 if g[7, 3] < 12.5 else 0.5
@@ -105,7 +88,7 @@ MUTATIONS = {"conductance": ("tiles/tile_0001.npz", conductance, "lif2", 7, [1])
 def test_verify_names_tick_neuron_and_tile_of_a_mutated_file(setup, kind, capsys):
     root, g, x, art = setup
     name, change, layer, neuron, cores = MUTATIONS[kind]
-    bad = mutated(art, name, change)
+    bad = (edit_arrays if name.endswith(".npz") else edit_json)(art, name, change)
     path = bad.save(root / kind)
     code = main(["verify", str(path), "--model", str(root / "m.snnir"), "--input", str(root / "x.npy"), "--quiet"])
     out = capsys.readouterr().out
