@@ -154,7 +154,12 @@ def _host_json(files: _Files) -> _Host:
         outputs.append((files.value(entry, "node", str, HOST_JSON, where),
                         files.value(entry, "origin", str, HOST_JSON, where),
                         files.value(entry, "routes_in", list, HOST_JSON, where)))
-    mapping = Mapping.from_json(files.value(h, "mapping", dict, HOST_JSON, "mapping"), file=files.where(HOST_JSON))
+    tables = files.value(h, "mapping", dict, HOST_JSON, "mapping")
+    extra = sorted(set(tables) - {"inputs", "outputs", "layers"})
+    if extra:
+        raise files.fail(HOST_JSON, f"mapping.{extra[0]}: the host holds only inputs, outputs and layers "
+                                    f"(the core files hold the rest)")
+    mapping = Mapping.from_json(tables, file=files.where(HOST_JSON))
     names = [n for n, _ in inputs]
     if set(mapping.inputs) != set(names) or len(set(names)) != len(names):
         raise files.fail(HOST_JSON, f"mapping.inputs lists {sorted(mapping.inputs)}, 'inputs' lists {names}")

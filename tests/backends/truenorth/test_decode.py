@@ -212,6 +212,8 @@ BROKEN = [
      "host.json: graph: 'metadata' must map names to strings"),
     (lambda a: _edit(a, "host.json", lambda h: h["inputs"][0].__setitem__("node", "u")),
      "host.json: mapping.inputs lists ['x'], 'inputs' lists ['u']"),
+    (lambda a: _edit(a, "host.json", lambda h: h["mapping"].__setitem__("cores", {"if0": 3})),
+     "host.json: mapping.cores: the host holds only inputs, outputs and layers (the core files hold the rest)"),
     (lambda a: _edit(a, "host.json", lambda h: h["mapping"]["outputs"]["y"].__setitem__("latency", "x")),
      "host.json: mapping.outputs.y: expected an integer, got 'x'"),
 ]
