@@ -15,6 +15,7 @@ from snnc.backends.truenorth.decode import decode
 from snnc.errors import MalformedInputError
 from snnc.passes.manager import run_pipeline
 from snnc.targets import get_target
+from tests.artifact_edit import edit_arrays, edit_json
 from tests.backends.truenorth.nets import chain, rates, ternary
 
 TN = get_target("truenorth")
@@ -144,16 +145,7 @@ def small():
 
 def _edit(art: Artifact, name: str, change) -> Artifact:
     """A copy of `art` whose file `name` (JSON object or npz arrays) `change` edited in place."""
-    files = dict(art.files)
-    if name.endswith(".json"):
-        obj = json.loads(files[name])
-        change(obj)
-        files[name] = json_bytes(obj)
-    else:
-        arrays = read_npz(files[name])
-        change(arrays)
-        files[name] = npz_bytes(arrays)
-    return Artifact(files)
+    return (edit_json if name.endswith(".json") else edit_arrays)(art, name, change)
 
 
 def _drop(art: Artifact, name: str) -> Artifact:
@@ -239,14 +231,8 @@ def test_the_output_element_not_read_is_named_by_its_core_file(small):
 
 
 def test_verify_reports_files_that_do_not_decode_and_exits_1(small, tmp_path, capsys):
-    from snnc.artifact import sha256
     from snnc.cli import main
-    bad = _edit(small, f"{CORE2}.json", lambda m: m["routes_in"].pop())
-    files = dict(bad.files)
-    m = json.loads(files["manifest.json"])
-    m["files"][f"{CORE2}.json"] = sha256(files[f"{CORE2}.json"])
-    files["manifest.json"] = json_bytes(m)
-    Artifact(files).save(tmp_path / "art")
+    _edit(small, f"{CORE2}.json", lambda m: m["routes_in"].pop()).save(tmp_path / "art")
     capsys.readouterr()
     assert main(["verify", str(tmp_path / "art")]) == 1
     out = capsys.readouterr().out

@@ -3,16 +3,15 @@ make — every axon type zeroed, one axon type, one weight, one threshold, one d
 one destination axon — keeps the artifact within its rules (the manifest's digests updated, as
 the emitter would have written them), and `snnc verify DIR --model M --input X` exits 1 naming
 the tick, layer, neuron and core where the chip first departs from the compiler's lowering."""
-import json
 import re
-import shutil
 
 import numpy as np
 import pytest
 
-from snnc.artifact import load_artifact, npz_bytes, read_npz, run_mapped, sha256
+from snnc.artifact import load_artifact, read_npz, run_mapped
 from snnc.cli import main
 from snnc.ir.text import save_snnir
+from tests.artifact_edit import edit_arrays
 from tests.backends.truenorth.nets import chain, rates, ternary
 
 DIFFERS = re.compile(r"chip vs compiler: DIFFERS in \d+ value\(s\) over 30 ticks x 2 samples; first at "
@@ -37,19 +36,13 @@ def compiled(tmp_path_factory):
 
 
 def _mutated(compiled, tmp_path, edits) -> tuple:
-    """A copy of the artifact with `edits` {core: edit(arrays)} applied and the digests updated."""
-    root, _ = compiled
-    art = tmp_path / "art"
-    shutil.copytree(root / "art", art)
-    manifest = json.loads((art / "manifest.json").read_text())
+    """The artifact with `edits` {core: edit(arrays)} applied and the digests updated, saved in
+    tmp_path; and the original artifact."""
+    original = load_artifact(compiled[0] / "art")
+    art = original
     for core, edit in edits.items():
-        name = f"cores/core_{core:04d}.npz"
-        arrays = read_npz((art / name).read_bytes())
-        edit(arrays)
-        (art / name).write_bytes(npz_bytes(arrays))
-        manifest["files"][name] = sha256((art / name).read_bytes())
-    (art / "manifest.json").write_text(json.dumps(manifest))
-    return art, load_artifact(root / "art")
+        art = edit_arrays(art, f"cores/core_{core:04d}.npz", edit)
+    return art.save(tmp_path / "art"), original
 
 
 def _verify(compiled, art, capsys) -> dict:
