@@ -1,28 +1,24 @@
-"""NIR -> Graph: open, flatten nested graphs, mark feedback edges, convert node by node."""
+"""NIR -> Graph: flatten nested graphs, mark feedback edges, convert node by node (`_open` opens)."""
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, replace
 
-import h5py
 import networkx as nx
 import nir
 import numpy as np
 
-from snnc.errors import IRVerificationError, MalformedInputError, SnncError, UnsupportedOpError, UsageError
+from snnc.errors import IRVerificationError, MalformedInputError, SnncError
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.types import TensorType
+from snnc.safeio import Limits, check_finite
 
-from snnc.safeio import Limits, check_finite, open_hdf5
-
-from ._mapping import (BY_NIR_TYPE, NODE_OP, NODE_ORIGIN, PREFIX, SUPPORTED, ImportContext,
-                       NodeProblem, decode_field, decode_graph_meta)
+from ._mapping import BY_NIR_TYPE, NODE_OP, NODE_ORIGIN, PREFIX, ImportContext, NodeProblem, decode_field
+from ._open import LIVE, snnc_meta, unsupported, open_source
 from ._provenance import announce_guesses, detect, dt_source
 
 DEFAULT_DT = 1e-3
-LIVE = "<NIRGraph>"      # stands for the file name when a live NIR object is loaded
 
 
 @dataclass(frozen=True)
@@ -48,95 +44,6 @@ class _Flat:
         return ".".join(self.path)
 
 
-# -- opening ----------------------------------------------------------------------------------------
-def open_source(source, limits: Limits) -> tuple[nir.NIRGraph, str | None]:
-    """The NIRGraph in `source` (a path or a live NIR object) and the file name, if any.
-
-    A file is opened once, checked by `snnc.safeio` (no links or storage outside it, declared
-    sizes within `limits`) and then read with nir's own reader functions on that open file."""
-    if isinstance(source, nir.NIRGraph):
-        return source, None
-    if isinstance(source, nir.NIRNode):     # a lone node: wrap it between an Input and an Output
-        try:
-            return nir.NIRGraph.from_list(source, type_check=True), None
-        except Exception as exc:  # noqa: BLE001 -- nir raises bare ValueError/AssertionError
-            raise MalformedInputError(f"cannot wrap a lone {type(source).__name__} into a graph: "
-                                      f"{_one_line(exc)}", file=LIVE) from None
-    if not isinstance(source, (str, os.PathLike)):
-        raise UsageError(f"nir.load: cannot read a {type(source).__name__}; pass a .nir path or a nir.NIRGraph")
-    path = os.fspath(source)
-    if not os.path.isfile(path):
-        raise MalformedInputError("cannot read NIR file: no such file", file=path)
-    if not h5py.is_hdf5(path):
-        raise MalformedInputError("not a NIR file: NIR files are HDF5 and this one is not", file=path)
-    with open_hdf5(path, file=path, limits=limits) as f:
-        if not isinstance(f.get("node"), h5py.Group):
-            raise MalformedInputError("not a NIR file: it has no 'node' group", file=path)
-        try:
-            tree = nir.serialization.hdf2dict(f["node"])
-        except Exception as exc:  # noqa: BLE001 -- h5py raises assorted errors on damaged files
-            raise MalformedInputError(f"cannot read NIR file: {_one_line(exc)}", file=path) from None
-    return _build(tree, path), path
-
-
-def _build(tree: dict, path: str) -> nir.NIRGraph:
-    """The NIRGraph of a file's node tree: as written when snnc wrote it, else with NIR's type
-    checking (which adds Input/Output at loose ends), else (legacy files) unchecked."""
-    if "type_check" in tree:
-        raise MalformedInputError("the top-level graph has a 'type_check' entry, which nir's reader refuses",
-                                  file=path)
-    try:
-        unchecked = nir.dict2NIRNode({**_copy_tree(tree), "type_check": False})
-    except Exception as exc:  # noqa: BLE001 -- nir's reader raises assorted exceptions
-        _find_unknown(tree, (), path)
-        raise MalformedInputError(f"the nir package cannot read it: {type(exc).__name__}: "
-                                  f"{_one_line(exc)}".rstrip(": "), file=path) from None
-    if not isinstance(unchecked, nir.NIRGraph):
-        raise MalformedInputError(f"the top-level node is a {type(unchecked).__name__}; a NIR file holds a "
-                                  f"NIRGraph", file=path)
-    if _snnc_meta(unchecked, path) is not None:
-        return unchecked                # snnc wrote it: its own types and nodes, exactly
-    try:
-        return nir.dict2NIRNode({**_copy_tree(tree), "type_check": True})
-    except Exception:  # noqa: BLE001 -- legacy file that only loads unchecked
-        return unchecked
-
-
-def _copy_tree(tree):
-    """A fresh copy of the dicts of a node tree (nir's readers may consume them); arrays are shared."""
-    return {k: _copy_tree(v) for k, v in tree.items()} if isinstance(tree, dict) else tree
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _find_unknown(tree, path: tuple[str, ...], file: str) -> None:
-    kind = tree.get("type") if isinstance(tree, dict) else None
-    key = ".".join(path) or "(top level)"
-    if not isinstance(kind, str):
-        raise MalformedInputError(f"node '{key}' has no type", file=file)
-    if kind not in SUPPORTED:
-        raise _unsupported("snnc has no mapping for this NIR node type", key, kind, file)
-    if kind == "NIRGraph":
-        nodes = tree.get("nodes")
-        for k, sub in (nodes.items() if isinstance(nodes, dict) else ()):
-            _find_unknown(sub, path + (k,), file)
-    elif not path:
-        raise MalformedInputError(f"the top-level node is a {kind}; a NIR file holds a NIRGraph", file=file)
-
-
-def _unsupported(message: str, key: str, kind: str, file: str | None) -> UnsupportedOpError:
-    return UnsupportedOpError(message, node=key, op=kind, source=file, supported=SUPPORTED)
-
-
-def _snnc_meta(graph: nir.NIRGraph, file: str | None) -> dict | None:
-    try:
-        return decode_graph_meta(graph.metadata or {})
-    except (ValueError, TypeError) as exc:
-        raise MalformedInputError(f"unreadable snnc metadata: {exc}", file=file or LIVE) from None
-
-
 # -- flattening nested graphs -------------------------------------------------------------------------
 def flatten(graph: nir.NIRGraph, file: str | None) -> tuple[list[_Flat], list[tuple[tuple, tuple]]]:
     """Every non-graph node with its key path, and the edges between them (by key path).
@@ -159,7 +66,7 @@ def flatten(graph: nir.NIRGraph, file: str | None) -> tuple[list[_Flat], list[tu
                 continue
             kind = type(node).__name__
             if kind not in BY_NIR_TYPE or type(node) is not getattr(nir, kind, None):
-                raise _unsupported("snnc has no mapping for this NIR node type", ".".join(path), kind, file)
+                raise unsupported("snnc has no mapping for this NIR node type", ".".join(path), kind, file)
             if prefix and isinstance(node, (nir.Input, nir.Output)):
                 aliases.append(path)
             else:
@@ -186,7 +93,7 @@ def _boundary(g: nir.NIRGraph, cls, path: tuple[str, ...], file) -> tuple[str, .
     """The key path of a subgraph's one Input (or Output) node, which an outer edge uses."""
     keys = [k for k, n in g.nodes.items() if isinstance(n, cls)]
     if len(keys) != 1:
-        raise _unsupported(f"an edge to or from a nested NIRGraph needs exactly one {cls.__name__} node "
+        raise unsupported(f"an edge to or from a nested NIRGraph needs exactly one {cls.__name__} node "
                            f"in it, found {len(keys)}", ".".join(path), "NIRGraph", file)
     return path + (keys[0],)
 
@@ -315,7 +222,7 @@ def infer_dt(flats: list[_Flat]) -> float | None:
 def read_graph(source, options: Options) -> Graph:
     graph, file = open_source(source, options.limits)
     where = file or LIVE
-    meta = _snnc_meta(graph, file)
+    meta = snnc_meta(graph, file)
     flats, nir_edges = flatten(graph, file)
     assign_names(flats)
     found = None if meta is not None else detect([(f.key, f.node) for f in flats])
@@ -439,7 +346,7 @@ def _convert(flat: _Flat, in_shape, snnc_file: bool, options: Options, file) -> 
         op = m.op(**fields)
     except NodeProblem as exc:
         if exc.unsupported:
-            raise _unsupported(str(exc), flat.key, kind, file) from None
+            raise unsupported(str(exc), flat.key, kind, file) from None
         raise MalformedInputError(str(exc), file=file or LIVE, where=f"node '{flat.key}' ({kind})") from None
     except (SnncError, TypeError, ValueError) as exc:
         raise MalformedInputError(str(exc), file=file or LIVE, where=f"node '{flat.key}' ({kind})") from None
