@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.backends.loihi.ops import Cuba, Dense, Sparse
-from snnc.backends.loihi.tables import REGISTERS
+from snnc.backends.loihi.conv import SigmaDelta
+from snnc.backends.loihi.ops import Dense, Sparse
+from snnc.backends.loihi.tables import MODELS, REGISTERS
 from snnc.errors import MalformedInputError, SnncError
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.mapping import HostInput, HostOutput, Layer, Mapping, PartOf, Piece, Position
@@ -62,6 +63,16 @@ class _Decoder:
             self.nodes.append(Node(name, Input(shape=(entry.size,)), inputs[name].get("origin", "")))
         return host
 
+    def drives(self, host: dict) -> None:
+        """Edges from graph inputs straight into the parts the host writes each tick."""
+        for name, entry in host["inputs"].items():
+            for d in entry.get("drives", []):
+                part = self.parts.get(d["part"])
+                if part is None or (part.core, part.first, part.count) != (int(d["core"]), int(d["first"]),
+                                                                           self.host_inputs[name].size):
+                    raise self.fail("host.json", f"input '{name}' drives {d!r}, which is no part of its size")
+                self.edges.append(Edge(name, d["part"]))
+
     # -- cores ------------------------------------------------------------------------------
     def cores(self) -> list[tuple[dict, dict, str]]:
         names = sorted(f for f in self.art.files if f.startswith(CORE_PREFIX) and f.endswith(".json"))
@@ -76,17 +87,19 @@ class _Decoder:
 
     def _parts(self, meta: dict, arrays: dict, stem: str) -> None:
         core = int(meta["core"])
-        regs = {f: _array(arrays, f"compartment.{f}", stem) for f in REGISTERS}
+        regs = {key: _array(arrays, f"compartment.{key}", stem) for key in REGISTERS}
         n = len(regs["du"])
         for p in meta.get("parts", []):
             first, count = int(p["first"]), int(p["count"])
-            if first < 0 or count < 1 or first + count > n:
+            if first < 0 or count < 1 or first + count > n or p.get("model") not in MODELS:
                 raise self.fail(f"{stem}.json", f"part '{p['node']}' holds compartments [{first}, {first + count}) "
-                                                f"of a core with {n}")
-            op = Cuba(**{f: regs[f][first:first + count] for f in REGISTERS},
-                      reset_mode=p["reset_mode"], graded=bool(p["graded"]))
+                                                f"of a core with {n}, model {p.get('model')!r}")
+            cls, fields, scalars = MODELS[p["model"]]
+            op = cls(**{f: regs[key][first:first + count] for f, key in fields.items()},
+                     **{f: p[f] for f in scalars})
             self.nodes.append(Node(p["node"], op, p.get("origin", "")))
-            self.parts[p["node"]] = _Part(p["node"], core, first, count, bool(p["graded"]))
+            graded = isinstance(op, SigmaDelta) or bool(p.get("graded", False))
+            self.parts[p["node"]] = _Part(p["node"], core, first, count, graded)
             self.by_slot[(core, first)] = p["node"]
             self.tables["parts"][p["node"]] = PartOf(p["population"], int(p["offset"]), count)
             self.tables["cores"][p["node"]] = core
@@ -196,6 +209,7 @@ def decode(art, target) -> Graph:
         cores = d.cores()
         for meta, arrays, stem in cores:
             d.blocks(meta, arrays, stem)
+        d.drives(host)
         outputs = d.outputs(host)
         program_outputs = d.program()
         layers = {p: Layer(int(v.get("latency", 0)), bool(v.get("graded", False)))

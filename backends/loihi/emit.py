@@ -78,7 +78,8 @@ def host_files(graph: Graph, tabs) -> dict[str, bytes]:
         reads = [] if entry["encoding"] == "values" else [_read(graph, tabs, node, offset, count)
                                                           for node, offset, count in entry["parts"]]
         outputs[name] = {**{k: v for k, v in entry.items() if k != "parts"}, "reads": reads}
-    meta = {"inputs": {n: {**io["inputs"][n], "index": i, "origin": graph.nodes[n].origin}
+    meta = {"inputs": {n: {**io["inputs"][n], "index": i, "origin": graph.nodes[n].origin,
+                           "drives": [_drive(graph, tabs, p) for p in tabs.drives[n]]}
                        for i, n in enumerate(graph.inputs)},
             "outputs": outputs, "layers": io["layers"], "dt": graph.dt, "method": graph.method}
     files = {"host.json": json_bytes(meta), "host.npz": npz_bytes(arrays)}
@@ -89,6 +90,11 @@ def host_files(graph: Graph, tabs) -> dict[str, bytes]:
         if sidecar:
             files["host_program.npz"] = npz_bytes(sidecar)
     return files
+
+
+def _drive(graph: Graph, tabs, part: str) -> dict:
+    core, first = tabs.slots[part]
+    return {"part": part, "core": core, "first": first, "count": graph.op(part).shape[0]}
 
 
 def _read(graph: Graph, tabs, node: str, offset: int, count: int) -> dict:

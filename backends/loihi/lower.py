@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.backends.loihi import partition  # noqa: F401  (registers loihi-partition)
+from snnc.backends.loihi import native, partition  # noqa: F401  (partition registers loihi-partition)
 from snnc.backends.loihi.ops import Cuba, Dense, Sparse
 from snnc.backends.loihi.quantize import encode_layer
 from snnc.errors import ConstraintViolation, UnsupportedOpError, UsageError
@@ -125,6 +125,9 @@ def neuron_problems(op, target, ctx: Context) -> list[str]:
 @register_pass("loihi-legalize", LegalizeOptions)
 def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
     """Refuse what the target cannot compute (naming node, origin and rule); rewrite what maps exactly."""
+    if native.is_native(graph):                   # already loihi.* (a netx file): checked, not rewritten
+        native.refuse(graph, target)
+        return graph
     ctx = Context(dt=graph.dt, method=graph.method)
     populations(graph, POPULATIONS)               # refuses unsupported ops and structure
     problems: list[tuple[str, str]] = []
@@ -207,6 +210,8 @@ def dynamics(op, ctx: Context, target) -> Dynamics:
 @register_pass("loihi-quantize", QuantizeOptions, reports_progress=True)
 def quantize(graph: Graph, target, options: QuantizeOptions, progress=lambda msg: None) -> PassResult:
     """Lower every population to loihi.cuba and every synapse chain to loihi.dense/sparse, in integers."""
+    if native.is_native(graph):
+        return native.lower(graph, target)
     net = populations(graph, POPULATIONS)
     ctx = Context(dt=graph.dt, method=graph.method)
     if options.input == "graded" and not target.neurons.graded_spikes:

@@ -35,7 +35,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from snnc.backends.loihi.ops import Cuba, Dense, Sparse
+from snnc.backends.loihi.native import COMPARTMENTS
+from snnc.backends.loihi.ops import Dense, Sparse
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.snn import Output
@@ -137,7 +138,7 @@ class _Plan:
 
 
 def plan_cuts(graph: Graph, views: list[SynapseView], target) -> _Plan:
-    pops = [n for n in graph.schedule() if isinstance(graph.op(n), Cuba)]
+    pops = [n for n in graph.schedule() if isinstance(graph.op(n), COMPARTMENTS)]
     size = {p: graph.op(p).shape[0] for p in pops}
     cuts = {p: [(0, size[p])] for p in pops}
     into = {p: [v for v in views if v.dst == p] for p in pops}
@@ -231,6 +232,10 @@ def _rebuild(graph: Graph, target, options: PartitionOptions, views, plan: _Plan
             continue
         if isinstance(graph.op(e.src), (Dense, Sparse)) or isinstance(graph.op(e.dst), (Dense, Sparse)):
             continue
+        if e.dst in plan.cuts and len(plan.cuts[e.dst]) > 1:
+            raise ConstraintViolation(target=target.name, rule="core.neurons", where=f"node '{e.dst}'",
+                                      value=f"{graph.op(e.dst).shape[0]} neurons driven directly by '{e.src}' "
+                                            f"(they must share one core)", limit=target.core.neurons)
         for src in host_split.get(e.src, [e.src]):
             edges.append(Edge(src, e.dst, e.src_port, e.dst_port, e.recurrent))
     for v in views:
@@ -290,8 +295,9 @@ def _split_host_affine(graph, name, node, plan, names, nodes, edges) -> list[str
     return made
 
 
-def _slice_cuba(op: Cuba, a: int, b: int) -> Cuba:
-    arrays = {f: getattr(op, f)[a:b] for f in ("du", "dv", "vth_mant", "bias_mant", "bias_exp", "refractory")}
+def _slice_cuba(op, a: int, b: int):
+    """Neurons a … b−1 of a compartment op (every per-neuron array field sliced)."""
+    arrays = {f: v[a:b] for f, v in op.field_values().items() if isinstance(v, np.ndarray) and v.ndim == 1}
     return op.replace(**arrays)
 
 

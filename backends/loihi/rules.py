@@ -100,6 +100,13 @@ def registers_within_formats(core: Core, target) -> list[Diagnostic]:
 def neuron_features_supported(core: Core, target) -> list[Diagnostic]:
     out = []
     for p in core.meta["parts"]:
+        model = p.get("model", "cuba")
+        if model not in target.neurons.models:
+            out.append(Diagnostic(f"{core.where} node '{p['node']}'", "neurons.models", target.name,
+                                  message=f"neuron model {model} is not supported"))
+            continue
+        if model != "cuba":
+            continue
         if p["reset_mode"] not in target.neurons.reset_modes:
             out.append(Diagnostic(f"{core.where} node '{p['node']}'", "neurons.reset_modes", target.name,
                                   message=f"reset_mode {p['reset_mode']} is not supported"))

@@ -20,13 +20,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.backends.loihi.conv import SigmaDelta
+from snnc.backends.loihi.native import COMPARTMENTS
 from snnc.backends.loihi.ops import Cuba, Dense, Sparse
 from snnc.errors import UsageError
 from snnc.ir.graph import Graph
 from snnc.ir.mapping import PartOf
 
-REGISTERS = ("du", "dv", "vth_mant", "bias_mant", "bias_exp", "refractory")
+# Per compartment model: its op, its per-neuron registers (stored as compartment.<key>) and the
+# scalar fields stored per part in the core's JSON.
+MODELS = {
+    "cuba": (Cuba, {"du": "du", "dv": "dv", "vth_mant": "vth_mant", "bias_mant": "bias_mant",
+                    "bias_exp": "bias_exp", "refractory": "refractory"}, ("reset_mode", "graded")),
+    "sigma_delta": (SigmaDelta, {"vth": "sd_vth", "bias": "sd_bias"}, ("spike_exp", "state_exp", "mode", "activation")),
+}
+REGISTERS = tuple(key for _, regs, _ in MODELS.values() for key in regs.values())
 SYNAPSES = (Dense, Sparse)
+
+
+def model_of(op) -> str:
+    return next(m for m, (cls, _, _) in MODELS.items() if isinstance(op, cls))
 
 
 @dataclass
@@ -52,6 +65,7 @@ class Tables:
     cores: list[CoreTable]
     host_inputs: dict[str, list[list[tuple[int, int]]]]      # input -> per element [(core, axon)]
     slots: dict[str, tuple[int, int]]                         # part node -> (core, first compartment)
+    drives: dict[str, list[str]]                              # input -> the parts it drives directly
 
 
 def check_mapped(graph: Graph) -> None:
@@ -62,12 +76,12 @@ def check_mapped(graph: Graph) -> None:
                          "(loihi-quantize) before it can be emitted")
     for name in graph.nodes:
         op = graph.op(name)
-        if isinstance(op, Cuba) and name not in m.cores:
+        if isinstance(op, COMPARTMENTS) and name not in m.cores:
             raise UsageError(f"loihi emit: node '{name}' has no core (mapping.cores); run loihi-partition "
                              f"before place")
-        if isinstance(op, Cuba) and m.cores[name] not in m.place:
+        if isinstance(op, COMPARTMENTS) and m.cores[name] not in m.place:
             raise UsageError(f"loihi emit: core {m.cores[name]} of node '{name}' has no position; run place")
-        if isinstance(op, SYNAPSES) and not isinstance(graph.op(graph.out_edges(name)[0].dst), Cuba):
+        if isinstance(op, SYNAPSES) and not isinstance(graph.op(graph.out_edges(name)[0].dst), COMPARTMENTS):
             raise UsageError(f"loihi emit: synapse node '{name}' does not feed a compartment node")
 
 
@@ -85,22 +99,26 @@ def build(graph: Graph) -> Tables:
         mine = [b for b in blocks if slots[graph.out_edges(b)[0].dst][0] == t.core]
         for name in sorted(mine, key=lambda b: (slots[graph.out_edges(b)[0].dst][1], b)):
             _add_block(graph, name, t, tables, slots, host, index)
-    return Tables(tables, host, slots)
+    drives = {n: sorted(e.dst for e in graph.out_edges(n) if e.dst in slots) for n in graph.inputs}
+    return Tables(tables, host, slots, drives)
 
 
 def _place_parts(graph: Graph, tables: list[CoreTable]) -> dict[str, tuple[int, int]]:
     m = graph.mapping
-    parts = [n for n in graph.nodes if isinstance(graph.op(n), Cuba)]
+    parts = [n for n in graph.nodes if isinstance(graph.op(n), COMPARTMENTS)]
     whole = {n: m.parts.get(n, PartOf(n, 0, graph.op(n).shape[0])) for n in parts}
     slots = {}
     for name in sorted(parts, key=lambda n: (m.cores[n], whole[n].population, whole[n].offset, n)):
         op, part, t = graph.op(name), whole[name], tables[m.cores[name]]
         slots[name] = (t.core, t.n)
+        model = model_of(op)
+        _, regs, scalars = MODELS[model]
         t.parts.append({"node": name, "origin": graph.nodes[name].origin, "population": part.population,
-                        "offset": part.offset, "count": op.shape[0], "first": t.n,
-                        "reset_mode": op.reset_mode, "graded": op.graded})
-        for f in REGISTERS:
-            t.registers.setdefault(f, []).append(getattr(op, f))
+                        "offset": part.offset, "count": op.shape[0], "first": t.n, "model": model,
+                        **{f: getattr(op, f) for f in scalars}})
+        for key in REGISTERS:
+            field = next((f for f, k in regs.items() if k == key), None)
+            t.registers.setdefault(key, []).append(getattr(op, field) if field else np.zeros(op.shape[0], np.int64))
     return slots
 
 
