@@ -273,16 +273,6 @@ def target_digest(target) -> str:
     return sha256(json_bytes({k: v for k, v in dataclasses.asdict(target).items() if k != "file"}))
 
 
-def recorded_graph(art: Artifact):
-    """The mapped graph as the compiler recorded it in `graph.snnir` (+ `graph.npz`)."""
-    from snnc.ir.text import parse_graph
-    text = art.files.get("graph.snnir")
-    if text is None:
-        raise MalformedInputError("artifact has no graph.snnir", file=str(art.path or "<artifact>"))
-    arrays = read_npz(art.files["graph.npz"], file=art._where("graph.npz")) if "graph.npz" in art.files else {}
-    return parse_graph(text.decode("utf-8"), sidecar=arrays, file=art._where("graph.snnir"))
-
-
 def graph_digest(graph) -> str:
     """sha256 over a graph's full content (nodes, ops, fields, edges, attributes), order-stable."""
     h = hashlib.sha256()
