@@ -7,7 +7,7 @@ Modules are imported only when used, so torch or JAX are needed only for their m
 """
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,46 @@ class Frontend:
     name: str                      # module name under snnc.frontends
     suffixes: tuple[str, ...]      # file suffixes it reads and (if it has `save`) writes
     accepts: Callable[[object], bool] | None = None   # live objects it reads
+    loader: Callable[[], object] | None = None        # imports and returns the module (on first use)
 
     @property
     def module(self):
-        return importlib.import_module(f"snnc.frontends.{self.name}")
+        return self.loader()
+
+
+def _snnir():
+    from snnc.frontends import snnir
+    return snnir
+
+
+def _nir():
+    from snnc.frontends import nir
+    return nir
+
+
+def _onnx():
+    from snnc.frontends import onnx
+    return onnx
+
+
+def _netx():
+    from snnc.frontends import netx
+    return netx
+
+
+def _torch():
+    from snnc.frontends import torch
+    return torch
+
+
+def _checkpoint():
+    from snnc.frontends.torch import checkpoint
+    return checkpoint
+
+
+def _jax():
+    from snnc.frontends import jax
+    return jax
 
 
 def _is_torch_module(obj) -> bool:
@@ -40,19 +76,18 @@ def _is_nir_node(obj) -> bool:
 def _is_jax_step(obj) -> bool:
     """A plain callable (a step function), when JAX is installed. Torch modules are callable
     too: the torch frontend comes first in FRONTENDS and claims them."""
-    import importlib.util
     return (callable(obj) and not isinstance(obj, type) and not _is_torch_module(obj)
             and importlib.util.find_spec("jax") is not None)
 
 
 FRONTENDS: tuple[Frontend, ...] = (
-    Frontend("snnir", (".snnir",)),
-    Frontend("nir", (".nir",), _is_nir_node),
-    Frontend("onnx", (".onnx",)),
-    Frontend("netx", (".net",)),
-    Frontend("torch", (), _is_torch_module),
-    Frontend("torch.checkpoint", (".pt", ".pth")),       # a state dict plus its class (torch_class=)
-    Frontend("jax", (), _is_jax_step),
+    Frontend("snnir", (".snnir",), loader=_snnir),
+    Frontend("nir", (".nir",), _is_nir_node, _nir),
+    Frontend("onnx", (".onnx",), loader=_onnx),
+    Frontend("netx", (".net",), loader=_netx),
+    Frontend("torch", (), _is_torch_module, _torch),
+    Frontend("torch.checkpoint", (".pt", ".pth"), loader=_checkpoint),   # a state dict plus its class (torch_class=)
+    Frontend("jax", (), _is_jax_step, _jax),
 )
 
 

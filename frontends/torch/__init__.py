@@ -13,13 +13,28 @@ model never imports them.
 """
 from __future__ import annotations
 
-import importlib
 import sys
 
 from snnc.errors import UsageError, announce
 from snnc.ir.graph import Graph
 
-_LIBRARIES = (("snntorch", "snntorch"), ("norse", "norse"), ("snnc.torch", "snnc_modules"))
+def _snntorch():
+    from snnc.frontends.torch import snntorch
+    return snntorch
+
+
+def _norse():
+    from snnc.frontends.torch import norse
+    return norse
+
+
+def _snnc_modules():
+    from snnc.frontends.torch import snnc_modules
+    return snnc_modules
+
+
+# library -> our converters for it, loaded only when the library is in use
+_LIBRARIES = (("snntorch", _snntorch), ("norse", _norse), ("snnc.torch", _snnc_modules))
 
 
 def converters() -> tuple[dict, dict]:
@@ -29,7 +44,7 @@ def converters() -> tuple[dict, dict]:
     table, inline = dict(nn.CONVERTERS), {}
     for library, ours in _LIBRARIES:
         if library in sys.modules:
-            module = importlib.import_module(f"snnc.frontends.torch.{ours}")
+            module = ours()
             table.update(module.CONVERTERS)
             inline.update(getattr(module, "INLINE", {}))
     return table, inline
