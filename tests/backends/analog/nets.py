@@ -37,8 +37,9 @@ def source_graphs(draw, family_target: str):
     two inputs (one maybe 2-D), one to three populations each fed by one or two earlier sources
     through Affine or Linear (with zero blocks and all-zero rows), one or two outputs."""
     bss2 = family_target == "analog-bss2"
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    b = GraphBuilder(dt=1e-3)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(dt=1e-3, metadata={"source": "hypothesis", "seed": str(seed)})
     sources: dict[str, int] = {}
     for i in range(draw(st.integers(1, 2))):
         shape = draw(st.sampled_from([(draw(st.integers(1, 12)),), (2, draw(st.integers(1, 5)))]))
