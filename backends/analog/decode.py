@@ -18,7 +18,7 @@ from snnc.backends.analog.ops import DRIFT_COMPENSATIONS, RESET_MODES, Crossbar,
 from snnc.backends.analog.reader import Obj
 from snnc.errors import IRVerificationError, MalformedInputError
 from snnc.ir.op import OpRuleError
-from snnc.ir.graph import Edge, Graph, Node
+from snnc.ir.graph import METHODS, Edge, Graph, Node
 from snnc.ir.mapping import HostInput, HostOutput, Layer, Mapping, PartOf, Piece, Position
 from snnc.ir.snn import Flatten, Input, Output
 from snnc.ir.snn.neuron import RESET_TIMINGS
@@ -47,12 +47,12 @@ def decode(art, target=None) -> Graph:
     for entry in host.arr("outputs").objs():
         b.add_output(entry)
     graph = Graph(b.nodes, b.edges, inputs=b.inputs, outputs=b.outputs,
-                  dt=neurons.num("chip_dt", positive=True), method=neurons.str("method", ("euler", "exact")),
+                  dt=neurons.num("chip_dt", positive=True), method=neurons.str("method", METHODS),
                   version=host.str("ir_version"), metadata=host.strings("metadata"), mapping=b.mapping())
     try:
         return graph.verify()
     except IRVerificationError as exc:
-        raise MalformedInputError(f"the files describe an invalid graph: {exc}", file="tiles.json") from None
+        raise MalformedInputError(f"the files describe an invalid graph: {exc}") from None
 
 
 class _Builder:

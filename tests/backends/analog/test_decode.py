@@ -120,6 +120,8 @@ REFUSALS = [
      "tiles.json:tiles[1].tile: tile 0 is listed after tile 0: tiles are listed once each, in ascending order"),
     ("tiles.json", _tile(2, "position", [0, 1]),
      "tiles.json:tiles[2].position: expected a list of 3 integers >= 0, got [0, 1]"),
+    ("tiles.json", _tile(2, "position", [0, 0, 1]),
+     "the files describe an invalid graph: graph: mapping.place: cores 1 and 2 share position [0, 0, 1, 0]"),
     ("tiles.json", _tile(0, "drift_compensation", "daily"),
      "tiles.json:tiles[0].drift_compensation: expected one of none, global, per_column, got 'daily'"),
     ("tiles.json", lambda d: d["device"]["model"].update(nu_mean=[0.1, 0.2]),
