@@ -41,18 +41,23 @@ def _per_neuron(ops, f) -> np.ndarray:
     return np.stack([np.asarray(f(op), np.int64) for op in ops])[:, None, :]
 
 
-def _core_loop(act, w, v, lam, sigma_lam, reversal, v_lo, v_hi, alpha, beta, kappa, normal, linear, reset, out):
-    """ops.Core without noise (η = 0), element by element, v updated in place: step 1 adds the
-    weight row of every active axon (work ∝ spikes), steps 2-4 follow per neuron."""
+def _core_loop(act, w, summed, v, lam, sigma_lam, reversal, v_lo, v_hi, alpha, beta, kappa, normal, linear, reset,
+               out):
+    """ops.Core without noise (η = 0), element by element, v updated in place. Step 1 takes the
+    synaptic sums from `summed` [C, B, N] when it has any rows, else adds the weight row of every
+    active axon (work ∝ spikes); steps 2-4 follow per neuron."""
     cores, batch, n = v.shape
     syn = np.zeros(n, np.int64)
     for c in range(cores):
         for b in range(batch):
-            syn[:] = 0
-            for i in range(act.shape[2]):
-                if act[c, b, i]:
-                    for j in range(n):
-                        syn[j] += w[c, i, j]
+            if summed.shape[0]:
+                syn[:] = summed[c, b]
+            else:
+                syn[:] = 0
+                for i in range(act.shape[2]):
+                    if act[c, b, i]:
+                        for j in range(n):
+                            syn[j] += w[c, i, j]
             for j in range(n):
                 x = v[c, b, j] + syn[j]
                 omega = sigma_lam[c, 0, j]
@@ -80,11 +85,20 @@ _core_kernel = jit.kernel(_core_loop)
 class CoreGroup(MembersGroup):
     """C deterministic cores of one shape [A, N] (steps.CoreStepper's arithmetic)."""
 
+    #: with compiled kernels, a tick with at most this fraction of active axons is summed spike
+    #: by spike, a denser one by the matmul (the same integers either way). A matmul of a few
+    #: samples is bound by reading the weights, of many by arithmetic: the fraction falls with B.
+    @staticmethod
+    def event_density(batch: int) -> float:
+        return min(0.5, max(0.08, 0.5 / np.sqrt(batch)))
+
     def __init__(self, graph, names, ctx, batch):
         super().__init__(names, ctx, batch)
         ops = [graph.op(n) for n in names]
         w = np.stack([op.crossbar * op.weight[:, op.axon_type].T for op in ops])     # [C, A, N]
-        self.w_int = w
+        self.w_int = w.astype(np.int32) if np.abs(w).max(initial=0) < 1 << 31 else w
+        self.density = self.event_density(batch)
+        self._no_sums = np.zeros((0, 0, 0), np.int64)
         self.w = w.astype(exact_matmul_dtype(int(np.abs(w).sum(axis=1).max(initial=0))))
         self.lam = _per_neuron(ops, lambda op: np.abs(op.leak))
         self.sigma_lam = _per_neuron(ops, lambda op: np.sign(op.leak))
@@ -110,15 +124,19 @@ class CoreGroup(MembersGroup):
         return act
 
     def step(self, xs):
+        act = self._active(xs, self.w.dtype)
+        sparse = np.count_nonzero(act) <= self.density * act.size
+        syn = self._no_sums if sparse else np.matmul(act, self.w)
+        syn = syn.astype(np.int64) if syn.dtype != np.int64 else syn
         if _core_kernel is not None and self.ctx.jit and not self.ctx.strict:
             out = np.empty_like(self.v)
-            _core_kernel(self._active(xs, bool), self.w_int, self.v, self.lam, self.sigma_lam, self.reversal,
-                         self.v_lo, self.v_hi, self.alpha, self.beta, self.kappa, self.normal, self.linear,
-                         self.reset, out)
+            _core_kernel(act, self.w_int, syn, self.v, self.lam, self.sigma_lam, self.reversal, self.v_lo, self.v_hi,
+                         self.alpha, self.beta, self.kappa, self.normal, self.linear, self.reset, out)
             self.tick += 1
             return list(out)
-        syn = np.matmul(self._active(xs, self.w.dtype), self.w)
-        v = self.v + (syn.astype(np.int64) if syn.dtype != np.int64 else syn)
+        if sparse:
+            syn = np.matmul(act, self.w).astype(np.int64)
+        v = self.v + syn
         omega = np.where(self.reversal, self.sigma_lam * np.sign(v), self.sigma_lam) if self.any_reversal \
             else self.sigma_lam
         v += omega * self.lam
@@ -160,7 +178,15 @@ class RouteGroup(Group):
 
     def __init__(self, graph, names, ctx, batch):
         self.members, self.batch = tuple(names), batch
-        self.inputs = tuple((n, "input") for n in names)
+        sources: dict[tuple, int] = {}                 # routes fed by the same edges read one input
+        reps = []
+        for n in names:
+            key = tuple(sorted((e.src, e.src_port, e.recurrent) for e in graph.in_edges(n)))
+            if key not in sources:
+                sources[key] = len(reps)
+                reps.append(n)
+        which = [sources[tuple(sorted((e.src, e.src_port, e.recurrent) for e in graph.in_edges(n)))] for n in names]
+        self.inputs = tuple((n, "input") for n in reps)
         dests: dict[tuple, list[str]] = {}
         for n in names:
             for e in graph.out_edges(n):
@@ -169,9 +195,9 @@ class RouteGroup(Group):
         sizes = {n: graph.op(n).n_axons for n in names}
         width = {k: sizes[ms[0]] for k, ms in dests.items()}
         dst_off = dict(zip(dests, np.concatenate([[0], np.cumsum(list(width.values()))]).astype(int)))
-        src_off = np.concatenate([[0], np.cumsum([graph.op(n).n_in for n in names])]).astype(int)
+        src_off = np.concatenate([[0], np.cumsum([graph.op(n).n_in for n in reps])]).astype(int)
         src, dst, delay = [], [], []
-        for i, n in enumerate(names):
+        for i, n in zip(which, names):
             op = graph.op(n)
             for e in graph.out_edges(n):
                 src.append(src_off[i] + op.source)
@@ -192,7 +218,7 @@ class RouteGroup(Group):
                 self.by_delay.append((int(d), src[k], dst[k]))
         self.ring = np.zeros((self.length, batch, total), np.int64)
         self.slices = [slice(dst_off[k], dst_off[k] + width[k]) for k in dests]
-        self.n_in = [graph.op(n).n_in for n in names]
+        self.n_in = [graph.op(n).n_in for n in reps]
         self.tick = 0
 
     def step(self, xs):
