@@ -62,14 +62,13 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], *, record: Iterable[str]
         raise SimulationError(f"chip_instances must be an integer >= 1, got {chip_instances!r}")
     graph.verify()
     xs = _check_inputs(graph, inputs)
-    if chip_instances > 1:
-        xs = {k: np.tile(v, (1, int(chip_instances)) + (1,) * (v.ndim - 2)) for k, v in xs.items()}
-    T, B = next(iter(xs.values())).shape[:2] if xs else (0, 0)
-    start, total = _window(batch_window, B // max(int(chip_instances), 1))
+    T, per = next(iter(xs.values())).shape[:2] if xs else (0, 0)
+    B = per * int(chip_instances)                  # every input repeated per instance, tick by tick
+    start, total = _window(batch_window, per)
     ctx = Context(dt=graph.dt, method=graph.method, strict=strict, seed=seed, instances=int(chip_instances),
                   first_instance=int(first_instance), batch_start=start, batch_total=total, jit=jit)
     plan = build_plan(graph, ctx, B, record=tuple(record), fuse=fuse)
-    return _run_plan(plan, graph, xs, T, B)
+    return _run_plan(plan, graph, xs, T, B, int(chip_instances))
 
 
 def _window(batch_window, per_instance: int) -> tuple[int, int]:
@@ -82,16 +81,16 @@ def _window(batch_window, per_instance: int) -> tuple[int, int]:
     return start, total
 
 
-def _run_plan(plan: Plan, graph: Graph, xs: dict[str, np.ndarray], T: int, B: int) -> RunResult:
+def _run_plan(plan: Plan, graph: Graph, xs: dict[str, np.ndarray], T: int, B: int, copies: int) -> RunResult:
     outs = {n: np.zeros((T, B, *graph.op(n).shape)) for n in graph.outputs}
     out_fetch = [(outs[n], f) for n, f in plan.output_fetch.items()]
-    inputs = [(slot, xs[n]) for n, slot in plan.input_slots.items()]
+    inputs = [(slot, xs[n], (copies,) + (1,) * (xs[n].ndim - 2)) for n, slot in plan.input_slots.items()]
     rec: dict[str, np.ndarray] = {}
     prev = plan.initial_prev()
     for t in range(T):
         now = [None] * plan.n_slots
-        for slot, x in inputs:
-            now[slot] = x[t]
+        for slot, x, reps in inputs:
+            now[slot] = x[t] if copies == 1 else np.tile(x[t], reps)
         group = None
         try:
             for group, slots in plan.delayed:
