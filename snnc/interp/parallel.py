@@ -13,7 +13,16 @@ Chip instances stay together in every chunk (each chunk runs all N instances of 
 
 `chunked(fn, inputs, ...)` is the general form: any function of a chunk of inputs and its
 window whose result is arrays (or dicts, tuples, dataclasses of them) with the batch on one
-axis; `snnc verify` uses it to stream a dataset through both runs.
+axis. A verify of a dataset streams it through both runs this way, e.g.
+
+    def both_runs(graphs, chunk, window):          # module level, so it pickles
+        model, chip = graphs
+        chip_out, chip_layers = run_mapped(chip, chunk, layers=True, seed=seed)
+        ref = run(model, chunk, record=populations, seed=seed, batch_window=window)
+        return chip_out, chip_layers, ref
+    chip_out, chip_layers, ref = chunked(both_runs, xs, graph=(model, chip), workers=4, progress=bar)
+
+and compares the joined arrays as it compares one run's.
 
 Workers: `workers=1` runs in this process; `workers=N` in a pool of N processes (the graph
 is sent to each once); `ray=ADDRESS` (or "auto", or "local" to start a local Ray) submits the
@@ -106,11 +115,11 @@ def _simulate_chunk(graph: Graph, xs: dict, window: tuple[int, int], *, single: 
     return outs[graph.outputs[0]] if len(outs) == 1 else outs
 
 
-def chunked(fn: Callable, inputs: Mapping[str, np.ndarray], *, graph: Graph | None = None,
+def chunked(fn: Callable, inputs: Mapping[str, np.ndarray], *, graph: Graph | tuple | None = None,
             batch_size: int | None = None, workers: int = 1, ray: str | None = None,
             progress: Reporter = SILENT, batch_axis: int = 1, instances: int = 1):
     """Join `fn(graph, chunk_inputs, (start, B))` over chunks of the batch (axis 1 of every
-    input), in order. `fn` must be picklable (a module-level function or a partial of one);
+    input), in order. `graph` (a Graph, a tuple of them, or None) goes to every worker once. `fn` must be picklable (a module-level function or a partial of one);
     its results are joined along `batch_axis`, where `instances` N > 1 means that axis holds
     N instance-major groups of the chunk's samples."""
     xs = {k: np.asarray(v) for k, v in inputs.items()}
@@ -199,18 +208,23 @@ def _on_ray_worker(fn, packed, chunk, window):
 
 
 # -- the graph across processes ------------------------------------------------------------------
-def pack_graph(graph: Graph | None):
-    """A picklable form of `graph` (its attributes; read-only mappings as dicts; caches dropped)."""
+def pack_graph(graph):
+    """A picklable form of `graph` (its attributes; read-only mappings as dicts; caches dropped),
+    or of a tuple of graphs."""
     if graph is None:
         return None
+    if isinstance(graph, tuple):
+        return tuple(pack_graph(g) for g in graph)
     cached = {k for k, v in vars(type(graph)).items() if isinstance(v, functools.cached_property)}
     return {k: (isinstance(v, MappingProxyType), dict(v) if isinstance(v, MappingProxyType) else v)
             for k, v in vars(graph).items() if k not in cached}
 
 
-def unpack_graph(packed) -> Graph | None:
+def unpack_graph(packed):
     if packed is None:
         return None
+    if isinstance(packed, tuple):
+        return tuple(unpack_graph(p) for p in packed)
     graph = Graph.__new__(Graph)
     for k, (proxy, v) in packed.items():
         setattr(graph, k, MappingProxyType(v) if proxy else v)

@@ -142,3 +142,18 @@ def test_graphs_whose_draws_span_the_batch_are_recognised():
     assert not draws_span_batch(truenorth_mesh(0))
     assert not draws_span_batch(partitioned_loihi(0))
     assert draws_span_batch(snnc.compile(mlp((6, 8, 3), seed=1), "analog").graph)          # read noise per sample
+
+
+def _both_runs(graphs, chunk, window):
+    model, chip = graphs
+    return run(model, chunk, batch_window=window).outputs, run(chip, chunk, batch_window=window).outputs
+
+
+def test_two_graphs_stream_through_worker_processes_as_a_verify_would():
+    model = mlp((12, 9, 4), seed=2)
+    chip = partitioned_loihi(3, sizes=(12, 9, 4))
+    x = {"x": spikes(10, 6, 12, 1)}
+    ref, joined = chunked(_both_runs, x, graph=(model, chip), workers=2, batch_size=2)
+    assert np.array_equal(ref["y"], run(model, x).outputs["y"])
+    whole = run(chip, x).outputs
+    assert joined.keys() == whole.keys() and all(np.array_equal(joined[k], whole[k]) for k in whole)
