@@ -8,7 +8,7 @@ the graph and the options.
 """
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,11 +125,11 @@ def _layers(graph: Graph) -> list[dict]:
     m = graph.mapping
     cores, parts = m.cores, m.parts
     out = {}
-    for node, (pop, offset, count, _) in sorted(((n, astuple(p)) for n, p in parts.items()),
-                                                key=lambda kv: (kv[1][0], kv[1][1])):
+    for node, p in sorted(parts.items(), key=lambda kv: (kv[1].population, kv[1].offset)):
+        pop = p.population
         entry = out.setdefault(pop, {"population": pop, "latency": m.layers[pop].latency, "neurons": 0, "parts": []})
-        entry["parts"].append({"node": node, "core": cores[node], "offset": offset, "count": count})
-        entry["neurons"] += count
+        entry["parts"].append({"node": node, "core": cores[node], "offset": p.offset, "count": p.count})
+        entry["neurons"] += p.count
     for entry in out.values():
         entry["origin"] = graph.nodes[entry["parts"][0]["node"]].origin
     return [out[k] for k in sorted(out)]
