@@ -214,11 +214,11 @@ def _parser() -> argparse.ArgumentParser:
     _ticks_option(c)
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--min-agreement", type=float, default=None,
-                   help="required decision agreement per output (default 0.95)")
+                   help="required decision agreement per output (default: the target's verify budget)")
     c.add_argument("--min-count-agreement", type=float, default=None,
-                   help="required spike-count agreement per output (default 0.8)")
+                   help="required spike-count agreement per output (default: the target's verify budget)")
     c.add_argument("--max-accuracy-drop", type=float, default=None,
-                   help="largest allowed accuracy drop, as a fraction (default 0.01)")
+                   help="largest allowed accuracy drop, as a fraction (default: the target's verify budget, e.g. 0.005 loihi, 0.03 analog; `snnc verify` prints the thresholds it used)")
     _load_options(c)
     c.set_defaults(func=_verify)
 
@@ -549,14 +549,14 @@ def _verify(args) -> int:
         kwargs["max_accuracy_drop"] = args.max_accuracy_drop
     if args.min_count_agreement is not None:
         kwargs["min_count_agreement"] = args.min_count_agreement
-    model = args.model
-    if args.model and (_load_kwargs(args) or args.ticks is not None):
-        model = _load(args)
+    model = _load(args) if args.model else None
     x = _read_npy(args.input) if args.input else None
+    labels = _read_labels(args.labels) if args.labels else None
     if x is not None:
         x = _time_major(model, x, args.ticks)
-    labels = _read_labels(args.labels) if args.labels else None
-    if model is not args.model:
+        from snnc.layout import check_time_major
+        check_time_major(model, x, batch=None if labels is None else labels.reshape(-1).shape[0], where=args.input)
+    if model is not None:
         kwargs["model_file"] = args.model
     with _progress(f"verify {args.artifact}" + (f" on {_run_size(x)}" if x is not None else ""), args=args):
         report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)
