@@ -268,9 +268,10 @@ def _check_file_names(files: Mapping[str, bytes]) -> None:
 
 
 def target_digest(target) -> str:
-    """sha256 of a target as compiled for: every field of its data, not the file it came from."""
+    """sha256 of a target as compiled for: every field of its data, not the file it came from nor the
+    thresholds verify applies (`verify`: they change no compiled bit)."""
     import dataclasses
-    return sha256(json_bytes({k: v for k, v in dataclasses.asdict(target).items() if k != "file"}))
+    return sha256(json_bytes({k: v for k, v in dataclasses.asdict(target).items() if k not in ("file", "verify")}))
 
 
 def graph_digest(graph) -> str:
@@ -365,7 +366,8 @@ def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, la
     for name, entry in m.outputs.items():
         y = np.zeros((T + fill, n * B, entry.size))
         for p in entry.parts:
-            y[:, :, p.offset:p.offset + p.count] = result.outputs[p.node].reshape(T + fill, n * B, -1)
+            where = p.indices() if p.runs else slice(p.offset, p.offset + p.count)
+            y[:, :, where] = result.outputs[p.node].reshape(T + fill, n * B, -1)
         if entry.encoding == "graded":
             y = y / np.asarray(entry.scale, dtype=np.float64)
         shift = 0 if raw else entry.latency
@@ -380,7 +382,8 @@ def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, la
             arr = spikes.setdefault(p.population, np.zeros((T, n * B, sizes[p.population]), bool))
             shift = 0 if raw else lat
             rec = result.recorded[node].reshape(T + fill, n * B, -1)
-            arr[:, :, p.offset:p.offset + p.count] = rec[shift:shift + T, :, p.first:p.first + p.count] != 0
+            where = p.indices() if p.runs else slice(p.offset, p.offset + p.count)
+            arr[:, :, where] = rec[shift:shift + T, :, p.first:p.first + p.count] != 0
         spikes = {k: _instances(v, n) for k, v in spikes.items()}
     return outputs, spikes
 

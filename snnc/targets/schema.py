@@ -43,12 +43,28 @@ class Range:
 
 
 # -- the shared base ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VerifyBudget:
+    """What `snnc verify` requires of this target's chip against the float model, unless the
+    caller gives its own thresholds (`--max-accuracy-drop`, `--min-agreement`,
+    `--min-count-agreement`): how much accuracy it may lose (a fraction, with labels), the
+    decision agreement per output and the spike-count agreement per output. `source` says why
+    these numbers (what the chip's number formats or device model cost on the shipped examples).
+    Verify thresholds do not change what is compiled, so the target digest leaves them out."""
+
+    max_accuracy_drop: float = 0.01
+    min_agreement: float = 0.95
+    min_count_agreement: float = 0.8
+    source: str = "snnc's defaults"
+
+
 @dataclass(frozen=True, kw_only=True)
 class TargetBase:
     """What every target file holds, whatever the family: its name and family, and how many
     chips of how many cores (tiles, crossbars) on what mesh. Each family's backend extends it
     with its own sections (`snnc.backends.<family>.target`) and registers the class as its
-    Backend's `target_schema`; `family` names that backend."""
+    Backend's `target_schema`; `family` names that backend. `verify` holds the thresholds
+    `snnc verify` applies to its chips by default (`VerifyBudget`)."""
 
     name: str
     family: str
@@ -57,6 +73,7 @@ class TargetBase:
     cores_per_chip: int
     mesh: tuple[int, ...]             # tiles per chip: rows × columns
     cores_per_tile: int = 1
+    verify: VerifyBudget = VerifyBudget()
     sources: tuple[str, ...] = ()
     file: str = field(default="", compare=False)
 
@@ -76,6 +93,9 @@ class TargetBase:
                 raise _Invalid(key, f"expected an integer >= 1, got {getattr(self, key)}")
         if len(self.mesh) != 2 or 0 in self.mesh:
             raise _Invalid("mesh", f"expected [rows, columns] of tiles, both >= 1, got {list(self.mesh)}")
+        for key in ("max_accuracy_drop", "min_agreement", "min_count_agreement"):
+            if getattr(self.verify, key) > 1:
+                raise _Invalid(f"verify.{key}", f"expected a fraction in [0, 1], got {getattr(self.verify, key)}")
         positions = self.mesh[0] * self.mesh[1] * self.cores_per_tile
         if self.cores_per_chip > positions:
             raise _Invalid("cores_per_chip", f"{self.cores_per_chip} cores do not fit a {self.mesh[0]}×{self.mesh[1]} "

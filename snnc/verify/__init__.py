@@ -27,8 +27,11 @@ rebuilds from them — never the compiler's in-memory graph:
 lowering (when checked); every output's count agreement is at least `min_count_agreement`
 and, for outputs that decide between classes, its decision agreement at least
 `min_agreement`; no layer that spikes in the float model is silent on the chip; and the
-accuracy drops by at most `max_accuracy_drop`. Tick-exact agreement with the float model is
-reported but not required: quantised weights move some threshold crossings by a tick.
+accuracy drops by at most `max_accuracy_drop`. Each threshold not given is the target's own
+(`verify` in its data file, `snnc.targets.schema.VerifyBudget`: what that chip's number formats
+or device model are allowed to cost), and the report says which were used and whence.
+Tick-exact agreement with the float model is reported but not required: quantised weights
+move some threshold crossings by a tick.
 """
 from __future__ import annotations
 
@@ -40,9 +43,11 @@ import numpy as np
 
 from snnc.errors import UsageError
 
-MIN_AGREEMENT = 0.95
-MIN_COUNT_AGREEMENT = 0.8
-MAX_ACCURACY_DROP = 0.01
+from snnc.targets.schema import VerifyBudget
+
+MIN_AGREEMENT = VerifyBudget.min_agreement          # the defaults of a target whose data state none
+MIN_COUNT_AGREEMENT = VerifyBudget.min_count_agreement
+MAX_ACCURACY_DROP = VerifyBudget.max_accuracy_drop
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class Comparison:
     min_agreement: float = MIN_AGREEMENT
     min_count_agreement: float = MIN_COUNT_AGREEMENT
     max_accuracy_drop: float = MAX_ACCURACY_DROP
+    thresholds_from: str = ""               # where the three thresholds came from
 
     def failures(self) -> list[str]:
         """Why the chip does not pass against the float model (empty when it does)."""
@@ -155,11 +161,30 @@ def _plain(x):
     raise TypeError(type(x).__name__)
 
 
-def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: float = MIN_AGREEMENT,
-           min_count_agreement: float = MIN_COUNT_AGREEMENT, max_accuracy_drop: float = MAX_ACCURACY_DROP,
+def thresholds(target, **given) -> tuple[dict[str, float], str]:
+    """The thresholds a comparison uses: each one given (not None), else the target's `verify`
+    budget; and a line saying where they came from."""
+    budget = target.verify
+    keys = ("max_accuracy_drop", "min_agreement", "min_count_agreement")
+    unknown = sorted(set(given) - set(keys))
+    if unknown:
+        raise TypeError(f"unknown threshold {unknown[0]}")
+    values = {k: float(given[k]) if given.get(k) is not None else float(getattr(budget, k)) for k in keys}
+    mine = [k for k in keys if given.get(k) is None]
+    if not mine:
+        return values, "as given"
+    where = f"target {target.name}'s verify budget"
+    if len(mine) == len(keys):
+        return values, where
+    return values, f"{', '.join(k for k in keys if k not in mine)} as given; the rest from {where}"
+
+
+def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: float | None = None,
+           min_count_agreement: float | None = None, max_accuracy_drop: float | None = None,
            seed: int = 0, model_file=None) -> Report:
     """Check `artifact` (an Artifact or its directory); with `model` and `inputs`, run it against the
     compiler's lowering of the model and against the model's float run (module docstring).
+    A threshold left None is the target's (`thresholds`).
 
     `model_file` names the file a loaded `model` Graph came from (for the notes)."""
     from snnc.artifact import Artifact, load_artifact, target_digest
@@ -191,7 +216,10 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
     report.lowering = lowering_check(art, graph, inputs, seed=seed)
     report.comparison = compare(art, graph, inputs, labels, seed=seed)
     c = report.comparison
-    c.min_agreement, c.min_count_agreement, c.max_accuracy_drop = min_agreement, min_count_agreement, max_accuracy_drop
+    used, c.thresholds_from = thresholds(target, min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop,
+                                         min_count_agreement=min_count_agreement)
+    c.min_agreement, c.min_count_agreement, c.max_accuracy_drop = (
+        used["min_agreement"], used["min_count_agreement"], used["max_accuracy_drop"])
     report.notes += [f"layer {l['population']} never spikes in the float model on these inputs: its agreement "
                      f"says nothing" for l in c.layers if not l["float_spikes"]]
     return report

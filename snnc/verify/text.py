@@ -56,5 +56,7 @@ def _comparison(c) -> list[str]:
         lines.append(f"    accuracy: float {a['float']:.4f}, chip {a['chip']:.4f}, drop {a['drop']:.4f}")
     d = c.first_divergence
     lines.append("    first divergence: none" if d is None else f"    first divergence: {_where(d)}")
+    lines.append(f"    thresholds: accuracy drop <= {c.max_accuracy_drop:g}, decision agreement >= "
+                 f"{c.min_agreement:g}, count agreement >= {c.min_count_agreement:g} ({c.thresholds_from})")
     lines += [f"    FAILED: {f}" for f in c.failures()]
     return lines
