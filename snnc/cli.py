@@ -229,6 +229,32 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--target", help="only the passes this target compiles with (see `snnc targets`)")
     c.set_defaults(func=_options)
 
+    c = sub.add_parser("report", help="draw an artifact as one HTML page: cores on the mesh, errors, rasters, energy",
+                       description="Draw a compiled artifact: its cores (tiles) on the mesh coloured by load "
+                                   "and traffic, per-layer quantisation error, the energy and latency estimate, "
+                                   "what the mapping approximated; with --model and --input also verify's "
+                                   "runs (float-vs-chip spike rasters around the first divergence, per-layer "
+                                   "agreement, the chip against the compiler, activity on the mesh) and, for a "
+                                   "chip whose instances differ, accuracy over instances and time after "
+                                   "programming. Needs matplotlib (pip install -e \".[report]\").")
+    c.add_argument("artifact", help="artifact directory written by `snnc compile`")
+    c.add_argument("-o", "--output", required=True,
+                   help="report.html (one self-contained page, images inside) or a folder (index.html and images)")
+    c.add_argument("--model", help="the float model to compare with")
+    c.add_argument("--input", help="input .npy, [T, B, *input_shape]")
+    c.add_argument("--labels", help="labels .npy, [B] (accuracy; without them chip instances are scored "
+                                    "against the float model's decisions)")
+    _ticks_option(c)
+    c.add_argument("--format", choices=("png", "svg"), default="png", help="image format (default png)")
+    c.add_argument("--instances", type=int, default=8, metavar="N",
+                   help="chip instances to run at each time after programming, for a device model (default 8)")
+    c.add_argument("--times", metavar="S,S,...",
+                   help="seconds after programming to run them at (default: the compiled time, 1 day, 30 days, "
+                        "1 year)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the chip instances (default 0)")
+    _load_options(c)
+    c.set_defaults(func=_report)
+
     c = sub.add_parser("targets", help="list the targets snnc can compile for",
                        description="List every target: its name, family and main per-core limits.")
     c.set_defaults(func=_targets)
@@ -562,6 +588,41 @@ def _verify(args) -> int:
         report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)
     print(report.json_text() if args.json else str(report))
     return 0 if report.ok else 1
+
+
+def _report(args) -> int:
+    from snnc.report import require_matplotlib, write_report
+    require_matplotlib()                                    # before any long work
+    if (args.model is None) != (args.input is None):
+        raise UsageError("report: give both --model and --input, or neither")
+    if args.labels and not args.model:
+        raise UsageError("report: --labels needs --model and --input")
+    from snnc.artifact import load_artifact
+    art = load_artifact(args.artifact)
+    graph = x = labels = None
+    if args.model:
+        graph = _load(args)
+        x = _time_major(graph, _read_npy(args.input), args.ticks)
+        labels = _read_labels(args.labels) if args.labels else None
+        from snnc.layout import check_time_major
+        check_time_major(graph, x, batch=None if labels is None else labels.shape[0], where=args.input)
+    with _progress(f"report {args.artifact}", args=args, unit="stage") as bar:
+        path = write_report(art, args.output, graph, x, labels, fmt=args.format, instances=args.instances,
+                            times=_seconds(args.times), seed=args.seed, model_file=args.model, progress=bar)
+    print(f"wrote {path}")
+    return 0
+
+
+def _seconds(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--times {text!r}: expected seconds separated by commas, e.g. 3600,86400") from None
+    if any(not np.isfinite(v) or v < 0 for v in values):
+        raise UsageError(f"--times {text!r}: every time must be a finite number of seconds >= 0")
+    return values
 
 
 def _targets(args) -> int:
