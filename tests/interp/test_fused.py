@@ -197,3 +197,14 @@ def test_compiled_kernels_are_available_where_numba_is_installed():
     from snnc.backends.loihi import fused as loihi_fused
     from snnc.backends.truenorth import fused as tn_fused
     assert loihi_fused._cuba_kernel is not None and tn_fused._core_kernel is not None
+
+
+def test_a_population_split_over_more_cores_steps_as_the_same_groups():
+    """Partitioning adds nodes, not per-tick steps: 1 and 6 core parts plan the same groups."""
+    counts = []
+    for parts in (1, 6):
+        g = partitioned_loihi(4, parts=(parts, 1), sizes=(20, 30, 5), exp=(0, 2))
+        plan = build_plan(g, Context(dt=g.dt), 2)
+        counts.append((len(plan.immediate), len(plan.delayed)))
+        runs_agree(g, {"x": spikes(10, 2, 20, 4)})
+    assert counts[0] == counts[1] == (1, 2)
