@@ -1,6 +1,7 @@
 """snnc report: a page rendered for an artifact of every target, with each section present and
 the numbers it shows equal to the artifact's files, verify's report and independent runs."""
 import base64
+import html
 import re
 from html.parser import HTMLParser
 
@@ -173,3 +174,33 @@ def test_a_recorded_monte_carlo_is_drawn_from_the_manifest(tmp_path):
     assert [float(r[0]) for r in rows] == [r["t_inference"] for r in results]
     assert [float(r[2]) for r in rows] == [r["mean"] for r in results]
     assert [float(r[3]) for r in rows] == [r["p5"] for r in results]
+
+
+def test_a_tile_map_the_report_cannot_read_leaves_the_map_out_and_shows_verify_s_verdict(tmp_path):
+    from tests.artifact_edit import edit_json
+    art = edit_json(compile_case("analog"), "tiles.json", lambda d: d["tiles"][1].pop("physical_cols"))
+    art.save(tmp_path / "bad")
+    graph = CASES["analog"][0]()
+    text = write_report(tmp_path / "bad", tmp_path / "bad.html", model=graph, inputs=spikes(T, B, 6)).read_text()
+    page = Tables(text)
+    assert "units" not in page.tables
+    assert "the map is left out: the files do not hold what tile_map reads (KeyError(&#x27;physical_cols&#x27;))" in text
+    assert '<p class="bad" id="verdict">snnc verify: FAILED</p>' in text
+    violations = snnc.verify(snnc.load_artifact(tmp_path / "bad")).violations
+    assert violations and all(html.escape(str(d)) in text for d in violations)
+    assert page.sections == ["summary", "chip", "quantisation", "runs", "estimate", "instances", "approximations"]
+
+
+def test_an_edited_weight_shows_as_a_chip_that_differs_from_the_compiler(tmp_path):
+    """Mutation: every synapse weight of a core file negated (digests updated) makes the page report
+    the chip against the compiler as differing, as verify does."""
+    from tests.artifact_edit import edit_arrays
+    art = compile_case("loihi1")
+    art = edit_arrays(art, "cores/core_0000.npz", lambda a: a["synapse.weight"].__imul__(-1))
+    art.save(tmp_path / "edited")
+    graph, x = CASES["loihi1"][0](), spikes(T, B, 6, seed=4)
+    text = write_report(tmp_path / "edited", tmp_path / "e.html", model=graph, inputs=x).read_text()
+    check = snnc.verify(snnc.load_artifact(tmp_path / "edited"), model=graph, inputs=x).lowering
+    assert check.differences > 0
+    assert (f'<p id="lowering">chip vs compiler: DIFFERS in {check.differences} value(s) over {T} ticks x {B} '
+            f'samples</p>') in text

@@ -63,14 +63,20 @@ class ChipView:
     notes: list[str] = field(default_factory=list)
 
 
-def chip_view(art) -> ChipView | None:
-    """The view of `art` from the first layout reader that recognises its files; None if none does."""
+def chip_view(art) -> tuple[ChipView | None, str]:
+    """The view of `art` from the first layout reader that recognises its files, or None and why
+    not (no reader knows the layout, or its files lack what the reader needs: `snnc verify`
+    names what is wrong with them)."""
+    from snnc.errors import SnncError
     from snnc.report.layouts import READERS
     for reader in READERS:
-        view = reader(art)
+        try:
+            view = reader(art)
+        except (SnncError, KeyError, IndexError, TypeError, ValueError) as exc:
+            return None, f"the map is left out: the files do not hold what {reader.__name__} reads ({exc!r})"
         if view is not None:
-            return view
-    return None
+            return view, ""
+    return None, "the map is left out: no reader knows this artifact's file layout"
 
 
 @dataclass(frozen=True)

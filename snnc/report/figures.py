@@ -27,6 +27,7 @@ def _figure(w: float, h: float):
 def quantisation_figure(errors):
     """Horizontal bars, one group per layer, one bar per (pass, statistic), each labelled with its
     value; log scale (a zero shows as its label alone)."""
+    from matplotlib.ticker import NullFormatter
     layers = list(dict.fromkeys(e.layer for e in errors))[:MAX_LAYERS]
     series = list(dict.fromkeys((e.pass_name, e.metric) for e in errors))
     fig = _figure(7.5, 1.2 + 0.22 * len(layers) * max(1, min(len(series), 5)))
@@ -37,13 +38,14 @@ def quantisation_figure(errors):
     floor = min(positive, default=1e-6) / 3
     for k, (p, m) in enumerate(series):
         shown = [(i, value[(l, p, m)]) for i, l in enumerate(layers) if (l, p, m) in value]
-        bars = ax.barh([i + k * height for i, _ in shown], [v if v > 0 else 0 for _, v in shown],
+        ax.barh([i + k * height for i, _ in shown], [v if v > 0 else 0 for _, v in shown],
                        left=floor, height=height, label=f"{p}: {m}")
-        for (i, v), bar in zip(shown, bars):
-            ax.text(max(v, floor), i + k * height, f" {v:.3g}", va="center", fontsize=6)
+        for i, v in shown:
+            ax.text(floor + v, i + k * height, f" {v:.3g}", va="center", fontsize=6)
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(layers))], layers, fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlim(floor, max(positive, default=1.0) * 20)
     ax.set_xlabel("relative error (as the pass states it)", fontsize=8)
     ax.legend(fontsize=6, loc="lower right")
@@ -68,9 +70,9 @@ def raster_figure(comparison, window):
     left.set_ylim(window.n0 - 0.6, window.n1 - 0.4)
     left.set_xlabel("tick (source model's timeline)", fontsize=8)
     left.set_ylabel(f"neuron of {window.layer}", fontsize=8)
-    left.legend(fontsize=6, loc="lower center", bbox_to_anchor=(0.5, 1.06), ncols=3, frameon=False)
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=3, frameon=False)
     what = "first divergence" if window.diverged else "no divergence: the start of the run"
-    left.set_title(f"layer {window.layer}, sample {window.sample}: {what}", fontsize=9, pad=18)
+    left.set_title(f"layer {window.layer}, sample {window.sample}: {what}", fontsize=9)
     for layer in list(comparison.float_spikes)[:8]:
         line = right.plot(comparison.float_spikes[layer][:, window.sample].sum(axis=1), lw=1, label=layer)[0]
         right.plot(comparison.chip_spikes[layer][:, window.sample].sum(axis=1), lw=1, ls="--",

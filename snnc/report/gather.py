@@ -38,9 +38,9 @@ def gather(artifact, model=None, inputs=None, labels=None, *, instances: int = 8
         raise UsageError(f"report: instances must be an integer >= 1, got {instances!r}")
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     m = art.manifest
-    data = ReportData(art, chip_view(art), mf.quantisation_errors(m), mf.estimate(m), mf.approximations(m))
-    if data.view is None:
-        data.notes.append("no reader of this artifact's file layout draws its cores: the map is left out")
+    view, why = chip_view(art)
+    data = ReportData(art, view, mf.quantisation_errors(m), mf.estimate(m), mf.approximations(m))
+    data.notes += [why] if why else []
     recorded = mf.recorded_monte_carlo(m)
     data.accuracy += [recorded] if recorded else []
     if model is not None:

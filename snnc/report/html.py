@@ -102,7 +102,7 @@ def chip(p: Page, data) -> None:
            f"target's); activity is spikes per tick, mean over the samples, of a run of the decoded artifact")
     p.figure("chip-loads", loads_figure(view, t.mesh, t.cores_per_tile, data.activity), "load of every unit")
     if view.routes:
-        p.figure("chip-traffic", traffic_figure(view, t.mesh, t.cores_per_tile, data.activity), "routes")
+        p.figure("chip-traffic", traffic_figure(view, data.activity), "routes")
     for n in view.notes:
         p.note(n)
     act = data.activity

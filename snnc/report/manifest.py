@@ -117,7 +117,8 @@ def recorded_monte_carlo(manifest: dict) -> InstanceAccuracy | None:
     mc = manifest.get("monte_carlo")
     if not isinstance(mc, dict) or not isinstance(mc.get("results"), list):
         return None
-    results = [r for r in mc["results"] if isinstance(r, dict) and isinstance(r.get("accuracy"), list)]
+    results = [r for r in mc["results"] if isinstance(r, dict) and isinstance(r.get("accuracy"), list)
+               and is_number(r.get("t_inference"))]
     data = mc.get("data") or {}
     return InstanceAccuracy([float(r["t_inference"]) for r in results], [list(map(float, r["accuracy"]))
                                                                          for r in results],

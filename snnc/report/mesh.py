@@ -1,5 +1,5 @@
 """Drawing the chip: every core (tile) at its mesh position, coloured by each load and by its
-activity, and the routes between them. Draws a `ChipView` (`snnc.report.chip`) only."""
+activity, and the traffic between them as a source-by-destination matrix. Draws a `ChipView` (`snnc.report.chip`) only."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,6 @@ import numpy as np
 
 from snnc.report.chip import LOADS, Activity, ChipView
 
-MAX_ROUTES = 400                # the routes drawn, busiest first (all are in the page's table)
 MAX_LABELS = 64                 # units numbered in their cell when no more are shown
 
 
@@ -26,6 +25,7 @@ class Geometry:
         self.height = (max(ys) // self.sr + 1) * self.sr - self.y0
         self.width = (max(xs) // self.sc + 1) * self.sc - self.x0
         self.cells = {k: (y - self.y0, x - self.x0) for k, (y, x) in cells.items()}
+        self.strip = self.width > 4 * self.height        # a long row of units: draw the panels stacked
 
     def _cell(self, pos) -> tuple[int, int]:
         chip, row, col, slot = pos
@@ -44,9 +44,10 @@ class Geometry:
 
 
 def _numbers(ax, geo: Geometry) -> None:
-    """Each unit's number in its cell (black on a white outline, legible on any colour), when few."""
+    """Each unit's number in its cell (black on a white outline, legible on any colour), when
+    few enough to read."""
     from matplotlib.patheffects import withStroke
-    if len(geo.cells) > MAX_LABELS:
+    if len(geo.cells) > MAX_LABELS or geo.width > 24:
         return
     for k, (y, x) in geo.cells.items():
         ax.text(x, y, str(k), ha="center", va="center", fontsize=6,
@@ -56,7 +57,8 @@ def _numbers(ax, geo: Geometry) -> None:
 def _panel(ax, geo: Geometry, values: dict[int, float], title: str, *, cmap: str, label: str):
     grid = geo.grid(values)
     top = float(np.nanmax(grid)) if np.isfinite(grid).any() else 0.0
-    im = ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=top if top > 0 else 1.0, interpolation="nearest")
+    im = ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=top if top > 0 else 1.0, interpolation="nearest",
+                   aspect="auto" if geo.strip else "equal")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -70,17 +72,25 @@ def _panel(ax, geo: Geometry, values: dict[int, float], title: str, *, cmap: str
     bar.ax.tick_params(labelsize=6)
 
 
+def _count(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
 def loads_figure(view: ChipView, mesh, per_tile: int, activity: Activity | None = None):
-    """One map per load (percent of the limit), and one of activity when a run was made."""
+    """One map per load (percent of the limit), and one of activity when a run was made: side by
+    side, or stacked when the units used form a long strip of the mesh."""
     from matplotlib.figure import Figure
     geo = Geometry(view, mesh, per_tile)
     panels = len(LOADS) + (activity is not None)
-    fig = Figure(figsize=(3.4 * panels, 3.2), layout="constrained")
-    axes = fig.subplots(1, panels, squeeze=False)[0]
+    rows, cols = (panels, 1) if geo.strip else (1, panels)
+    size = (10.0, 1.0 + 1.3 * panels) if geo.strip else (3.4 * panels, 3.2)
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, kind in zip(axes, LOADS):
         loads = {u.index: u.loads[kind] for u in view.units if kind in u.loads}
         worst = max(loads.values(), key=lambda l: l.fraction, default=None)
-        title = kind if worst is None else f"{kind}: max {100 * worst.fraction:.3g}%\nof {worst.limit:g} {worst.what}"
+        title = kind if worst is None else \
+            f"{kind}: max {100 * worst.fraction:.3g}%{' ' if geo.strip else chr(10)}of {_count(worst.limit)} {worst.what}"
         _panel(ax, geo, {k: 100 * l.fraction for k, l in loads.items()}, title, cmap="viridis",
                label="% of the limit")
     if activity is not None:
@@ -90,33 +100,38 @@ def loads_figure(view: ChipView, mesh, per_tile: int, activity: Activity | None 
     return fig
 
 
-def traffic_figure(view: ChipView, mesh, per_tile: int, activity: Activity | None = None):
-    """Routes between units: width by axons; colour by spikes per tick when a run was made."""
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+def traffic_figure(view: ChipView, activity: Activity | None = None):
+    """The routes as a matrix, source unit by destination unit: spikes per tick carried when a run
+    was made (grey where a route carries only neurons a run does not record), else axons (messages
+    per spike)."""
+    from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
-    geo = Geometry(view, mesh, per_tile)
-    fig = Figure(figsize=(6.0, 4.2), layout="constrained")
+    index = {u.index: i for i, u in enumerate(view.units)}
+    weight = (lambda r: activity.per_route[(r.src, r.dst)]) if activity else (lambda r: float(r.axons))
+    m, unknown = np.full((len(index), len(index)), np.nan), np.full((len(index), len(index)), np.nan)
+    for r in view.routes:
+        if r.src in index and r.dst in index and weight(r) > 0:
+            m[index[r.src], index[r.dst]] = weight(r)
+        elif r.src in index and r.dst in index and activity and r.unattributed:
+            unknown[index[r.src], index[r.dst]] = 1.0
+    side = min(7.0, 2.5 + 0.12 * len(index))
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
     ax = fig.subplots()
-    ax.imshow(geo.grid({u.index: 1.0 for u in view.units}), cmap="Greys", vmin=0, vmax=3, interpolation="nearest")
-    weight = (lambda r: activity.per_route[(r.src, r.dst)]) if activity else (lambda r: r.axons)
-    between = sorted((r for r in view.routes if r.src != r.dst), key=weight, reverse=True)[:MAX_ROUTES]
-    top = max((weight(r) for r in between), default=0) or 1
-    norm, cmap = Normalize(0, top), colormaps["plasma"]
-    widest = max((r.axons for r in between), default=1)
-    for r in reversed(between):
-        (y0, x0), (y1, x1) = geo.cells[r.src], geo.cells[r.dst]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle="-|>", lw=0.5 + 3.0 * r.axons / widest,
-                                    color=cmap(norm(weight(r))), shrinkA=3, shrinkB=3,
-                                    connectionstyle="arc3,rad=0.15"))
-    _numbers(ax, geo)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    bar = fig.colorbar(ScalarMappable(norm, cmap), ax=ax, fraction=0.046, pad=0.03)
+    top = np.nanmax(m) if np.isfinite(m).any() else 1.0
+    low = np.nanmin(m) if np.isfinite(m).any() else 1.0
+    im = ax.imshow(m, cmap="plasma", norm=LogNorm(low, top) if top > low else None, interpolation="nearest")
+    if np.isfinite(unknown).any():
+        ax.imshow(unknown, cmap="Greys", vmin=0, vmax=3, interpolation="nearest")
+    labels = [str(u.index) for u in view.units]
+    step = max(1, len(labels) // 24)
+    ax.set_xticks(range(0, len(labels), step), labels[::step], fontsize=6, rotation=90)
+    ax.set_yticks(range(0, len(labels), step), labels[::step], fontsize=6)
+    ax.set_xlabel(f"to {view.unit}", fontsize=8)
+    ax.set_ylabel(f"from {view.unit}", fontsize=8)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     bar.set_label("spikes per tick" if activity else "axons", fontsize=7)
     local = sum(1 for r in view.routes if r.src == r.dst)
-    shown = f"{len(between)} route(s) between {view.unit}s" + (f", {local} within one" if local else "")
-    ax.set_title(f"traffic: {shown}; arrow width: axons", fontsize=9)
+    grey = "; grey: none recorded (it carries neurons of no layer)" if np.isfinite(unknown).any() else ""
+    ax.set_title(f"traffic: {len(view.routes) - local} route(s) between {view.unit}s"
+                 + (f", {local} within one (diagonal)" if local else "") + grey, fontsize=9)
     return fig
