@@ -99,13 +99,15 @@ def _read_array(value, what: str) -> np.ndarray:
 
 
 def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: bool = False,
-             chip_instances: int | None = None):
+             chip_instances: int | None = None, ticks: int | None = None):
     """Run a Graph, an Artifact (or its directory), or anything `load` accepts on time-major input.
 
     `x` is one array [T, B, *input_shape] for a single-input graph, or a dict from input
     name to such arrays. Returns one array [T, B, *output_shape] for a single-output
     graph, else a dict from output name to arrays. With `record`, returns
     `(outputs, {node: [T, B, *shape]})` holding every tick of each named node's output.
+    With `ticks=T`, `x` holds static samples [B, *input_shape] presented for T ticks in the
+    model's own input coding (`static_input`), as `snnc simulate --ticks T` does.
 
     `seed` and `chip_instances` N drive a target's device model (an analog chip): the run
     is a Monte Carlo over N chip instances drawn from `seed`, and every returned array
@@ -119,6 +121,8 @@ def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: b
     from snnc.artifact import run_mapped
     from snnc.interp.engine import run
     graph = _graph_of(model)
+    if ticks is not None:
+        x = static_input(graph, x, ticks, seed=seed)
     if graph.mapping is not None and graph.mapping.inputs:
         if record:
             raise UsageError("record= is not available for a compiled graph; use snnc.verify to compare layers")
@@ -228,11 +232,37 @@ def load_artifact(directory):
     return _load(directory)
 
 
-def verify(artifact, model=None, inputs=None, labels=None, **options):
+def verify(artifact, model=None, inputs=None, labels=None, *, ticks: int | None = None, seed: int = 0, **options):
     """Check an artifact against its target's rules and, given a model and inputs, against the
-    model's float run. Returns a `Report` (`.ok`, `.to_json()`, readable `str`)."""
+    model's float run. Returns a `Report` (`.ok`, `.to_json()`, readable `str`). With `ticks=T`,
+    `inputs` holds static samples [B, *input_shape] presented for T ticks in the model's own
+    input coding, as `snnc verify --ticks T` does."""
     from snnc.verify import verify as _verify
-    return _verify(artifact, model=model, inputs=inputs, labels=labels, **options)
+    if ticks is not None and model is not None and inputs is not None:
+        graph = load(model)
+        if isinstance(model, (str, Path)):
+            options.setdefault("model_file", model)
+        model, inputs = graph, static_input(graph, inputs, ticks, seed=seed)
+    return _verify(artifact, model=model, inputs=inputs, labels=labels, seed=seed, **options)
+
+
+def static_input(graph: Graph, x, ticks: int, *, seed: int = 0, option: str = "ticks={ticks}"):
+    """Static samples x [B, *input_shape] (or a dict of them, by input name) as time-major input
+    [ticks, B, *input_shape] in the model's own input coding: a converted ANN's
+    (`snnc.passes.convert_ann.encode`, seeded), else the same value on every tick, announced once
+    (`option` names the setting in the announcement)."""
+    if isinstance(ticks, bool) or not isinstance(ticks, (int, np.integer)) or ticks < 1:
+        raise UsageError(f"{option.format(ticks=ticks)}: ticks must be an integer >= 1")
+    if isinstance(x, Mapping):
+        return {k: static_input(graph, v, ticks, seed=seed, option=option) for k, v in x.items()}
+    if "convert_ann.input_coding" in graph.metadata:
+        from snnc.passes.convert_ann import encode
+        return encode(graph, x, int(ticks), seed=seed)
+    from snnc.errors import announce
+    announce(f"{option.format(ticks=ticks)}: the model stores no input coding, so each static sample is "
+             f"presented unchanged on all {ticks} ticks (give a time-major [T, B, *shape] input to code it "
+             f"otherwise)")
+    return np.repeat(np.asarray(x)[None], int(ticks), axis=0)
 
 
 def name_inputs(graph: Graph, x) -> dict[str, np.ndarray]:

@@ -396,6 +396,22 @@ def _instances(y: np.ndarray, n: int) -> np.ndarray:
     return np.moveaxis(y.reshape(T, n, NB // n, *y.shape[2:]), 1, 0)
 
 
+def rate_encode(x: np.ndarray, frac_bits: int, payload_bits: int) -> np.ndarray:
+    """Spikes [T, B, n] of the host's integrate-and-fire encoder: p[t] = clip(round(x[t] · 2^frac_bits),
+    0, F − 1) with F = 2^(payload_bits − 1) is added to an accumulator that starts at F/2; a spike is
+    sent when it reaches F, and F is taken off. So Σ_t s[t] = round(Σ_t p[t] / F) after any tick, one
+    spike is worth 2^(payload_bits − 1 − frac_bits) of x, and negative values send nothing."""
+    full = 1 << (payload_bits - 1)
+    p = np.clip(np.rint(x * 2.0 ** frac_bits), 0, full - 1).astype(np.int64)
+    acc = np.full(p.shape[1:], full // 2, dtype=np.int64)
+    out = np.zeros(p.shape, np.int64)
+    for t in range(p.shape[0]):
+        acc += p[t]
+        out[t] = acc >= full
+        acc -= full * out[t]
+    return out
+
+
 def _encode_input(name: str, x: np.ndarray, entry) -> np.ndarray:
     from snnc.errors import SimulationError
     shape = tuple(entry.shape)
@@ -408,6 +424,8 @@ def _encode_input(name: str, x: np.ndarray, entry) -> np.ndarray:
     if entry.encoding == "graded":
         peak = (1 << (entry.payload_bits - 1)) - 1
         return np.clip(np.rint(flat * 2.0 ** entry.frac_bits), -peak, peak).astype(np.int64)
+    if entry.encoding == "rate":
+        return rate_encode(flat, entry.frac_bits, entry.payload_bits)
     if not np.all((flat == 0) | (flat == 1)):
         bad = flat[(flat != 0) & (flat != 1)].flat[0]
         raise SimulationError(f"input '{name}' must hold binary spikes (0 or 1): it was compiled with "

@@ -448,13 +448,8 @@ def _time_major(graph, x: np.ndarray, ticks: int | None, *, seed: int = 0) -> np
         return x
     if ticks < 1:
         raise UsageError(f"--ticks must be >= 1, got {ticks}")
-    if "convert_ann.input_coding" in graph.metadata:
-        from snnc.passes.convert_ann import encode
-        return encode(graph, x, ticks, seed=seed)
-    from snnc.errors import announce
-    announce(f"--ticks {ticks}: the model stores no input coding, so each static sample is presented "
-             f"unchanged on all {ticks} ticks (give a time-major [T, B, *shape] input to code it otherwise)")
-    return np.repeat(np.asarray(x)[None], ticks, axis=0)
+    from snnc.api import static_input
+    return static_input(graph, x, ticks, seed=seed, option="--ticks {ticks}")
 
 
 def _identical_instances(graph, n: int) -> None:

@@ -34,7 +34,7 @@ use fewer mantissa bits, and the statistics show the cost.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,16 +52,26 @@ class Encoded:
     bias_mant: np.ndarray
     bias_exp: np.ndarray
     stats: dict
+    own_exp: dict = field(default_factory=dict)   # source -> int64 [n], for sources with their own exponents
+
+    def exponent(self, src) -> np.ndarray:
+        """The row exponents of the synapses from `src`."""
+        return self.own_exp.get(src, self.weight_exp)
 
 
-def encode_layer(E: dict[str, np.ndarray], payload: dict[str, np.ndarray], beta: np.ndarray,
-                 theta: np.ndarray, d_u: np.ndarray, formats, *, per_row_exponent: bool = True,
-                 headroom: str = "state", refine: bool = True, per_neuron_scale: bool = True,
-                 d_v: np.ndarray | None = None) -> Encoded:
+def encode_layer(E: dict, payload: dict, beta: np.ndarray, theta: np.ndarray, d_u: np.ndarray, formats, *,
+                 per_row_exponent: bool = True, headroom: str = "state", refine: bool = True,
+                 per_neuron_scale: bool = True, d_v: np.ndarray | None = None, own_exponent=(),
+                 in_current: np.ndarray | None = None) -> Encoded:
     """Encode one layer. `E[src]` [n, m] in membrane units per unit payload, `payload[src]` [m]
     the largest payload each input sends, `beta` bias per tick, `theta` threshold (float),
-    `d_u` the current's decay steps (1..4096)."""
+    `d_u` the current's decay steps (1..4096). The sources in `own_exponent` (a bias axon)
+    get exponents of their own, >= 0, instead of the row's shared one. Rows where `in_current`
+    keep the membrane in the current register (zero-reset chips, see `build`): `d_u` are then
+    the membrane's decay steps (0: none) and the register is bounded as a membrane."""
     n = len(theta)
+    in_current = np.zeros(n, bool) if in_current is None else np.asarray(in_current, bool)
+    gain = np.where(in_current, 1.0, unity_gain(d_u, formats))
     w_hi = (1 << formats.weight_bits) - 1
     w_lo = -(1 << formats.weight_bits)
     act = formats.activation_shift
@@ -79,7 +89,8 @@ def encode_layer(E: dict[str, np.ndarray], payload: dict[str, np.ndarray], beta:
     bounds = {
         "threshold": _ratio(vth_max * 2.0 ** formats.threshold_shift, theta),
         "bias": _ratio(bias_max, np.abs(beta)),
-        "headroom": _ratio(state_max, _state_peak(pos, neg, beta, theta, unity, d_u, d_v, headroom)),
+        "headroom": _ratio(state_max, _state_peak(pos, neg, beta, theta, gain, d_v, headroom, in_current, d_u,
+                                                          unity)),
         "weights": _ratio(w_hi * 2.0 ** (act + formats.weight_exp.hi), max_abs),
     }
     stacked = np.stack(list(bounds.values()))
@@ -91,48 +102,86 @@ def encode_layer(E: dict[str, np.ndarray], payload: dict[str, np.ndarray], beta:
         scale = np.full(n, scale.min())
         per_row_exponent = False
 
-    exp = _smallest_exponent(scale * max_abs, w_hi * 2.0 ** act, formats.weight_exp)
+    shared = {k: m for k, m in E.items() if k not in own_exponent}
+    shared_abs = np.zeros(n)
+    for m in shared.values():
+        shared_abs = np.maximum(shared_abs, np.abs(m).max(axis=1, initial=0.0))
+    exp = _smallest_exponent(scale * shared_abs, w_hi * 2.0 ** act, formats.weight_exp)
     if not per_row_exponent and n:
         exp = np.full(n, exp.max())
     if refine and per_neuron_scale:
-        scale = _refine_scale(E, scale, exp, act, w_lo, w_hi)
-    weights = _round_weights(E, scale, exp, act, w_lo, w_hi)
+        scale = _refine_scale(shared, scale, exp, act, w_lo, w_hi)
+    exps = _exponents(E, shared, scale, exp, formats)
+    weights = _round_weights(E, scale, exps, act, w_lo, w_hi)
     if headroom != "none":
-        gain = unity / d_u
         for _ in range(32):                        # rounding up may push a row just past the bound
-            peak = sum(np.maximum(np.clip(w, 0, None) @ payload[s], np.clip(-w, 0, None) @ payload[s])
-                       for s, w in weights.items()) if weights else np.zeros(n)
-            worst = peak * 2.0 ** (act + exp) * gain
+            worst = sum((np.maximum(np.clip(w, 0, None) @ payload[s], np.clip(-w, 0, None) @ payload[s])
+                         * 2.0 ** (act + exps[s]) for s, w in weights.items()), np.zeros(n)) * gain
             over = worst > state_max
             if not over.any():
                 break
             scale = np.where(over, scale * np.minimum(state_max / worst, 0.999), scale)
-            exp = np.minimum(exp, _smallest_exponent(scale * max_abs, w_hi * 2.0 ** act, formats.weight_exp))
+            exp = np.minimum(exp, _smallest_exponent(scale * shared_abs, w_hi * 2.0 ** act, formats.weight_exp))
             if not per_row_exponent and n:
                 exp = np.full(n, exp.max())
-            weights = _round_weights(E, scale, exp, act, w_lo, w_hi)
+            exps = _exponents(E, shared, scale, exp, formats)
+            weights = _round_weights(E, scale, exps, act, w_lo, w_hi)
     vth_mant = np.clip(np.rint(scale * theta / 2.0 ** formats.threshold_shift), 0, vth_max).astype(np.int64)
     bias_mant, bias_exp = _encode_bias(scale * beta, formats)
-    enc = Encoded(scale, weights, exp.astype(np.int64), vth_mant, bias_mant, bias_exp, {})
+    own = {k: e.astype(np.int64) for k, e in exps.items() if k in own_exponent}
+    enc = Encoded(scale, weights, exp.astype(np.int64), vth_mant, bias_mant, bias_exp, {}, own)
     enc.stats = _errors(E, beta, theta, enc, formats, binding)
     return enc
 
 
-def _state_peak(pos, neg, beta, theta, unity, d_u, d_v, headroom) -> np.ndarray:
+def _exponents(E, shared, scale, exp, formats) -> dict:
+    """Each source's row exponents: the shared ones, or (own exponent) the smallest e >= 0 whose
+    mantissas fit. A negative exponent floors the synapse's sum, so it cannot refine a source
+    that sends one spike a tick; it only coarsens it."""
+    w_hi = (1 << formats.weight_bits) - 1
+    rng = type(formats.weight_exp)(max(formats.weight_exp.lo, 0), formats.weight_exp.hi)
+    out = {}
+    for k, m in E.items():
+        if k in shared:
+            out[k] = exp
+        else:
+            peak = scale * np.abs(m).max(axis=1, initial=0.0)
+            out[k] = _smallest_exponent(peak, w_hi * 2.0 ** formats.activation_shift, rng)
+    return out
+
+
+def unity_gain(d_u, formats) -> np.ndarray:
+    """The current's geometric gain 2^bits / D_u: what a constant input per tick adds up to."""
+    return (1 << formats.decay_bits) / np.maximum(np.asarray(d_u, np.float64), 1)
+
+
+HORIZON = 256     # ticks a non-leaky membrane in the wrapping current register is guarded for, at its
+                  # largest inhibition or drive beyond one spike a tick
+
+
+def _state_peak(pos, neg, beta, theta, gain, d_v, headroom, in_current, d_u, unity) -> np.ndarray:
     """The largest |state| (float membrane units) the chosen headroom guards against, per neuron."""
     if headroom == "none":
         return np.zeros_like(pos)
-    u = np.maximum(pos, neg) * unity / d_u
+    u = np.maximum(pos, neg) * gain
     if headroom == "input" or d_v is None:
         return u
-    above = theta + 2 * (pos * unity / d_u + np.clip(beta, 0, None))
-    below = np.where(d_v > 0, (neg * unity / d_u + np.clip(-beta, 0, None)) * unity / np.maximum(d_v, 1), 0.0)
+    leak = np.where(in_current, d_u, d_v)
+    rise = pos * gain + np.clip(beta, 0, None)
+    above = theta + 2 * rise
+    # a membrane in the wrapping current register driven past one spike a tick keeps rising (by at
+    # most rise − θ a tick, to its leak's fixed point); one in v saturates, which is harmless
+    excess = np.clip(rise - theta, 0, None)
+    grows = np.where(leak > 0, excess * unity / np.maximum(leak, 1), excess * HORIZON)
+    above = np.where(in_current, above + grows, above)
+    drop = neg * gain + np.clip(-beta, 0, None)
+    below = np.where(leak > 0, drop * unity / np.maximum(leak, 1), np.where(in_current, drop * HORIZON, 0.0))
     return np.maximum(u, np.maximum(above, below))
 
 
-def _round_weights(E, scale, exp, act, w_lo, w_hi) -> dict[str, np.ndarray]:
-    step = 2.0 ** (act + exp[:, None])
-    return {src: np.clip(np.rint(scale[:, None] * m / step), w_lo, w_hi).astype(np.int64) for src, m in E.items()}
+def _round_weights(E, scale, exps: dict, act, w_lo, w_hi) -> dict[str, np.ndarray]:
+    return {src: np.clip(np.rint(scale[:, None] * m / 2.0 ** (act + exps[src][:, None])), w_lo, w_hi).astype(np.int64)
+            for src, m in E.items()}
 
 
 REFINE_STEPS = np.linspace(1.0, 0.75, 33)
@@ -191,7 +240,7 @@ def _encode_bias(b: np.ndarray, formats) -> tuple[np.ndarray, np.ndarray]:
 
 def dequantized_weights(enc: Encoded, src: str, formats) -> np.ndarray:
     """The float weights the integer registers stand for: W · 2^(6 + e) / S."""
-    return enc.weights[src] * 2.0 ** (formats.activation_shift + enc.weight_exp[:, None]) / enc.scale[:, None]
+    return enc.weights[src] * 2.0 ** (formats.activation_shift + enc.exponent(src)[:, None]) / enc.scale[:, None]
 
 
 def _errors(E, beta, theta, enc: Encoded, formats, binding) -> dict:

@@ -31,7 +31,7 @@ from typing import Mapping as TypingMapping
 
 from snnc.errors import MalformedInputError
 
-INPUT_ENCODINGS = ("spikes", "graded", "values")
+INPUT_ENCODINGS = ("spikes", "graded", "values", "rate")
 OUTPUT_ENCODINGS = ("spikes", "graded", "values")
 
 
@@ -40,7 +40,8 @@ class HostInput:
     """How the host feeds one graph input: `shape` is the source model's input shape."""
 
     shape: tuple[int, ...]
-    encoding: str = "spikes"        # spikes: 0/1 checked; graded: round(x · 2^frac_bits); values: as given
+    encoding: str = "spikes"        # spikes: 0/1 checked; graded: round(x · 2^frac_bits); values: as given;
+                                    # rate: spikes of a host integrate-and-fire encoder of round(x · 2^frac_bits)
     frac_bits: int = 0
     payload_bits: int = 0
 

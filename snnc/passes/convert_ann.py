@@ -161,7 +161,8 @@ def convert_ann(graph: Graph, target, options: ConvertAnnOptions) -> PassResult:
     new_graph, provenance = builder.run()
     metadata = dict(graph.metadata)
     metadata.update({META + "input_coding": options.input_coding, META + "input_scale": repr(s_in),
-                     META + "readout": options.readout, META + "percentile": repr(float(options.percentile))})
+                     META + "readout": options.readout, META + "percentile": repr(float(options.percentile)),
+                     META + "input_peak": repr(float(np.max(np.abs(options.calibration))))})
     stats = {"calibration_samples": int(options.calibration.shape[0]), "percentile": float(options.percentile),
              "input_coding": options.input_coding, "input_scale": s_in, "readout": options.readout,
              "spiking_layers": len(relus),
@@ -358,6 +359,16 @@ def _conversion(graph: Graph) -> tuple[str, float, str]:
         raise UsageError("this graph was not made by convert-ann (no convert_ann.* metadata); "
                          "load the ANN with snnc.load(model, convert_ann=True, calibration=X)")
     return meta[META + "input_coding"], float(meta[META + "input_scale"]), meta[META + "readout"]
+
+
+def declared_input(graph: Graph) -> tuple[bool, float | None]:
+    """(whether the graph takes real values every tick, the largest |x| its calibration saw): a graph
+    converted with current coding does; a target lowering picks its input encoding from this."""
+    meta = graph.metadata
+    if meta.get(META + "input_coding") != "current":
+        return False, None
+    peak = meta.get(META + "input_peak")
+    return True, (float(peak) if peak is not None and float(peak) > 0 else None)
 
 
 def encode(graph: Graph, x, ticks: int, *, seed: int = 0) -> np.ndarray:

@@ -12,10 +12,15 @@ S runs over graph inputs and spiking populations, A is dense [n_P, n_S] (a convo
 becomes its unrolled matrix), c_P is the folded bias. A lowering that maps feedback
 (`PopulationSpec.feedback`) also takes recurrent edges: a chain that passes one recurrent
 edge adds a feedback term  Σ_S F_{S→P} · flat(y_S[t − 1])  (`Population.feedback`), e.g.
-snnTorch's RLeaky, {lif ~> w_rec -> lif}. The recurrent edge must leave a spiking
-population, a graph input or a node computed earlier in the tick; a chain through two
-recurrent edges, a constant carried over a recurrent edge (0 at tick 0, c after) and
-feedback into a host readout are refused. The matrices come from running each
+snnTorch's RLeaky, {lif ~> w_rec -> lif}. The recurrent edge may leave a spiking
+population, a graph input or an affine op computed earlier or later in the tick (a later
+one is folded on demand: {lif -> w_rec ~> lif}); a chain through two recurrent edges, a
+constant carried over a recurrent edge (0 at tick 0, c after) and feedback into a host
+readout are refused. A lowering that maps delays (`PopulationSpec.delays`) takes all of
+these as lagged terms  Σ_(S, k) M_{S→P,k} · flat(y_S[t − k])  (`Population.lagged`, every
+k >= 1): `snn.delay` ops add their ticks per element, each recurrent edge one, and a
+constant that is delayed rides on the always-on source `ALWAYS_ON` (1 at every tick
+t >= 0, so its term at lag k is c from tick k on). The matrices come from running each
 op's own float stepper on unit vectors, so every stateless affine op the interpreter knows
 is covered without a case here; a linearity check on random vectors refuses an op that is
 not affine.
@@ -34,9 +39,10 @@ import numpy as np
 from snnc.errors import UnsupportedOpError
 from snnc.interp.kernel import Context, stepper_for
 from snnc.ir.graph import Graph
-from snnc.ir.snn import Input, Output, Threshold
+from snnc.ir.snn import Delay, Input, Output, Threshold
 
 LINEARITY_TOL = 1e-9
+ALWAYS_ON = "<always-on>"     # the source that is 1 at every tick t >= 0: it carries a delayed constant
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +63,8 @@ class PopulationSpec:
     readout_feeds: str = ("a non-spiking readout is computed on the host and may feed only graph "
                           "outputs")
     feedback: bool = False              # recurrent edges become feedback terms (else `recurrent` refuses them)
+    delays: bool = False                # snn.delay ops, several recurrent edges on a path and constants carried
+                                        # over them become lagged terms (else they are refused)
 
 
 @dataclass
@@ -72,6 +80,8 @@ class Population:
     via: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> affine nodes folded
     feedback: dict[str, np.ndarray] = field(default_factory=dict)  # source -> F [size, n_source], y_S[t − 1]
     feedback_via: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> affine nodes folded
+    lagged: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)   # (S, k >= 1) -> M, y_S[t − k]
+    lagged_via: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,24 +141,24 @@ def is_affine_op(op) -> bool:
 
 def populations(graph: Graph, spec: PopulationSpec) -> Populations:
     """The population view of a verified `snn.*` graph; UnsupportedOpError names what does not fit."""
-    values: dict[str, _Value] = {}
+    fold = _Folder(graph, spec)
     net = Populations({}, {}, {}, {}, {})
-    types = graph.types()
     for name in graph.schedule():
         op = graph.op(name)
         if isinstance(op, Input):
             net.inputs[name] = tuple(op.shape)
-            n = int(np.prod(op.shape))
-            values[name] = _identity(name, n)
+            fold.value(name)
         elif isinstance(op, spec.spiking):
-            pop = _population(graph, name, values, spec)
-            net.populations[name] = pop
-            values[name] = _identity(name, pop.size)
+            net.populations[name] = fold.population(name)
+            fold.value(name)
         elif isinstance(op, spec.readouts):
-            pop = _population(graph, name, values, spec)
-            if pop.feedback:
+            pop = fold.population(name)
+            if pop.feedback and not spec.delays:
                 raise unsupported(graph, name, "a non-spiking readout is computed on the host from the chip's "
                                                "spikes; it cannot take feedback through a recurrent edge")
+            if any(src == ALWAYS_ON for src, _ in pop.lagged):
+                raise unsupported(graph, name, "a non-spiking readout is computed on the host; a delayed "
+                                               "constant (bias) into it is not supported")
             net.readouts[name] = pop
         elif isinstance(op, Output):
             srcs = [e.src for e in graph.in_edges(name)]
@@ -156,62 +166,131 @@ def populations(graph: Graph, spec: PopulationSpec) -> Populations:
                 raise unsupported(graph, name, spec.output_source.format(srcs=", ".join(srcs)))
             net.outputs[name] = srcs[0]
             net.output_shapes[name] = tuple(op.shape)
-        elif is_affine_op(op):
-            values[name] = _apply(graph, name, _incoming(graph, name, values, spec), types, spec)
+        elif is_affine_op(op) or spec.delays and isinstance(op, Delay):
+            fold.value(name)
         else:
             raise unsupported(graph, name, spec.unsupported_op)
     return net
 
 
-def _population(graph: Graph, name: str, values, spec: PopulationSpec) -> Population:
-    node = graph.nodes[name]
-    size = int(np.prod(node.op.shape))
-    v = _incoming(graph, name, values, spec)
-    pop = Population(name, node.origin, node.op, size, const=v.const.reshape(size))
-    for (src, lag), m in v.terms.items():
-        if lag > 1:
-            raise unsupported(graph, name, f"its input from '{src}' passes {lag} recurrent edges (a delay of "
-                                           f"{lag} ticks); only one recurrent edge per path is supported")
-        inputs, via = (pop.feedback, pop.feedback_via) if lag else (pop.inputs, pop.via)
-        inputs[src] = dense(m).reshape(size, -1)
-        via[src] = v.via[(src, lag)]
-    return pop
+class _Folder:
+    """The affine value of every node, computed in schedule order or, for the source of a
+    recurrent edge computed later in the tick, on demand (memoised: a population's value is
+    its own output whenever it is asked for)."""
 
+    def __init__(self, graph: Graph, spec: PopulationSpec):
+        self.g, self.spec = graph, spec
+        self.values: dict[str, _Value] = {}
+        self.types = graph.types()
+        self.pending: set[str] = set()
 
-def _incoming(graph: Graph, name: str, values, spec: PopulationSpec) -> _Value:
-    total: _Value | None = None
-    for e in graph.in_edges(name):
-        if e.recurrent:
-            if not spec.feedback:
-                raise unsupported(graph, name, spec.recurrent.format(edge=e))
-            value = _previous(graph, name, e, values, spec)
-        elif e.src not in values:
-            if isinstance(graph.op(e.src), spec.readouts):
-                raise unsupported(graph, e.src, spec.readout_feeds)
-            raise unsupported(graph, e.src, spec.not_affine_source)
+    def value(self, name: str) -> _Value:
+        if name in self.values:
+            return self.values[name]
+        op = self.g.op(name)
+        if isinstance(op, (Input, *self.spec.spiking)):
+            v = _identity(name, int(np.prod(op.shape)))
+        elif isinstance(op, self.spec.readouts):
+            raise unsupported(self.g, name, self.spec.readout_feeds)
+        elif is_affine_op(op) or self.spec.delays and isinstance(op, Delay):
+            if name in self.pending:
+                raise unsupported(self.g, name, "this op feeds itself through a recurrent edge with no neuron "
+                                                "in the loop (an infinite filter, not a synapse)")
+            self.pending.add(name)
+            x = self.incoming(name)
+            v = _delayed(self.g, name, x, self.spec) if isinstance(op, Delay) else \
+                _apply(self.g, name, x, self.types, self.spec)
+            self.pending.discard(name)
         else:
-            value = values[e.src]
-        total = value if total is None else _add(total, value)
-    if total is None:
-        raise unsupported(graph, name, "this node has no input")
-    return total
+            raise unsupported(self.g, name, self.spec.not_affine_source)
+        self.values[name] = v
+        return v
+
+    def incoming(self, name: str) -> _Value:
+        total: _Value | None = None
+        for e in self.g.in_edges(name):
+            if e.recurrent:
+                if not self.spec.feedback:
+                    raise unsupported(self.g, name, self.spec.recurrent.format(edge=e))
+                value = self.previous(name, e)
+            else:
+                value = self.value(e.src)
+            total = value if total is None else _add(total, value)
+        if total is None:
+            raise unsupported(self.g, name, "this node has no input")
+        return total
+
+    def previous(self, name: str, e) -> _Value:
+        """The value a recurrent edge delivers: its source's value one tick earlier."""
+        v = self.value(e.src)
+        if np.any(v.const != 0):
+            if not self.spec.delays:
+                raise unsupported(self.g, name, f"recurrent edge {e} carries a constant (bias), which it delivers "
+                                                f"as 0 at tick 0 and in full afterwards; no neuron bias does that "
+                                                f"(put the recurrent edge before the op that adds the bias)")
+            v = _lag_constant(v)
+        return _shift(v, 1)
+
+    def population(self, name: str) -> Population:
+        node = self.g.nodes[name]
+        size = int(np.prod(node.op.shape))
+        v = self.incoming(name)
+        pop = Population(name, node.origin, node.op, size, const=v.const.reshape(size))
+        for (src, lag), m in v.terms.items():
+            if lag > 1 and not self.spec.delays:
+                raise unsupported(self.g, name, f"its input from '{src}' passes {lag} recurrent edges (a delay of "
+                                                f"{lag} ticks); only one recurrent edge per path is supported")
+            if lag:
+                pop.lagged[(src, lag)] = dense(m).reshape(size, -1)
+                pop.lagged_via[(src, lag)] = v.via[(src, lag)]
+            if lag == 1 and src != ALWAYS_ON:
+                pop.feedback[src], pop.feedback_via[src] = pop.lagged[(src, lag)], v.via[(src, lag)]
+            elif not lag:
+                pop.inputs[src], pop.via[src] = dense(m).reshape(size, -1), v.via[(src, lag)]
+        return pop
 
 
-def _previous(graph: Graph, name: str, e, values, spec: PopulationSpec) -> _Value:
-    """The value a recurrent edge delivers: its source's value one tick earlier."""
-    if e.src in values:
-        v = values[e.src]
-    elif isinstance(graph.op(e.src), spec.spiking):          # a population later in the tick
-        v = _identity(e.src, int(np.prod(graph.op(e.src).shape)))
-    else:
-        raise unsupported(graph, name, f"recurrent edge {e} leaves a node computed later in the tick that is "
-                                       f"not a spiking population; feedback must leave the neurons' spikes")
-    if np.any(v.const != 0):
-        raise unsupported(graph, name, f"recurrent edge {e} carries a constant (bias), which it delivers as 0 "
-                                       f"at tick 0 and in full afterwards; no neuron bias does that (put the "
-                                       f"recurrent edge before the op that adds the bias)")
-    return _Value({(s, lag + 1): m for (s, lag), m in v.terms.items()}, v.const,
-                  {(s, lag + 1): via for (s, lag), via in v.via.items()})
+def _lag_constant(v: _Value) -> _Value:
+    """`v` with its constant carried by the always-on source (so that delaying it delays the constant)."""
+    terms, via = dict(v.terms), dict(v.via)
+    terms[(ALWAYS_ON, 0)] = v.const.reshape(-1, 1)
+    via[(ALWAYS_ON, 0)] = ()
+    return _Value(terms, np.zeros_like(v.const), via)
+
+
+def _shift(v: _Value, k: int) -> _Value:
+    return _Value({(s, lag + k): m for (s, lag), m in v.terms.items()}, v.const,
+                  {(s, lag + k): via for (s, lag), via in v.via.items()})
+
+
+def _delayed(graph: Graph, name: str, x: _Value, spec: PopulationSpec) -> _Value:
+    """Push `x` through an snn.delay: each element's terms move to a lag larger by its delay in ticks."""
+    op = graph.op(name)
+    ticks = Context(dt=graph.dt, method=graph.method).ticks(op.delay, "delay").reshape(-1)
+    if np.any(x.const != 0):
+        x = _lag_constant(x)
+    if ticks.size and np.all(ticks == ticks[0]):                 # one delay for all: no matrix to split
+        return _via(_fold_constant(_shift(x, int(ticks[0]))), name)
+    out = _Value({}, np.zeros_like(x.const), {})
+    for n in np.unique(ticks):
+        mask = (ticks == n).astype(np.float64)[:, None]
+        part = _Value({k: dense(m) * mask for k, m in x.terms.items()}, x.const * mask[:, 0], dict(x.via))
+        out = _add(out, _shift(part, int(n)))
+    return _via(_fold_constant(out), name)
+
+
+def _via(v: _Value, name: str) -> _Value:
+    return _Value(v.terms, v.const, {k: via + (name,) for k, via in v.via.items()})
+
+
+def _fold_constant(v: _Value) -> _Value:
+    """An always-on term at lag 0 is a plain constant again."""
+    m = v.terms.get((ALWAYS_ON, 0))
+    if m is None:
+        return v
+    terms = {k: t for k, t in v.terms.items() if k != (ALWAYS_ON, 0)}
+    via = {k: t for k, t in v.via.items() if k != (ALWAYS_ON, 0)}
+    return _Value(terms, v.const + dense(m)[:, 0], via)
 
 
 def _add(a: _Value, b: _Value) -> _Value:

@@ -1,5 +1,6 @@
 """Lowering snn.* to loihi.*: refusals with exact messages, exact rewrites checked by the interpreter,
-quantisation bounds, latency alignment, delays, graded input."""
+quantisation bounds, latency alignment, delays, graded input. Each approximation rule and each
+faithful rewrite that replaced a refusal has its own test in test_lower_rules.py."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,49 +26,42 @@ def agreement(a, b):
 
 
 # -- legalize ----------------------------------------------------------------------------------
-def test_subtract_reset_is_refused_on_loihi1_naming_node_origin_and_rule():
-    g = mlp([4, 3], reset_mode="subtract", reset_timing="next_step")
+def test_what_no_compartment_computes_is_refused_naming_node_origin_and_rule():
+    g = mlp([4, 3, 2], reset_mode="none")
     with pytest.raises(UnsupportedOpError) as e:
-        snnc.compile(g, "loihi1")
-    assert str(e.value) == ("layers.1, node 'lif0', op 'snn.lif': reset_mode subtract is not supported by "
-                            "target 'loihi1' (rule neurons.reset_modes = [zero])")
-
-
-def test_nonzero_reset_value_and_decayed_subtraction_are_refused():
+        snnc.compile(g, "loihi")
+    assert str(e.value) == ("layers.1, node 'lif0', op 'snn.lif': reset_mode none (never reset) has no Loihi "
+                            "compartment equivalent\n  node 'lif1' (snn.lif): reset_mode none (never reset) has no "
+                            "Loihi compartment equivalent")
     with pytest.raises(UnsupportedOpError) as e:
-        get_pass("loihi-legalize")(mlp([4, 3], v_reset=-0.5), LOIHI)
-    assert str(e.value).endswith("v_reset must be 0 (Loihi resets v to 0), got values up to 0.5")
-    with pytest.raises(UnsupportedOpError) as e:
-        get_pass("loihi-legalize")(mlp([4, 3], reset_mode="subtract"), LOIHI)
-    assert "reset_timing immediate decays the subtracted threshold" in str(e.value)
-    # without a leak the immediate and next-step subtractions agree, so IF may use either
-    get_pass("loihi-legalize")(mlp([4, 3], neuron=lambda n: if_neurons(n).replace(reset_mode="subtract")), LOIHI)
+        snnc.compile(mlp([4, 3], theta=-0.25), "loihi1")
+    assert str(e.value).startswith("layers.1, node 'lif0', op 'snn.lif': v_threshold must be >= 0 (the threshold "
+                                   "mantissa is unsigned), got -0.25")
 
 
 def test_several_problems_are_all_listed():
-    g = mlp([4, 3], reset_mode="subtract", reset_timing="next_step", graded=True)
+    g = mlp([4, 3, 2], reset_mode="none", graded=True)
     with pytest.raises(UnsupportedOpError) as e:
         get_pass("loihi-legalize")(g, LOIHI1)
     first, *rest = str(e.value).split("\n")
-    assert first.endswith("(rule neurons.reset_modes = [zero])")
-    assert len(rest) == 1 and rest[0].startswith("  ") and "graded" in rest[0], rest
+    assert first.endswith("reset_mode none (never reset) has no Loihi compartment equivalent")
+    assert len(rest) == 3 and all(r.startswith("  node 'lif") for r in rest) and "graded" in rest[0], rest
 
 
-def test_recurrence_and_non_neuron_outputs_are_refused():
+def test_feedback_through_two_recurrent_edges_is_a_two_tick_synapse_and_outputs_must_leave_neurons():
     b = GraphBuilder()
     x = b.input("x", (3,))
-    # feedback through two recurrent edges (a delay of 2 ticks) has no exact mapping; one is
-    # supported (tests/backends/loihi/test_recurrent.py)
-    mid = b.add("mid", Linear(weight=np.eye(3)))
+    mid = b.add("mid", Linear(weight=-np.eye(3)))
     fc = b.add("fc", Linear(weight=np.eye(3)), x)
-    n = b.add("n", lif(3), fc, origin="cell")
+    n = b.add("n", if_neurons(3, theta=0.5), fc, origin="cell")
     b.connect(n, mid, recurrent=True)
     b.connect(mid, fc, recurrent=True)
     b.output("y", n, (3,))
-    with pytest.raises(UnsupportedOpError) as e:
-        snnc.compile(b.build(), "loihi")
-    assert str(e.value) == ("cell, node 'n', op 'snn.lif': its input from 'n' passes 2 recurrent edges "
-                            "(a delay of 2 ticks); only one recurrent edge per path is supported")
+    g = b.build()
+    art = snnc.compile(g, "loihi")
+    assert int(art.graph.op("fc.n").delay) == 1 and not art.manifest["approximations"]   # mid and fc, folded
+    xs = spikes(30, 2, 3, p=0.8)
+    assert np.array_equal(snnc.simulate(g, xs), snnc.simulate(art, xs))
     b = GraphBuilder()
     x = b.input("x", (3,))
     b.output("y", b.add("fc", Linear(weight=np.eye(3)), b.add("n", lif(3), x)), (3,))
@@ -162,7 +156,8 @@ def test_graded_input_enters_as_fixed_point_payloads_on_loihi_and_is_refused_on_
     with pytest.raises(UsageError) as e:
         snnc.compile(g, "loihi1", loihi_quantize={"input": "graded"})
     assert str(e.value) == ("target 'loihi1' has no graded spikes (neurons.graded_spikes = false): real-valued "
-                            "inputs cannot enter the chip; use input='spikes' with binary spike input")
+                            "inputs cannot enter the chip; use input='rate' (spikes from a host encoder) or "
+                            "input='spikes' with binary spike input")
 
 
 def test_spike_input_artifact_refuses_real_values():
@@ -189,18 +184,6 @@ def test_each_neuron_kind_maps_onto_cuba(neuron):
     # 8-bit weight mantissas move a few threshold crossings; a spike time that moves once stays
     # moved for an integrator without leak, so the bound is loose enough for IF
     assert yf.sum() > 10 and agreement(yf, yc) > 0.95
-
-
-def test_affine_bias_into_a_synaptic_current_is_refused():
-    b = GraphBuilder()
-    x = b.input("x", (2,))
-    from snnc.ir.snn import Affine
-    fc = b.add("fc", Affine(weight=np.eye(2), bias=np.ones(2)), x)
-    op = CubaLIF(tau_syn=np.full(2, 4e-3), tau_mem=np.full(2, 1e-2), r=np.ones(2), v_leak=np.zeros(2),
-                 v_threshold=np.ones(2), v_reset=np.zeros(2), w_in=np.ones(2))
-    b.output("y", b.add("c", op, fc), (2,))
-    with pytest.raises(UnsupportedOpError, match="affine bias into a CUBA neuron's synaptic current"):
-        snnc.compile(b.build(), "loihi")
 
 
 def _readout_net(n_hidden=300):
