@@ -106,7 +106,8 @@ def test_units_and_their_loads_are_the_files(rendered):
         for row, name in zip(units, cores):
             meta = art.json(name)
             assert int(row[0]) == meta["core"] and float(row[3]) == meta["resources"]["neurons"]
-            assert float(row[4]) == pytest.approx(100 * meta["resources"]["neurons"] / m["resources"]["limits"]["neurons"])
+            limit = m["resources"]["limits"]["neurons"]
+            assert float(row[4]) == pytest.approx(100 * meta["resources"]["neurons"] / limit)
     headline = {r[0]: r[1] for r in _rows(page, "headline")}
     assert headline["target"] == art.target_name
 
@@ -184,7 +185,8 @@ def test_a_tile_map_the_report_cannot_read_leaves_the_map_out_and_shows_verify_s
     text = write_report(tmp_path / "bad", tmp_path / "bad.html", model=graph, inputs=spikes(T, B, 6)).read_text()
     page = Tables(text)
     assert "units" not in page.tables
-    assert "the map is left out: the files do not hold what tile_map reads (KeyError(&#x27;physical_cols&#x27;))" in text
+    why = "the map is left out: the files do not hold what tile_map reads (KeyError(&#x27;physical_cols&#x27;))"
+    assert why in text
     assert '<p class="bad" id="verdict">snnc verify: FAILED</p>' in text
     violations = snnc.verify(snnc.load_artifact(tmp_path / "bad")).violations
     assert violations and all(html.escape(str(d)) in text for d in violations)

@@ -46,7 +46,7 @@ def test_a_folder_of_svg_images_with_the_runs(files, tmp_path, capsys):
     assert {"raster.svg", "agreement.svg", "chip-loads.svg"} <= set(images)
     assert all(f'src="{name}"' in index for name in images)
     assert "chip vs compiler: identical over 10 ticks x 4 samples" in index
-    again, _, _ = _run(capsys, "report", files / "art", "-o", tmp_path / "rep", "--quiet")   # a report folder is replaced
+    again, _, _ = _run(capsys, "report", files / "art", "-o", tmp_path / "rep", "--quiet")   # replaces a report
     assert again == 0 and not (tmp_path / "rep" / "raster.svg").exists()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import html
 
+import numpy as np
+
 from snnc.report import figures
 from snnc.report.chip import LOADS
 from snnc.report.mesh import loads_figure, traffic_figure
@@ -64,6 +66,7 @@ def esc(text) -> str:
 
 def cell(v) -> str:
     """A table cell: numbers right-aligned with their exact value in data-value, text left."""
+    v = v.item() if isinstance(v, np.generic) else v
     if isinstance(v, bool) or v is None or isinstance(v, str):
         return f'<td class="text">{esc("" if v is None else v)}</td>'
     return f'<td data-value="{v!r}">{_short(v)}</td>'

@@ -99,7 +99,8 @@ def core_destinations(art) -> ChipView | None:
         who = _copies(arrays, layer)
         repeats += len(who) - len(layer)
         other += int(r["neurons"]) - len(who)
-        units.append(Unit(c, position(meta["position"]), loads, f"{meta.get('role', '')} {meta.get('node', '')}".strip()))
+        label = f"{meta.get('role', '')} {meta.get('node', '')}".strip()
+        units.append(Unit(c, position(meta["position"]), loads, label))
         holds[c] = group(who.values())
         routes += _routes(c, arrays["dest.core"], [who.get(int(j)) for j in arrays["dest.neuron"]])
     notes = [f"{repeats} neuron(s) repeat a layer neuron's crossbar column and registers (copies for fan-out) "

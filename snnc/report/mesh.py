@@ -1,5 +1,6 @@
 """Drawing the chip: every core (tile) at its mesh position, coloured by each load and by its
-activity, and the traffic between them as a source-by-destination matrix. Draws a `ChipView` (`snnc.report.chip`) only."""
+activity, and the traffic between them as a source-by-destination matrix. Draws a `ChipView`
+(`snnc.report.chip`) only."""
 from __future__ import annotations
 
 import math
@@ -89,8 +90,9 @@ def loads_figure(view: ChipView, mesh, per_tile: int, activity: Activity | None 
     for ax, kind in zip(axes, LOADS):
         loads = {u.index: u.loads[kind] for u in view.units if kind in u.loads}
         worst = max(loads.values(), key=lambda l: l.fraction, default=None)
+        gap = " " if geo.strip else "\n"
         title = kind if worst is None else \
-            f"{kind}: max {100 * worst.fraction:.3g}%{' ' if geo.strip else chr(10)}of {_count(worst.limit)} {worst.what}"
+            f"{kind}: max {100 * worst.fraction:.3g}%{gap}of {_count(worst.limit)} {worst.what}"
         _panel(ax, geo, {k: 100 * l.fraction for k, l in loads.items()}, title, cmap="viridis",
                label="% of the limit")
     if activity is not None:

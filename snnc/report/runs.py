@@ -114,7 +114,8 @@ def instance_accuracy(art, graph, x, labels=None, *, instances: int = 8, times=N
     xs = name_inputs(graph, x)
     name = next(iter(chip.mapping.outputs))
     if labels is None:
-        reference, against = predicted_classes(run(graph, xs, seed=seed).outputs[name], graph), "the float model's decisions"
+        reference = predicted_classes(run(graph, xs, seed=seed).outputs[name], graph)
+        against = "the float model's decisions"
     else:
         reference, against = np.asarray(labels).reshape(-1), "the labels"
     grid = sorted({float(t) for t in (times or (compiled, *TIMES_AFTER))})

@@ -34,8 +34,8 @@ def quantisation(p, data) -> None:
         p.note("the manifest's pass statistics hold no per-layer error figure")
     else:
         p.figure("quantisation", figures.quantisation_figure(data.errors), "quantisation error per layer")
-        p.table(["pass", "layer", "statistic", "value"], [[e.pass_name, e.layer, e.metric, e.value] for e in data.errors],
-                id="errors")
+        p.table(["pass", "layer", "statistic", "value"],
+                [[e.pass_name, e.layer, e.metric, e.value] for e in data.errors], id="errors")
     p.add("</section>")
 
 
