@@ -30,24 +30,26 @@ def _run(capsys, *args):
     return code, out.out, out.err
 
 
-def test_a_page_from_the_files_alone(files, tmp_path, capsys):
-    code, out, err = _run(capsys, "report", files / "art", "-o", tmp_path / "r.html", "--quiet")
-    assert code == 0 and out == f"wrote {tmp_path / 'r.html'}\n" and err == ""
-    text = (tmp_path / "r.html").read_text()
-    assert '<section id="chip">' in text and "give a model and inputs" in text
-
-
-def test_a_folder_of_svg_images_with_the_runs(files, tmp_path, capsys):
-    code, out, _ = _run(capsys, "report", files / "art", "--model", files / "model.snnir", "--input", files / "x.npy",
-                        "--labels", files / "y.npy", "-o", tmp_path / "rep", "--format", "svg", "--quiet")
-    assert code == 0 and out == f"wrote {tmp_path / 'rep' / 'index.html'}\n"
+def test_a_folder_of_svg_images_from_the_files_alone(files, tmp_path, capsys):
+    code, out, err = _run(capsys, "report", files / "art", "-o", tmp_path / "rep", "--format", "svg", "--quiet")
+    assert code == 0 and out == f"wrote {tmp_path / 'rep' / 'index.html'}\n" and err == ""
     index = (tmp_path / "rep" / "index.html").read_text()
     images = sorted(p.name for p in (tmp_path / "rep").iterdir() if p.suffix == ".svg")
-    assert {"raster.svg", "agreement.svg", "chip-loads.svg"} <= set(images)
-    assert all(f'src="{name}"' in index for name in images)
-    assert "chip vs compiler: identical over 10 ticks x 4 samples" in index
+    assert {"chip-loads.svg", "quantisation.svg"} <= set(images)
+    assert all(f'src="{name}"' in index for name in images) and "give a model and inputs" in index
+    (tmp_path / "rep" / "raster.svg").write_text("from an earlier report")
     again, _, _ = _run(capsys, "report", files / "art", "-o", tmp_path / "rep", "--quiet")   # replaces a report
     assert again == 0 and not (tmp_path / "rep" / "raster.svg").exists()
+    assert (tmp_path / "rep" / "chip-loads.png").exists()
+
+
+def test_a_page_with_the_runs(files, tmp_path, capsys):
+    code, out, _ = _run(capsys, "report", files / "art", "--model", files / "model.snnir", "--input", files / "x.npy",
+                        "--labels", files / "y.npy", "-o", tmp_path / "r.html", "--quiet")
+    assert code == 0 and out == f"wrote {tmp_path / 'r.html'}\n"
+    page = (tmp_path / "r.html").read_text()
+    assert "chip vs compiler: identical over 10 ticks x 4 samples" in page
+    assert page.count('<img src="data:image/png;base64,') == 5     # loads, traffic, quantisation, raster, agreement
 
 
 @pytest.mark.parametrize("args, message", [
