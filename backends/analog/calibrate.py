@@ -1,5 +1,8 @@
 """`analog-calibrate`: drift compensation and a chip-in-the-loop calibration on calibration data.
 
+It also reports what the converters cost (`inherent.py`): ADC clipping in the worst case, or
+as measured on the calibration data when they are given, and DAC clipping of the data.
+
 Drift compensation (aihwkit `GlobalDriftCompensation` / `PerColumnDriftCompensation`) is
 a deploy-time measurement each chip makes for itself: right after programming it reads
 every tile with a fixed probe and keeps the reading r₀; at inference time it reads again,
@@ -41,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.backends.analog import chip, device
+from snnc.backends.analog.inherent import adc_clipping, dac_clipping
 from snnc.backends.analog.ops import DRIFT_COMPENSATIONS, Crossbar, LIFCircuit
 from snnc.errors import UsageError
 from snnc.interp.engine import run
@@ -113,10 +117,12 @@ def calibrate(graph: Graph, target, options: CalibrateOptions) -> PassResult:
         nodes.append(node)
     out = graph.replace(nodes=nodes)
     stats = {"drift_compensation": options.drift_compensation}
-    if options.data is not None:
+    x = None if options.data is None else options.data.x
+    if x is not None:
         out, fit = chip_in_the_loop(out, target, options)
         stats.update(fit)
-    return PassResult(out, stats=stats)
+    approximations = adc_clipping(out, x) + ([] if x is None else dac_clipping(out, x))
+    return PassResult(out, stats=stats, approximations=tuple(approximations))
 
 
 # -- the chip in the loop ----------------------------------------------------------------------

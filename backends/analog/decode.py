@@ -1,9 +1,10 @@
 """The analog decoder: the artifact's files (FORMAT.md) back into the mapped `analog.*` graph.
 
 Nothing here reads the compiler's graph: host.json gives the graph inputs (and their
-flatten nodes) and outputs, neurons.json and neurons.npz the populations in node order,
-tiles.json and tiles/tile_NNNN.npz the tiles in core order with what each reads and
-feeds. The nodes, their names and origins, the edges, their order and the mapping record
+flatten nodes) and outputs, neurons.json and neurons.npz the populations (and their synapse
+circuits) in node order, tiles.json and tiles/tile_NNNN.npz the tiles in core order with
+what each reads, how late, and feeds, and the spike buffers; host_program.snnir the host
+readouts. The nodes, their names and origins, the edges, their order and the mapping record
 are rebuilt as the analog pipeline made them (layout.py), so the decoded graph runs as
 the compiled one did, bit for bit under the same seed (device draws are keyed by node
 name), and `emit(decode(art))` writes the same files. Every value read is checked: a
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.analog.layout import CONVERTER_FIELDS, TILE_FILE
-from snnc.backends.analog.ops import DRIFT_COMPENSATIONS, RESET_MODES, Crossbar, LIFCircuit
+from snnc.backends.analog.host import PROGRAM, host_output, read_program
+from snnc.backends.analog.layout import CONVERTER_FIELDS, READOUTS, TILE_FILE
+from snnc.backends.analog.ops import DRIFT_COMPENSATIONS, RESET_MODES, Crossbar, LIFCircuit, SpikeBuffer, SynapseCircuit
 from snnc.backends.analog.reader import Obj
 from snnc.errors import IRVerificationError, MalformedInputError
 from snnc.ir.op import OpRuleError
 from snnc.ir.graph import METHODS, Edge, Graph, Node
-from snnc.ir.mapping import HostInput, HostOutput, Layer, Mapping, PartOf, Piece, Position
+from snnc.ir.mapping import HostInput, Layer, Mapping, PartOf, Position
 from snnc.ir.snn import Flatten, Input, Output
 from snnc.ir.snn.neuron import RESET_TIMINGS
 
@@ -37,15 +39,21 @@ def decode(art, target=None) -> Graph:
         b.add_input(entry)
     arrays = art.arrays("neurons.npz")
     pops = [b.population(p, arrays) for p in neurons.arr("populations").objs()]
+    b.read_buffers(tiles)
     by_pop = b.tiles(tiles, art)
-    for name, node in pops:
+    for name, node, synapse in pops:
         for tile in by_pop.get(name, []):
             b.add_tile(tile)
         if not by_pop.get(name):
             raise MalformedInputError(f"population '{name}' is fed by no tile", file="tiles.json")
+        if synapse is not None:
+            b.nodes.append(synapse)
         b.nodes.append(node)
+    b.unused_buffers()
+    b.add_program(read_program(art, b.sizes))
     for entry in host.arr("outputs").objs():
         b.add_output(entry)
+    b.edges += [Edge(syn.name, name) for name, _, syn in pops if syn is not None]
     graph = Graph(b.nodes, b.edges, inputs=b.inputs, outputs=b.outputs,
                   dt=neurons.num("chip_dt", positive=True), method=neurons.str("method", METHODS),
                   version=host.str("ir_version"), metadata=host.strings("metadata"), mapping=b.mapping())
@@ -71,6 +79,10 @@ class _Builder:
         self.cores: dict[str, int] = {}
         self.place: dict[int, Position] = {}
         self.names: set[str] = set()
+        self.synapse: dict[str, str] = {}            # population -> its synapse circuit node
+        self.buffer_entries: dict[tuple[str, int], tuple[str, str]] = {}   # (source, ticks) -> (node, origin)
+        self.buffers_made: set[str] = set()
+        self.readouts: set[str] = set()
 
     def name(self, entry: Obj, key: str = "name") -> str:
         value = entry.str(key)
@@ -99,17 +111,38 @@ class _Builder:
 
     def add_output(self, entry: Obj) -> None:
         name = self.name(entry)
-        pop = entry.str("population")
-        if pop not in self.pop_order:
+        pop, readout = entry.get("population"), entry.get("readout")
+        if (pop is None) == (readout is None):
+            raise entry.bad("exactly one of population and readout names what feeds the output")
+        if pop is not None and entry.str("population") not in self.pop_order:
             raise entry.bad(f"'{pop}' is not a population of neurons.json", "population")
-        n = self.sizes[pop]
+        if readout is not None and entry.str("readout") not in self.readouts:
+            raise entry.bad(f"'{readout}' is not a readout of {PROGRAM}", "readout")
+        src = pop if pop is not None else readout
+        n = self.sizes[src]
         shape = entry.dims("shape")
         if int(np.prod(shape)) != n:
-            raise entry.bad(f"shape {list(shape)} does not hold the {n} neurons of '{pop}'", "shape")
+            raise entry.bad(f"shape {list(shape)} does not hold the {n} values of '{src}'", "shape")
         self.nodes.append(Node(name, Output(shape=(n,)), entry.str("origin")))
-        self.edges.append(Edge(pop, name))
+        self.edges.append(Edge(src, name))
         self.outputs.append(name)
-        self.host_out[name] = HostOutput(shape, (Piece(name, 0, n),))
+        self.host_out[name] = host_output(shape, name, n, readout is not None)
+
+    def add_program(self, program) -> None:
+        """The host program's nodes (all but its inputs, which name chip nodes) and edges."""
+        if program is None:
+            return
+        for name, node in program.nodes.items():
+            if name in program.inputs:
+                continue
+            if name in self.names:
+                raise MalformedInputError(f"node name '{name}' is also a node of the chip", file=PROGRAM)
+            self.names.add(name)
+            self.nodes.append(node)
+            if isinstance(node.op, READOUTS):
+                self.readouts.add(name)
+                self.sizes[name] = int(np.prod(node.op.shape))
+        self.edges += list(program.edges)
 
     # -- neurons.json, neurons.npz -----------------------------------------------------------------
     def population(self, p: Obj, arrays: dict[str, np.ndarray]) -> tuple[str, Node]:
@@ -128,11 +161,51 @@ class _Builder:
                  sigma_threshold=m.num("threshold", low=0))
         self.pop_order.append(name)
         self.sizes[name], self.feed[name] = n, name
-        return name, Node(name, op, p.str("origin"))
+        return name, Node(name, op, p.str("origin")), self._synapse(p, name, n, arrays)
+
+    def _synapse(self, p: Obj, pop: str, n: int, arrays) -> Node | None:
+        if p.get("synapse") is None:
+            return None
+        s = p.obj("synapse")
+        name = self.name(s)
+        key = f"{pop}.tau_syn"
+        if s.str("tau_syn") != key:
+            raise s.bad(f"expected {key!r}", "tau_syn")
+        op = _op(SynapseCircuit, s, name, tau_syn=_array(arrays, key, "neurons.npz", np.float64, (n,)),
+                 sigma_tau=s.num("sigma_tau", low=0))
+        self.synapse[pop] = name
+        return Node(name, op, s.str("origin"))
+
+    # -- the spike buffers of tiles.json ---------------------------------------------------------------
+    def read_buffers(self, doc: Obj) -> None:
+        for b in doc.arr("buffers").objs():
+            src, ticks = b.str("source"), b.int("ticks", low=1)
+            if src not in self.inputs and src not in self.pop_order:
+                raise b.bad(f"'{src}' is neither a graph input nor a population", "source")
+            if (src, ticks) in self.buffer_entries:
+                raise b.bad(f"a second buffer of '{src}' for {ticks} tick(s)")
+            self.buffer_entries[(src, ticks)] = (self.name(b, "node"), b.str("origin"))
+
+    def buffer(self, src: str, ticks: int, t: Obj) -> str:
+        """The buffer holding `src` for `ticks` ticks, added before the first tile that reads it."""
+        if (src, ticks) not in self.buffer_entries:
+            raise t.bad(f"a tile reading '{src}' {ticks + 1} ticks late needs a buffer of '{src}' for {ticks} "
+                        f"tick(s), and tiles.json lists none", "lag")
+        name, origin = self.buffer_entries[(src, ticks)]
+        if name not in self.buffers_made:
+            self.buffers_made.add(name)
+            self.nodes.append(Node(name, SpikeBuffer(ticks=ticks), origin))
+            self.edges.append(Edge(self.feed[src], name))
+        return name
+
+    def unused_buffers(self) -> None:
+        for (src, ticks), (name, _) in self.buffer_entries.items():
+            if name not in self.buffers_made:
+                raise MalformedInputError(f"buffer '{name}' of '{src}' is read by no tile", file="tiles.json")
 
     # -- tiles.json, tiles/tile_NNNN.npz -----------------------------------------------------------
-    def tiles(self, doc: Obj, art) -> dict[str, list[tuple[str, Node, str]]]:
-        """Every tile as (population, node, source), grouped by population in file order."""
+    def tiles(self, doc: Obj, art) -> dict[str, list[tuple]]:
+        """Every tile as (population, node, source, lag, entry), grouped by population in file order."""
         device = doc.obj("device")
         levels = device.int("levels", low=0)
         model = _device_model(device.obj("model"))
@@ -144,17 +217,20 @@ class _Builder:
                 raise t.bad(f"tile {number} is listed after tile {last}: tiles are listed once each, in "
                             f"ascending order", "tile")
             last = number
-            pop, node, src = self._tile(t, number, art, levels, model)
-            by_pop.setdefault(pop, []).append((pop, node, src))
+            tile = self._tile(t, number, art, levels, model)
+            by_pop.setdefault(tile[0], []).append(tile)
         return by_pop
 
     def _tile(self, t: Obj, number: int, art, levels: int, model: dict):
         name = self.name(t, "node")
-        pop, src = t.str("population"), t.str("source")
+        pop, src, lag = t.str("population"), t.str("source"), t.int("lag", low=0)
         if pop not in self.pop_order:
             raise t.bad(f"'{pop}' is not a population of neurons.json", "population")
-        if src not in self.inputs and src not in self.pop_order[:self.pop_order.index(pop)]:
-            raise t.bad(f"'{src}' is neither a graph input nor a population listed before '{pop}'", "source")
+        if lag and src not in self.inputs and src not in self.pop_order:
+            raise t.bad(f"'{src}' is neither a graph input nor a population", "source")
+        if not lag and src not in self.inputs and src not in self.pop_order[:self.pop_order.index(pop)]:
+            raise t.bad(f"'{src}' is neither a graph input nor a population listed before '{pop}' (a tile reads a "
+                        f"later population only with lag >= 1)", "source")
         file = TILE_FILE.format(number)
         if t.str("file") != file:
             raise t.bad(f"expected {file!r}, the file of tile {number}", "file")
@@ -174,12 +250,13 @@ class _Builder:
         position = t.ints("position", 3)
         self.cores[name] = number
         self.place[number] = Position(*position)
-        return pop, Node(name, op, t.str("origin")), src
+        return pop, Node(name, op, t.str("origin")), src, lag, t
 
     def add_tile(self, tile) -> None:
-        pop, node, src = tile
+        pop, node, src, lag, entry = tile
+        reads = self.buffer(src, lag - 1, entry) if lag >= 2 else self.feed[src]
         self.nodes.append(node)
-        self.edges += [Edge(self.feed[src], node.name), Edge(node.name, pop)]
+        self.edges += [Edge(reads, node.name, recurrent=lag >= 1), Edge(node.name, self.synapse.get(pop, pop))]
 
     def mapping(self) -> Mapping:
         return Mapping(inputs=self.host_in, outputs=self.host_out, layers={p: Layer() for p in self.pop_order},

@@ -5,9 +5,10 @@ conductances and column registers per tile, the tile map (tiles.json: where each
 each layer sits, what it reads and feeds, its converters, drift compensation and the
 device model), the neuron circuits (neurons.json and neurons.npz, with their
 parameter-DAC codes) and the host side (host.json: graph inputs and outputs, node names
-and origins). `decode.py` reads them back into the same graph. Every file is a
-deterministic function of the mapped graph alone; the manifest sections that need
-evaluation data are `sections.evaluate`'s.
+and origins; host_program.snnir: the readouts the host computes from the chip's spikes).
+`decode.py` reads them back into the same graph. Every file is a deterministic function
+of the mapped graph alone; the manifest sections that need evaluation data are
+`sections.evaluate`'s.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from snnc.artifact import json_bytes, npz_bytes
 from snnc.backend import Emitted
+from snnc.backends.analog.host import host_outputs_entry, program_files
 from snnc.backends.analog.layout import Layout, layout, tile_map, tile_table
 from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.backends.analog.sections import EmitOptions, estimate, resources
@@ -39,12 +41,14 @@ def emit(graph: Graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
     files = {t["file"]: npz_bytes(tile_arrays(graph.op(t["node"]), target)) for t in tiles}
     files["tiles.json"] = json_bytes({"tiles": tiles, "device": device_model(graph, target),
                                       "partial_sums": target.crossbar.partial_sums,
-                                      "signed_mode": target.crossbar.signed_mode})
+                                      "signed_mode": target.crossbar.signed_mode,
+                                      "buffers": buffer_table(graph, lay)})
     neurons, arrays = neuron_tables(graph, lay, target)
     files["neurons.json"] = json_bytes({"units": target.neuron.units, "chip_dt": graph.dt, "method": graph.method,
                                         "speedup": target.timing.speedup, "populations": neurons})
     files["neurons.npz"] = npz_bytes(arrays)
     files["host.json"] = json_bytes(host_table(graph, lay))
+    files.update(program_files(graph, lay))
     sections = {"resources": resources(graph, tiles, target),
                 "estimate": estimate(graph, tiles, target, options, None)}
     return Emitted(files, sections)
@@ -102,8 +106,19 @@ def neuron_tables(graph: Graph, lay: Layout, target) -> tuple[list[dict], dict[s
         pops.append({"name": name, "neurons": int(op.shape[0]), "origin": graph.nodes[name].origin,
                      "reset_mode": op.reset_mode, "reset_timing": op.reset_timing, "t_refrac": op.t_refrac,
                      "mismatch": {"tau": op.sigma_tau, "gain": op.sigma_gain, "threshold": op.sigma_threshold},
-                     "arrays": [f"{name}.{f}" for f in NEURON_ARRAYS]})
+                     "arrays": [f"{name}.{f}" for f in NEURON_ARRAYS], "synapse": None})
+        syn = lay.synapse.get(name)
+        if syn is not None:
+            arrays[f"{name}.tau_syn"] = graph.op(syn).tau_syn
+            pops[-1]["synapse"] = {"name": syn, "origin": graph.nodes[syn].origin,
+                                   "sigma_tau": graph.op(syn).sigma_tau, "tau_syn": f"{name}.tau_syn"}
     return pops, arrays
+
+
+def buffer_table(graph: Graph, lay: Layout) -> list[dict]:
+    """The spike buffers of tiles.json, in node order: node, origin, the source they hold and for how long."""
+    return [{"node": name, "origin": graph.nodes[name].origin, "source": src, "ticks": ticks}
+            for name, (src, ticks) in lay.buffers.items()]
 
 
 # -- the host side --------------------------------------------------------------------------------
@@ -135,14 +150,5 @@ def host_table(graph: Graph, lay: Layout) -> dict:
             raise UsageError(f"analog emit: node '{flat}' does not flatten '{name}' whole")
         inputs.append({"name": name, "shape": list(entry.shape), "origin": graph.nodes[name].origin,
                        "flatten": None if flat is None else {"name": flat, "origin": graph.nodes[flat].origin}})
-    outputs = []
-    for name in graph.outputs:
-        entry = m.outputs.get(name)
-        pop = lay.output_population[name]
-        if entry is None or [(p.node, p.offset) for p in entry.parts] != [(name, 0)] or entry.latency \
-                or entry.encoding != "spikes":
-            raise UsageError(f"analog emit: graph output '{name}' is not its population's spikes, whole and "
-                             f"without latency (mapping.outputs: {entry})")
-        outputs.append({"name": name, "population": pop, "shape": list(entry.shape),
-                        "origin": graph.nodes[name].origin})
+    outputs = [host_outputs_entry(graph, lay, name) for name in graph.outputs]
     return {"ir_version": graph.version, "metadata": dict(graph.metadata), "inputs": inputs, "outputs": outputs}

@@ -2,25 +2,33 @@
 
     analog-legalize → analog-tile → analog-neurons → analog-calibrate
 
-`analog-legalize` refuses, naming node, origin and target rule, what the chip cannot run.
-`analog-tile` folds each population's incoming affine ops into one matrix per source
-(`snnc.passes.populations`, with this family's `POPULATIONS` spec), cuts it into
-crossbar-sized blocks and maps every block to a conductance pair per weight (or two 6-bit
-codes on excitatory and inhibitory rows) with its own scale per column (`scaling`: each
-column's largest |w| at g_max, the full conductance range for every column; on the shipped
-digits example 20 PCM chips average 0.9629 against 0.9598 with one scale per tile, the 5th
-percentile 0.9552 against 0.9487); the blocks' outputs add up on
+`analog-legalize` (legalize.py) rewrites every neuron into what the chip's circuits compute,
+reporting each approximation (a CUBA current folded into the input on one-state circuits,
+subtract reset on a chip that resets to a value, ...), and refuses, naming node, origin and
+target rule, what no rewrite helps. `analog-tile` (tiles.py) folds each population's incoming
+affine ops into one matrix per source and age (`snnc.passes.populations`, with the family's
+`POPULATIONS` spec), cuts it into crossbar-sized blocks and maps every block to a conductance
+pair per weight (or two 6-bit codes on excitatory and inhibitory rows) with its own scale
+per column (`scaling`: each column's largest |w| at g_max, the full conductance range for
+every column; on the shipped digits example 20 PCM chips average 0.9629 against 0.9598 with
+one scale per tile, the 5th percentile 0.9552 against 0.9487); the blocks' outputs add up on
 the population's input port, which is the digital partial-sum accumulation (or, with
-`partial_sums: membrane`, the merged neuron circuits).
-The graph after it still has `snn.lif`/`snn.if` populations, so the interpreter can check
-the weight mapping on its own. `analog-neurons` turns every population into an
-`analog.lif` circuit with parameters in the chip's units and time base. `analog-calibrate`
-sets drift compensation and, given calibration data, fits per-column gains and
-per-neuron thresholds with the interpreter as the chip in the loop (`calibrate.py`).
+`partial_sums: membrane`, the merged neuron circuits). Feedback and delays become tiles
+reading a population's spikes of earlier ticks (a recurrent tile reads the previous tick's;
+older ones wait in an `analog.buffer`); non-spiking readouts stay on the host as float
+`snn.*` nodes fed by the chip's spikes. The graph after it still has `snn.lif`/`snn.if`/
+`snn.cuba_lif` populations, so the interpreter can check the weight mapping on its own.
+`analog-neurons` turns every population into an `analog.lif` circuit (a CUBA one into an
+`analog.synapse` feeding it) with parameters in the chip's units and time base, and
+rescales the host readouts' time constants to that time base. `analog-calibrate` sets drift
+compensation and, given calibration data, fits per-column gains and per-neuron thresholds
+with the interpreter as the chip in the loop (`calibrate.py`); it also reports what the
+converters and parameter DACs cost (`inherent.py`).
 
 Mapping record (`Graph.mapping`): tile node k (in the order made) is logical core k, placed
 row by row on the target's tile mesh; graph inputs pass as values (the DACs take them); each
-population is one layer of latency 0 held whole by its node.
+population is one layer of latency 0 held whole by its node; an output fed by a host readout
+is read as values.
 """
 from __future__ import annotations
 
@@ -30,88 +38,25 @@ import numpy as np
 
 from snnc.backends.analog import chip, device
 from snnc.backends.analog.calibrate import calibrate  # noqa: F401  (registers analog-calibrate)
-from snnc.backends.analog.ops import Crossbar, LIFCircuit
+from snnc.backends.analog.host import host_output
+from snnc.backends.analog.inherent import parameter_rounding
+from snnc.backends.analog.legalize import POPULATIONS, legalize  # noqa: F401  (registers analog-legalize)
+from snnc.backends.analog.ops import LIFCircuit, SynapseCircuit
+from snnc.backends.analog.tiles import TileBuilder
 from snnc.errors import ConstraintViolation
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node, unique_name
-from snnc.ir.snn import IF, LIF, Flatten, Output
-from snnc.ir.mapping import HostInput, HostOutput, Layer, Mapping, PartOf, Piece, Position
-from snnc.passes.populations import Populations, PopulationSpec, populations, unsupported
+from snnc.ir.snn import I, IF, LI, LIF, CubaLI, CubaLIF
+from snnc.ir.mapping import HostInput, HostOutput, Layer, Mapping, PartOf, Position
+from snnc.passes.populations import Populations, populations
 from snnc.passes.registry import PassResult, option, register_pass
 
 PIPELINE = ("analog-legalize", "analog-tile", "analog-neurons", "analog-calibrate")
-
-# A crossbar computes y = W x: every weight a population uses is stored, a convolution as its unrolled matrix.
-POPULATIONS = PopulationSpec(
-    spiking=(LIF, IF),
-    max_entries=1 << 26,          # one folded matrix (512 MiB of float64)
-    unsupported_op=("the analog lowering maps spiking neurons (snn.lif, snn.if) and the stateless affine ops "
-                    "between them"),
-    recurrent="recurrent edge {edge}: the analog lowering maps feed-forward graphs",
-    not_affine_source="this node's output is not an affine function of the populations",
-    not_affine_op="this op is not affine, so no crossbar computes it",
-    too_large="folding this op into a matrix from '{src}' needs {n_out} x {n_src} entries (more than {limit})",
-    output_source="a graph output must be fed directly by one spiking population (it is fed by {srcs})",
-)
 
 
 def pipeline(target) -> tuple[str, ...]:
     """The analog family's pass list: the same for every analog target (its data differs)."""
     return PIPELINE
-
-
-# -- analog-legalize ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LegalizeOptions:
-    """No options."""
-
-
-def neuron_problems(op, target, ctx: Context) -> list[str]:
-    """Every reason one population cannot become analog LIF circuits on `target`."""
-    n, p = target.neuron, []
-    if op.reset_mode not in n.reset_modes:
-        p.append(f"reset_mode {op.reset_mode} is not supported by target '{target.name}' "
-                 f"(rule neuron.reset_modes = [{', '.join(n.reset_modes)}])")
-    if op.graded:
-        p.append("graded spikes have no analog circuit here: a spike is a pulse on the next crossbar's rows")
-    theta = np.reshape(op.v_threshold, -1)
-    if not np.all(theta > 0):
-        p.append(f"v_threshold must be > 0 (it is mapped onto the circuit's threshold), got min {theta.min():g}")
-        return p
-    k = (n.v_threshold - n.v_zero) / theta
-    for field in ("v_reset", "v_leak"):
-        if hasattr(op, field):
-            v = n.v_zero + k * np.reshape(getattr(op, field), -1)
-            if v.min() < n.v_range.lo or v.max() > n.v_range.hi:
-                p.append(f"{field} maps to {v.min():g}..{v.max():g} {n.units}, outside the circuit's range "
-                         f"(rule neuron.v_range = {n.v_range})")
-    s = target.timing.speedup
-    if isinstance(op, IF):
-        if not n.integrators:
-            p.append(f"target '{target.name}' has no leak-free circuit for snn.if (rule neuron.integrators = false)")
-    else:
-        tau = np.reshape(op.tau, -1) / s
-        lo, hi = n.tau_range
-        if tau.min() < lo or tau.max() > hi:
-            p.append(f"tau of {tau.min():g}..{tau.max():g} chip seconds (the model's / speed-up {s:g}) lies "
-                     f"outside [{lo:g}, {hi:g}] (rule neuron.tau_range)")
-    if op.t_refrac / s > n.refractory_max:
-        p.append(f"refractory period of {op.t_refrac / s:g} chip seconds exceeds {n.refractory_max:g} "
-                 f"(rule neuron.refractory_max)")
-    ctx.ticks(op.t_refrac, "t_refrac")
-    return p
-
-
-@register_pass("analog-legalize", LegalizeOptions)
-def legalize(graph: Graph, target, options: LegalizeOptions) -> Graph:
-    """Refuse what the chip cannot run, naming node, origin and the target rule."""
-    ctx = Context(dt=graph.dt, method=graph.method)
-    net = populations(graph, POPULATIONS)
-    for name, pop in net.populations.items():
-        problems = neuron_problems(pop.op, target, ctx)
-        if problems:
-            raise unsupported(graph, name, "\n  ".join(problems))
-    return graph
 
 
 # -- analog-tile -------------------------------------------------------------------------------
@@ -120,16 +65,16 @@ class TileOptions:
     scaling: str = option("column", "conductance scale: one abs-max per column, or one per tile",
                           choices=("column", "tile"))
     t_inference: float = option(-1.0, "seconds after programming the model reads at (< 0: the target's)")
-    input_range: float = option(1.0, "largest |x| of a graph input, mapped to full DAC scale", low=0.0,
-                                low_open=True)
+    input_range: float = option(-1.0, "largest |x| of a graph input, mapped to full DAC scale (< 0: a converted "
+                                      "ANN's calibration peak, else 1)")
     ir_drop: float = option(-1.0, "IR-drop scale (< 0: the target's)")
     noise: bool = option(True, "device and read noise (false: every noise term zero, an ideal chip)")
 
     def __post_init__(self):
         if self.scaling not in ("tile", "column"):
             raise ValueError(f"scaling must be tile or column, got {self.scaling!r}")
-        if not self.input_range > 0:
-            raise ValueError(f"input_range must be > 0, got {self.input_range}")
+        if self.input_range == 0:
+            raise ValueError(f"input_range must be > 0 (or < 0 for the default), got {self.input_range}")
 
 
 def device_fields(target, options: TileOptions) -> dict:
@@ -165,17 +110,23 @@ def block_scale(w: np.ndarray, g_max: float, scaling: str) -> np.ndarray:
 
 @register_pass("analog-tile", TileOptions)
 def tile(graph: Graph, target, options: TileOptions) -> PassResult:
-    """Cut every population's weights into crossbar blocks and map each to conductances with its own scale."""
+    """Cut every population's weights into crossbar blocks and map each to conductances with its own scale;
+    keep the readouts on the host (tiles.py)."""
     net = populations(graph, POPULATIONS)
-    b = _TileBuilder(graph, target, options, net)
+    fields = device_fields(target, options)
+
+    def mapped(w):
+        scale = block_scale(w, target.device.g_max, options.scaling)
+        return (*conductance_pair(w, scale, target), scale)
+    b = TileBuilder(graph, target, options, net, fields, mapped)
     for name in graph.inputs:
-        b.add_input(name)
-    for pop in net.populations.values():
+        b.add_input(name, input_range(graph, options))
+    for pop in list(net.populations.values()):       # relays join net.populations as they are made
         b.add_population(pop)
+    for pop in net.readouts.values():
+        b.add_readout(pop)
     for name in graph.outputs:
-        src = net.outputs[name]
-        b.nodes.append(Node(name, Output(shape=(net.populations[src].size,)), graph.nodes[name].origin))
-        b.edges.append(Edge(src, name))
+        b.add_output(name)
     if len(b.tiles) > target.total_tiles:
         raise ConstraintViolation(target=target.name, rule="cores_per_chip", where="graph",
                                   value=f"{len(b.tiles)} tiles", limit=f"{target.total_tiles} ({target.chips} "
@@ -183,8 +134,28 @@ def tile(graph: Graph, target, options: TileOptions) -> PassResult:
     out = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt, method=graph.method,
                 version=graph.version, metadata=dict(graph.metadata), mapping=_mapping(graph, net, b.tiles, target))
     stats = {"tiles": len(b.tiles), "tiles_available": target.total_tiles, "per_population": b.stats,
-             "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0)}
+             "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0),
+             "buffers": len(b.buffers), "host_readouts": len(net.readouts)}
     return PassResult(out, provenance=b.provenance, stats=stats)
+
+
+def input_range(graph: Graph, options: TileOptions) -> float:
+    """The largest |x| the DACs take at full scale: the option, else a converted ANN's calibration peak, else 1."""
+    if options.input_range > 0:
+        return options.input_range
+    peak = graph.metadata.get("convert_ann.input_peak")
+    return float(peak) if peak is not None and float(peak) > 0 else 1.0
+
+
+def host_outputs(graph: Graph, net: Populations) -> dict[str, HostOutput]:
+    """Each graph output: its population's spikes, or its host readout's values, whole and without latency."""
+    out = {}
+    for o in graph.outputs:
+        src = net.outputs[o]
+        readout = src in net.readouts
+        n = (net.readouts if readout else net.populations)[src].size
+        out[o] = host_output(net.output_shapes[o], o, n, readout)
+    return out
 
 
 def _mapping(graph: Graph, net: Populations, tiles: list[str], target) -> Mapping:
@@ -195,105 +166,20 @@ def _mapping(graph: Graph, net: Populations, tiles: list[str], target) -> Mappin
     for k in range(len(tiles)):
         chip, index = divmod(k, target.cores_per_chip)
         place[k] = Position(chip, index // cols, index % cols)
-    outputs = {o: HostOutput(tuple(net.output_shapes[o]), (Piece(o, 0, net.populations[net.outputs[o]].size),))
-               for o in graph.outputs}
+    outputs = host_outputs(graph, net)
     return Mapping(inputs={n: HostInput(tuple(graph.op(n).shape), "values") for n in graph.inputs},
                    outputs=outputs, layers={p: Layer() for p in net.populations},
                    parts={p: PartOf(p, 0, pop.size) for p, pop in net.populations.items()},
                    cores={t: k for k, t in enumerate(tiles)}, place=place)
 
 
-class _TileBuilder:
-    def __init__(self, graph: Graph, target, options: TileOptions, net: Populations):
-        self.graph, self.target, self.options, self.net = graph, target, options, net
-        self.nodes: list[Node] = []
-        self.edges: list[Edge] = []
-        self.tiles: list[str] = []
-        self.stats: dict[str, dict] = {}
-        self.provenance: dict[str, tuple[str, ...]] = {}
-        self.feed: dict[str, str] = {}                 # source -> the node carrying its flat vector
-        self.x_max: dict[str, float] = {}
-        self.taken = set(graph.nodes)
-        self.fields = device_fields(target, options)
-
-    def fresh(self, name: str) -> str:
-        candidate = unique_name(name, self.taken)
-        self.taken.add(candidate)
-        return candidate
-
-    def add_input(self, name: str) -> None:
-        node = self.graph.nodes[name]
-        self.nodes.append(node)
-        self.feed[name], self.x_max[name] = name, self.options.input_range
-        if len(node.op.shape) > 1:
-            flat = self.fresh(f"{name}.flat")
-            self.nodes.append(Node(flat, Flatten(), node.origin))
-            self.edges.append(Edge(name, flat))
-            self.feed[name] = flat
-
-    def add_population(self, pop) -> None:
-        flat = {f: np.reshape(v, -1) for f, v in pop.op.field_values().items() if isinstance(v, np.ndarray)}
-        self.feed[pop.node], self.x_max[pop.node] = pop.node, 1.0
-        self.provenance[pop.node] = (pop.node,)
-        err_num = err_den = 0.0
-        count = 0
-        bias_left = pop.const.copy()
-        for src, a in pop.inputs.items():
-            base = pop.via[src][-1] if pop.via[src] else f"{pop.node}.syn"
-            base = f"{base}.{src}" if len(pop.inputs) > 1 else base
-            for (r0, r1), (c0, c1) in self._blocks(a):
-                w = a[c0:c1, r0:r1]
-                bias = bias_left[c0:c1].copy()
-                bias_left[c0:c1] = 0.0
-                name, op = self._add_tile(pop, src, base, w, bias, (r0, r1), (c0, c1), a.shape)
-                for v in pop.via[src]:
-                    self.provenance[v] = self.provenance.get(v, ()) + (name,)
-                w_back = (op.g_pos - op.g_neg) / op.w_scale[:, None]
-                err_num += float(((w_back - w) ** 2).sum())
-                err_den += float((w ** 2).sum())
-                count += 1
-        C = self.target.crossbar.cols
-        for c0 in range(0, pop.size, C):           # a bias on columns no weight reaches, or no weight at all
-            c1 = min(c0 + C, pop.size)
-            if np.any(bias_left[c0:c1] != 0) or not count:
-                src = next(iter(pop.inputs))
-                self._add_tile(pop, src, f"{pop.node}.bias", np.zeros((c1 - c0, 1)), bias_left[c0:c1], (0, 1),
-                               (c0, c1), (pop.size, self.net_size(src)))
-                count += 1
-        self.nodes.append(Node(pop.node, pop.op.replace(**flat), pop.origin))
-        self.stats[pop.node] = {"tiles": count, "weight_rel_rms": (err_num / err_den) ** 0.5 if err_den else 0.0}
-
-    def net_size(self, src: str) -> int:
-        return self.net.populations[src].size if src in self.net.populations else int(np.prod(self.net.inputs[src]))
-
-    def _blocks(self, a: np.ndarray):
-        """Crossbar-sized blocks of `a` [n_out, n_in] with a nonzero weight, row blocks within column blocks."""
-        R, C = self.target.crossbar.inputs_per_tile(), self.target.crossbar.cols
-        n_out, n_in = a.shape
-        for c0 in range(0, n_out, C):
-            for r0 in range(0, n_in, R):
-                c1, r1 = min(c0 + C, n_out), min(r0 + R, n_in)
-                if np.any(a[c0:c1, r0:r1] != 0):
-                    yield (r0, r1), (c0, c1)
-
-    def _add_tile(self, pop, src, base, w, bias, rows, cols, full_shape) -> tuple[str, Crossbar]:
-        scale = block_scale(w, self.target.device.g_max, self.options.scaling)
-        g_pos, g_neg = conductance_pair(w, scale, self.target)
-        name = self.fresh(f"{base}.tile{rows[0]}_{cols[0]}")
-        op = Crossbar(g_pos=g_pos, g_neg=g_neg, row_offset=rows[0], n_in=full_shape[1], col_offset=cols[0],
-                      n_out=full_shape[0], w_scale=scale, gain=np.ones(len(scale)), bias=bias,
-                      x_max=self.x_max[src], **self.fields)
-        origin = self.graph.nodes[pop.via[src][-1]].origin if pop.via.get(src) else pop.origin
-        self.nodes.append(Node(name, op, origin))
-        self.edges += [Edge(self.feed[src], name), Edge(name, pop.node)]
-        self.tiles.append(name)
-        return name, op
-
-
 # -- analog-neurons ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NeuronOptions:
     mismatch: bool = option(True, "per-neuron fixed-pattern mismatch of the circuits (false: an ideal chip)")
+    rounding_tolerance: float = option(0.02, "largest move of a potential onto the parameter DAC's grid, as a "
+                                             "fraction of the threshold's distance from rest, not reported as an "
+                                             "approximation", low=0.0)
 
 
 def parameter_grid(v: np.ndarray, target) -> np.ndarray:
@@ -302,45 +188,75 @@ def parameter_grid(v: np.ndarray, target) -> np.ndarray:
     return device.parameter_grid(v, n.v_range.lo, n.v_range.hi, n.parameter_bits)
 
 
-def circuit(op, dt: float, method: str, target, mismatch: bool) -> tuple[LIFCircuit, dict]:
-    """The analog.lif for a flat snn.lif / snn.if, and its statistics.
+def circuit(op, dt: float, method: str, target, mismatch: bool) -> tuple[LIFCircuit, SynapseCircuit | None, dict]:
+    """The analog.lif for a flat snn.lif / snn.if / snn.cuba_lif (with, for the CUBA one, the
+    analog.synapse feeding it), and its statistics.
 
     v_c = v_zero + k v with k = (θ_c − v_zero) / θ per neuron; time constants and the
     refractory period divided by the speed-up (the graph's dt is divided likewise, so α is
-    unchanged). Gains: LIF (1 − α) k r, IF dt k r. Potentials are set on the parameter
-    DAC's grid; v_subtract (a charge packet) is not."""
-    n = target.neuron
+    unchanged). Gains: LIF (1 − α) k r, IF dt k r, CUBA LIF (1 − α_mem) k r w_in on the
+    synapse circuit's unit-gain current. Potentials are set on the parameter DAC's grid;
+    v_subtract (a charge packet) is not, and reset_mode none subtracts 0."""
+    n, s = target.neuron, target.timing.speedup
     theta = op.v_threshold
     k = (n.v_threshold - n.v_zero) / theta
     ctx = Context(dt=dt, method=method)
-    if isinstance(op, LIF):
-        a = ctx.decay(op.tau)
-        gain, v_leak, tau = (1.0 - a) * k * op.r, n.v_zero + k * op.v_leak, op.tau / target.timing.speedup
-    else:
+    synapse = None
+    if isinstance(op, IF):
         gain, v_leak, tau = dt * k * op.r, np.full(theta.shape, n.v_zero), np.full(theta.shape, np.inf)
-    v_init, v_th = parameter_grid(np.full(theta.shape, n.v_zero), target), parameter_grid(n.v_zero + k * theta, target)
+    else:
+        tau_m = op.tau if isinstance(op, LIF) else op.tau_mem
+        gain, v_leak, tau = (1.0 - ctx.decay(tau_m)) * k * op.r, n.v_zero + k * op.v_leak, tau_m / s
+    if isinstance(op, CubaLIF):
+        gain = gain * op.w_in
+        synapse = SynapseCircuit(tau_syn=op.tau_syn / s, sigma_tau=n.mismatch.tau if mismatch else 0.0)
+    grid = {"v_leak": v_leak, "v_init": np.full(theta.shape, n.v_zero), "v_threshold": n.v_zero + k * theta,
+            "v_reset": n.v_zero + k * op.v_reset}
+    on_grid = {f: parameter_grid(v, target) for f, v in grid.items()}
     m = n.mismatch
-    lif = LIFCircuit(tau_mem=tau, gain=gain, v_leak=parameter_grid(v_leak, target), v_init=v_init,
-                     v_threshold=v_th, v_reset=parameter_grid(n.v_zero + k * op.v_reset, target),
-                     v_subtract=k * theta, reset_mode=op.reset_mode, reset_timing=op.reset_timing,
-                     t_refrac=op.t_refrac / target.timing.speedup,
+    lif = LIFCircuit(tau_mem=tau, gain=gain, **on_grid, v_subtract=np.zeros_like(theta) if op.reset_mode == "none" else k * theta,
+                     reset_mode="subtract" if op.reset_mode == "none" else op.reset_mode,
+                     reset_timing=op.reset_timing, t_refrac=op.t_refrac / s,
                      sigma_tau=m.tau if mismatch else 0.0, sigma_gain=m.gain if mismatch else 0.0,
                      sigma_threshold=m.threshold if mismatch else 0.0)
+    v_init, v_th = on_grid["v_init"], on_grid["v_threshold"]
+    rounding = {f: float(np.abs(on_grid[f] - v).max(initial=0.0) / np.min(k * theta)) for f, v in grid.items()}
     stats = {"threshold_rel_error_max": float(np.abs((v_th - v_init) / (k * theta) - 1.0).max(initial=0.0)),
-             "k": [float(k.min()), float(k.max())]}
-    return lif, stats
+             "rounding": rounding, "k": [float(k.min()), float(k.max())]}
+    return lif, synapse, stats
+
+
+def host_time(op, s: float):
+    """A host readout in the chip's time base (dt divided by the speed-up `s`), computing the same."""
+    if isinstance(op, I):
+        return op.replace(r=op.r * s)
+    if isinstance(op, LI):
+        return op.replace(tau=op.tau / s)
+    return op.replace(tau_syn=op.tau_syn / s, tau_mem=op.tau_mem / s)
 
 
 @register_pass("analog-neurons", NeuronOptions)
 def neurons(graph: Graph, target, options: NeuronOptions) -> PassResult:
-    """Replace every population by analog LIF circuits in the chip's units and time base."""
+    """Replace every population by analog circuits in the chip's units and time base (a CUBA one by a
+    synapse circuit feeding a LIF circuit), and put the host readouts in that time base."""
     s = target.timing.speedup
-    nodes, stats = [], {}
+    nodes, edges, stats, provenance = [], list(graph.edges), {}, {}
+    taken = set(graph.nodes)
     for name, node in graph.nodes.items():
-        if isinstance(node.op, (LIF, IF)):
-            lif, stats[name] = circuit(node.op, graph.dt, graph.method, target, options.mismatch)
+        if isinstance(node.op, (LIF, IF, CubaLIF)):
+            lif, synapse, stats[name] = circuit(node.op, graph.dt, graph.method, target, options.mismatch)
+            if synapse is not None:
+                syn = unique_name(f"{name}.synapse", taken)
+                taken.add(syn)
+                nodes.append(Node(syn, synapse, node.origin))
+                edges = [Edge(e.src, syn, e.src_port, e.dst_port, e.recurrent) if e.dst == name else e for e in edges]
+                edges.append(Edge(syn, name))
+                provenance[name] = (syn, name)
             node = Node(name, lif, node.origin)
+        elif isinstance(node.op, (I, LI, CubaLI)):
+            node = Node(name, host_time(node.op, s), node.origin)
         nodes.append(node)
-    out = graph.replace(nodes=nodes, dt=graph.dt / s)
-    return PassResult(out, stats={"populations": len(stats), "speedup": s, "chip_dt": graph.dt / s,
-                                  "per_population": stats})
+    out = graph.replace(nodes=nodes, edges=edges, dt=graph.dt / s)
+    return PassResult(out, provenance=provenance, stats={"populations": len(stats), "speedup": s,
+                                                         "chip_dt": graph.dt / s, "per_population": stats},
+                      approximations=tuple(parameter_rounding(out, stats, options.rounding_tolerance)))

@@ -180,3 +180,58 @@ class LIFCircuit(Op):
     def infer_types(self, inputs):
         expect_input_shape(inputs, self.shape)
         return {"output": TensorType(self.shape)}
+
+
+@register_op
+class SynapseCircuit(Op):
+    """The synaptic-input circuit of a population: a current that low-passes what its tiles deliver.
+
+    Once per chip instance, per neuron (ξ ~ N(0, 1), from the node's stream):
+        τ' = tau_syn (1 + sigma_tau ξ)
+    Every tick, with α = α(τ') under the graph's dt and method:
+        I[t] = α I[t−1] + (1 − α) x[t];   y[t] = I[t];   I starts at 0
+    Unit DC gain: the analog.lif it feeds carries the input gain. With sigma_tau zero this is
+    the current of snn.cuba_lif / snn.cuba_li (same_tick) in the chip's time base.
+    """
+
+    name = "analog.synapse"
+    stateful = True
+    tau_syn: np.ndarray = array_field(doc="synaptic time constant in chip seconds, per neuron")
+    sigma_tau: float = scalar_field("float", default=0.0, doc="relative σ of τ_syn per neuron and chip")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.tau_syn.shape
+
+    def verify(self):
+        errs = []
+        if self.tau_syn.ndim != 1:
+            errs.append(f"tau_syn must be 1-D [neurons], got shape {list(self.tau_syn.shape)}")
+        if not np.all(self.tau_syn > 0) or not np.all(np.isfinite(self.tau_syn)):
+            errs.append("tau_syn must be finite and > 0 seconds")
+        if not self.sigma_tau >= 0:
+            errs.append(f"sigma_tau must be >= 0, got {self.sigma_tau:g}")
+        return errs
+
+    def infer_types(self, inputs):
+        expect_input_shape(inputs, self.shape)
+        return {"output": TensorType(self.shape)}
+
+
+@register_op
+class SpikeBuffer(Op):
+    """The digital event path holding a population's spikes (or the host holding an input) for
+    `ticks` ticks before they drive a tile's rows:  y[t] = x[t − ticks], 0 for t < ticks.
+
+    A tile that reads spikes k >= 2 ticks old reads a buffer of k − 1 ticks over a recurrent
+    edge (which adds the last tick); k = 1 is the recurrent edge alone."""
+
+    name = "analog.buffer"
+    stateful = True
+    ticks: int = scalar_field("int", doc="ticks the values wait, >= 1")
+
+    def verify(self):
+        return [] if self.ticks >= 1 else [f"ticks must be >= 1, got {self.ticks}"]
+
+    def infer_types(self, inputs):
+        return {"output": inputs["input"]}

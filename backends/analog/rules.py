@@ -32,6 +32,7 @@ class Stored:
         for t in self.doc.arr("tiles").objs():
             t.int("tile", low=0), t.ints("position", 3), t.ints("rows", 2), t.ints("cols", 2)
             t.int("physical_rows", low=0), t.obj("converters"), t.str("population"), t.str("source")
+            t.int("lag", low=0)
             self.tiles.append({**t.data, "arrays": art.arrays(t.str("file")) if t.str("file") in art.files else None})
         self.neurons = Obj(art.json("neurons.json"), "neurons.json")
         self.pops = list(self.neurons.arr("populations").objs())
@@ -86,16 +87,16 @@ def tiles_fit_the_crossbar(s: Stored, art, target) -> list[Diagnostic]:
 
 
 def blocks_do_not_overlap(s: Stored, art, target) -> list[Diagnostic]:
-    """The blocks of one population's matrix from one source partition it: no weight is stored twice."""
+    """The blocks of one population's matrix from one source at one age partition it: no weight is stored twice."""
     out, seen = [], {}
     for t in s.tiles:
-        key = (t["population"], t["source"])
+        key = (t["population"], t["source"], t["lag"])
         for other in seen.get(key, []):
             if (t["rows"][0] < other["rows"][1] and other["rows"][0] < t["rows"][1]
                     and t["cols"][0] < other["cols"][1] and other["cols"][0] < t["cols"][1]):
                 out.append(Diagnostic(_where(t), "tiles", target.name,
                                       message=f"rows {t['rows']} x columns {t['cols']} of '{t['population']}' from "
-                                              f"'{t['source']}' overlap tile {other['tile']}"))
+                                              f"'{t['source']}' (lag {t['lag']}) overlap tile {other['tile']}"))
         seen.setdefault(key, []).append(t)
     return out
 
@@ -220,6 +221,33 @@ def _time_constants(tau, where: str, target) -> list[Diagnostic]:
     return out
 
 
+def delays_within_buffers(s: Stored, art, target) -> list[Diagnostic]:
+    """No tile reads a population's spikes older than the event path holds (the host holds inputs)."""
+    most, pops = target.timing.max_delay, {p.get("name") for p in s.pops}
+    return [Diagnostic(_where(t), "timing.max_delay", target.name, f"lag {t['lag']} ticks", f"{most} ticks")
+            for t in s.tiles if t["lag"] > most and t["source"] in pops]
+
+
+def synapses_within_circuits(s: Stored, art, target) -> list[Diagnostic]:
+    """A synaptic-input circuit exists on the chip, with a time constant it can set."""
+    n, out = target.neuron, []
+    for p in s.pops:
+        if p.get("synapse") is None:
+            continue
+        where = f"population '{p.get('name')}'"
+        if not n.tau_syn_range:
+            out.append(Diagnostic(where, "neuron.tau_syn_range", target.name,
+                                  message="has a synaptic-input circuit; the chip's circuits have none"))
+            continue
+        tau = s.neuron_arrays.get(f"{p.get('name')}.tau_syn")
+        lo, hi = n.tau_syn_range
+        if tau is not None and tau.size and tau.dtype.kind == "f" and \
+                (tau.min() < lo * (1 - 1e-9) or tau.max() > hi * (1 + 1e-9)):
+            out.append(Diagnostic(where, "neuron.tau_syn_range", target.name,
+                                  message=f"tau_syn spans {tau.min():g}..{tau.max():g} s, outside [{lo:g}, {hi:g}]"))
+    return out
+
+
 def resources_match_files(s: Stored, art, target) -> list[Diagnostic]:
     claim = art.manifest.get("resources", {}).get("tiles")
     if claim is not None and claim != len(s.tiles):
@@ -230,7 +258,7 @@ def resources_match_files(s: Stored, art, target) -> list[Diagnostic]:
 
 RULES = (tiles_within_chip, tiles_fit_the_crossbar, blocks_do_not_overlap, conductances_within_device,
          tile_map_matches_tiles, converters_are_the_chips, settings_are_the_chips, neurons_within_circuits,
-         resources_match_files)
+         delays_within_buffers, synapses_within_circuits, resources_match_files)
 
 
 def check(art: Artifact, target) -> tuple[list[Diagnostic], dict]:

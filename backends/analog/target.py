@@ -98,6 +98,8 @@ class NeuronCircuit:
     v_range: Range                     # parameter DAC range, circuit units
     parameter_bits: int                # parameter DAC resolution over v_range
     tau_range: tuple[float, ...]       # [lo, hi] leaky membrane time constant, chip seconds
+    tau_syn_range: tuple[float, ...]   # [lo, hi] of the synaptic-current filter, chip seconds; [] = none
+                                       # (one-state circuits: the input current follows the synapses at once)
     integrators: bool                  # whether the leak can be switched off (snn.if: τ = ∞)
     refractory_max: float              # longest refractory period, chip seconds
     mismatch: NeuronMismatch
@@ -113,6 +115,8 @@ class Timing:
     speedup: float
     mvm_ns: float
     neuron_ns: float
+    max_delay: int                     # ticks a population's spikes can wait before they drive rows
+                                       # (1: the previous tick's, for recurrent tiles; 0: none)
     source: str = ""
 
 
@@ -144,6 +148,11 @@ class AnalogTarget(TargetBase):
     @property
     def total_tiles(self) -> int:
         return self.total_cores
+
+    @property
+    def graded_inputs(self) -> bool:
+        """Whether a graph input may carry real values: the rows' DACs take levels (else binary events)."""
+        return self.converters.dac_bits > 0
 
     def describe(self) -> str:
         x, d = self.crossbar, self.device
@@ -195,5 +204,8 @@ def _check(t: AnalogTarget) -> None:
                                                 f"{n.v_range.lo} <= {n.v_zero} < {n.v_threshold} <= {n.v_range.hi}")
     if len(n.tau_range) != 2 or not 0 < n.tau_range[0] <= n.tau_range[1]:
         raise SchemaError("neuron.tau_range", f"expected [lo, hi] with 0 < lo <= hi, got {list(n.tau_range)}")
+    if n.tau_syn_range and (len(n.tau_syn_range) != 2 or not 0 < n.tau_syn_range[0] <= n.tau_syn_range[1]):
+        raise SchemaError("neuron.tau_syn_range", f"expected [] (no synaptic filter) or [lo, hi] with 0 < lo <= hi, "
+                                                  f"got {list(n.tau_syn_range)}")
     if not t.timing.speedup > 0:
         raise SchemaError("timing.speedup", f"expected a number > 0, got {t.timing.speedup}")

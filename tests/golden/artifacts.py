@@ -15,7 +15,7 @@ import numpy as np
 
 import snnc
 from snnc.ir import GraphBuilder
-from snnc.ir.snn import LI, Linear
+from snnc.ir.snn import LI, CubaLIF, Delay, Linear
 from tests.netbuild import if_neurons, lif, mlp
 
 ROOT = Path(__file__).parent / "artifacts"
@@ -35,6 +35,25 @@ def _readout_net():
     return b.build()
 
 
+def _analog_net(cuba: bool):
+    """6 → 5 LIF with a recurrent weight, whose spikes reach a second layer 2 ticks late (a CUBA
+    one for `cuba`), and a float LI readout of the first: recurrent tiles, a spike buffer, a
+    synapse circuit and the host program of the analog format."""
+    rng = np.random.default_rng(16)
+    b = GraphBuilder()
+    h = b.add("lif0", lif(5), b.add("fc0", Linear(weight=rng.standard_normal((5, 6)) * 1.5), b.input("x", (6,))))
+    b.connect(b.add("rec", Linear(weight=rng.standard_normal((5, 5)) * 0.5), h), h, recurrent=True)
+    late = b.add("late", Delay(delay=np.full(5, 2e-3)), h)
+    fc1 = b.add("fc1", Linear(weight=rng.standard_normal((3, 5)) * 1.5), late)
+    out = CubaLIF(tau_syn=np.full(3, 2e-3), tau_mem=np.full(3, 8e-3), r=np.ones(3), v_leak=np.zeros(3),
+                  v_threshold=np.full(3, 0.3), v_reset=np.zeros(3), w_in=np.full(3, 2.0)) if cuba else lif(3)
+    b.output("y", b.add("out", out, fc1), (3,))
+    ro = b.add("ro", LI(tau=np.full(2, 5e-3), r=np.ones(2), v_leak=np.zeros(2)),
+               b.add("fc_ro", Linear(weight=rng.standard_normal((2, 5))), h))
+    b.output("r", ro, (2,))
+    return b.build()
+
+
 # case -> (model, target, compile options)
 CASES = {
     "loihi": (_readout_net, "loihi", {}),
@@ -42,6 +61,8 @@ CASES = {
     "truenorth": (lambda: mlp([6, 5, 3], seed=13, gain=2.5, neuron=if_neurons), "truenorth", {}),
     "analog": (lambda: mlp([6, 5, 3], seed=14, gain=2.5), "analog", {}),
     "analog-bss2": (lambda: mlp([6, 5, 3], seed=15, gain=2.5), "analog-bss2", {}),
+    "analog-recurrent": (lambda: _analog_net(cuba=False), "analog", {}),
+    "analog-bss2-cuba": (lambda: _analog_net(cuba=True), "analog-bss2", {}),
 }
 
 

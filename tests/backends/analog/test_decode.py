@@ -111,7 +111,8 @@ REFUSALS = [
     ("tiles.json", _tile(2, "population", "lif9"),
      "tiles.json:tiles[2].population: 'lif9' is not a population of neurons.json"),
     ("tiles.json", _tile(0, "source", "lif2"),
-     "tiles.json:tiles[0].source: 'lif2' is neither a graph input nor a population listed before 'lif1'"),
+     "tiles.json:tiles[0].source: 'lif2' is neither a graph input nor a population listed before 'lif1' (a tile "
+     "reads a later population only with lag >= 1)"),
     ("tiles.json", _tile(1, "rows", [256, 301]),
      "tiles.json:tiles[1]: rows [256, 301) of 'x' (300) and columns [0, 40) of 'lif1' (40) do not frame the "
      "40x44 conductances of tiles/tile_0001.npz"),
@@ -138,7 +139,7 @@ REFUSALS = [
     ("neurons.json", lambda d: d["populations"][0].update(t_refrac=-1.0),
      "neurons.json:populations[0].t_refrac: expected a finite number >= 0, got -1.0"),
     ("host.json", lambda d: d["outputs"][0].update(shape=[2, 3]),
-     "host.json:outputs[0].shape: shape [2, 3] does not hold the 5 neurons of 'lif2'"),
+     "host.json:outputs[0].shape: shape [2, 3] does not hold the 5 values of 'lif2'"),
     ("host.json", lambda d: d["inputs"][0].update(shape=[3, 100]),
      "host.json:inputs[0].flatten: an input of shape [3, 100] must be flattened for the tiles' rows"),
 ]

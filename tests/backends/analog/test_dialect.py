@@ -3,7 +3,7 @@ reproducibility of the seeded model, and the op's own rules with their messages.
 import numpy as np
 import pytest
 
-from snnc.backends.analog.ops import Crossbar, LIFCircuit
+from snnc.backends.analog.ops import Crossbar, LIFCircuit, SpikeBuffer, SynapseCircuit
 from snnc.interp.engine import run
 from snnc.interp.kernel import Context, stepper_for
 from snnc.ir.graph import GraphBuilder
@@ -37,11 +37,19 @@ def lif(n=4, **fields) -> LIFCircuit:
     return LIFCircuit(**base)
 
 
-EXAMPLES = {"analog.crossbar": (crossbar, (6,)), "analog.lif": (lif, (4,))}
+def synapse(n=4, **fields) -> SynapseCircuit:
+    base = dict(tau_syn=np.array([5e-3, 1e-3, 2e-2, 5e-3])[:n], sigma_tau=0.025)
+    base.update(fields)
+    return SynapseCircuit(**base)
+
+
+EXAMPLES = {"analog.crossbar": (crossbar, (6,)), "analog.lif": (lif, (4,)), "analog.synapse": (synapse, (4,)),
+            "analog.buffer": (lambda: SpikeBuffer(ticks=2), (3,))}
+DETERMINISTIC = {"analog.buffer"}      # holds values; no device draws
 
 
 def test_ops_are_registered():
-    assert ANALOG_OPS == ["analog.crossbar", "analog.lif"]
+    assert ANALOG_OPS == ["analog.buffer", "analog.crossbar", "analog.lif", "analog.synapse"]
 
 
 @pytest.mark.parametrize("name", ANALOG_OPS)
@@ -88,6 +96,9 @@ def test_a_seed_fixes_every_chip_and_every_read(name):
     x = {"x": np.random.default_rng(1).uniform(0, 1, (20, 2, *EXAMPLES[name][1]))}
     a = run(g, x, seed=5).outputs["y"]
     assert np.array_equal(a, run(g, x, seed=5).outputs["y"])
+    if name in DETERMINISTIC:
+        assert np.array_equal(a, run(g, x, seed=6).outputs["y"])
+        return
     assert not np.array_equal(a, run(g, x, seed=6).outputs["y"])
     three = run(g, x, seed=5, chip_instances=3).outputs["y"]
     assert three.shape == (20, 6, *a.shape[2:])
@@ -107,3 +118,32 @@ def test_lif_rules_name_the_field():
     assert lif(v_reset=np.zeros(3)).verify() == ["v_reset has shape [3], but the neuron shape is [4]"]
     assert lif(tau_mem=np.array([0.02, 0.0, 1.0, 1.0])).verify() == ["tau_mem must be > 0 seconds, got min 0"]
     assert lif(sigma_gain=-0.1).verify() == ["mismatch sigmas must be >= 0"]
+
+
+def test_synapse_is_the_cuba_current_and_the_buffer_a_delay():
+    """Without mismatch the synapse circuit is snn.cuba_li's current (I = α I + (1 − α) x, exact
+    method); the buffer gives x[t − ticks], zeros before."""
+    x = np.random.default_rng(2).uniform(-1, 1, (12, 2, 4))
+    op = synapse(sigma_tau=0.0)
+    y = run(one_graph(op, 4), {"x": x}).outputs["y"]
+    a = np.exp(-1e-3 / op.tau_syn)
+    i = np.zeros((2, 4))
+    for t in range(12):
+        i = a * i + (1 - a) * x[t]
+        assert np.allclose(y[t], i, rtol=0, atol=1e-12)
+    y = run(one_graph(SpikeBuffer(ticks=3), 4), {"x": x}).outputs["y"]
+    assert np.array_equal(y[3:], x[:-3]) and not y[:3].any()
+
+
+def one_graph(op, n):
+    b = GraphBuilder(dt=1e-3, method="exact")
+    b.input("x", (n,))
+    b.add("n", op, "x")
+    b.output("y", "n", (n,))
+    return b.build()
+
+
+def test_synapse_and_buffer_rules_name_the_field():
+    assert synapse(tau_syn=np.array([1e-3, 0.0, 1.0, 1.0])).verify() == ["tau_syn must be finite and > 0 seconds"]
+    assert synapse(sigma_tau=-1.0).verify() == ["sigma_tau must be >= 0, got -1"]
+    assert SpikeBuffer(ticks=0).verify() == ["ticks must be >= 1, got 0"]

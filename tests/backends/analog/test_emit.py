@@ -170,7 +170,7 @@ RULE_BREAKS = [
     (edit_json, "tiles.json", _tile_entry(2, position=[0, 0, 1]), "tile 2: shares its position with tile 1 "
                                                                    "(analog.mesh)"),
     (edit_json, "tiles.json", _tile_entry(1, rows=[200, 244]),
-     "tile 1: rows [200, 244] x columns [0, 40] of 'lif1' from 'x' overlap tile 0 (analog.tiles)"),
+     "tile 1: rows [200, 244] x columns [0, 40] of 'lif1' from 'x' (lag 0) overlap tile 0 (analog.tiles)"),
     (edit_json, "tiles.json", _tile_entry(2, synapses=7),
      "tile 2: tiles.json says synapses 7, tiles/tile_0002.npz holds 200 (analog.tiles)"),
     (edit_json, "tiles.json", lambda d: d.update(partial_sums="membrane"),

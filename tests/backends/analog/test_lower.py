@@ -2,6 +2,8 @@
 the converter-quantisation bound of a noiseless chip, refusals, and the calibration pass."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -165,33 +167,48 @@ def one_population(op, n_in=4):
     return b.build()
 
 
+CUBA = CubaLIF(tau_syn=np.full(3, 0.005), tau_mem=np.full(3, 0.01), r=np.ones(3), v_leak=np.zeros(3),
+               v_threshold=np.ones(3), v_reset=np.zeros(3), w_in=np.ones(3))
+STRICT_CASES = [
+    (lif(3, reset_mode="subtract"), BSS2, "neuron.reset_modes",
+     "reset_mode subtract is not supported by target 'analog-bss2' (rule neuron.reset_modes = [value])"),
+    (IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3)), BSS2, "neuron.integrators",
+     "target 'analog-bss2' has no leak-free circuit for snn.if (rule neuron.integrators = false)"),
+    (lif(3, tau=0.5), BSS2, "neuron.tau_range",
+     "tau of 0.0005..0.0005 chip seconds (the model's / speed-up 1000) lies outside [1e-06, 0.0001] "
+     "(rule neuron.tau_range)"),
+    (CUBA, ANALOG, "neuron.tau_syn_range",
+     "snn.cuba_lif needs a synaptic-current filter; target 'analog' has one-state LIF circuits "
+     "(rule neuron.tau_syn_range = [])"),
+]
+
+
+@pytest.mark.parametrize("op, target, rule, why", STRICT_CASES, ids=[c[2] for c in STRICT_CASES])
+def test_each_approximation_is_reported_and_refused_under_strict_with_its_reason(op, target, rule, why):
+    g = one_population(op)
+    res = lower(g, target, pipeline=("analog-legalize",))
+    assert [(a.node, a.origin, a.rule, a.why) for a in res.approximations] == [("pop", "net.pop", rule, why)]
+    with pytest.raises(UnsupportedOpError) as err:
+        run_pipeline(g, target, pipeline=("analog-legalize",), strict=True)
+    assert str(err.value).startswith(f"net.pop, node 'pop', op '{op.name}': {why} (rule {rule}; refused under "
+                                     f"--strict: without it the chip would ")
+
+
 def test_refusals_name_node_origin_and_rule():
-    with pytest.raises(UnsupportedOpError) as err:
-        lower(one_population(lif(3, reset_mode="subtract")), BSS2)
-    assert str(err.value) == ("net.pop, node 'pop', op 'snn.lif': reset_mode subtract is not supported by "
-                              "target 'analog-bss2' (rule neuron.reset_modes = [value])")
-    with pytest.raises(UnsupportedOpError) as err:
-        lower(one_population(IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3))), BSS2)
-    assert "no leak-free circuit for snn.if (rule neuron.integrators = false)" in str(err.value)
-    with pytest.raises(UnsupportedOpError) as err:
-        lower(one_population(lif(3, tau=0.5)), BSS2)
-    assert str(err.value).endswith("tau of 0.0005..0.0005 chip seconds (the model's / speed-up 1000) lies "
-                                   "outside [1e-06, 0.0001] (rule neuron.tau_range)")
     with pytest.raises(UnsupportedOpError) as err:
         lower(one_population(lif(3, v_threshold=np.array([1.0, -0.5, 1.0]))))
     assert "v_threshold must be > 0" in str(err.value)
-    cuba = CubaLIF(tau_syn=np.full(3, 0.005), tau_mem=np.full(3, 0.01), r=np.ones(3), v_leak=np.zeros(3),
-                   v_threshold=np.ones(3), v_reset=np.zeros(3), w_in=np.ones(3))
     with pytest.raises(UnsupportedOpError) as err:
-        lower(one_population(cuba))
-    assert str(err.value).startswith("net.pop, node 'pop', op 'snn.cuba_lif': the analog lowering maps spiking "
-                                     "neurons (snn.lif, snn.if)")
+        lower(one_population(lif(3, reset_mode="none")), BSS2)
+    assert str(err.value) == ("net.pop, node 'pop', op 'snn.lif': reset_mode none (never reset) is not supported by "
+                              "target 'analog-bss2': its circuits reset to a value (rule neuron.reset_modes = [value])")
 
 
 def test_a_network_needing_more_tiles_than_the_chip_has_is_refused():
     g, _ = wide_layer()
+    one_chip = dataclasses.replace(BSS2, chips=1)
     with pytest.raises(ConstraintViolation) as err:
-        lower(g, BSS2, **IDEAL)
+        lower(g, one_chip, **IDEAL)
     assert str(err.value) == "graph: 9 tiles > 2 (1 chip(s) x 2) allowed (analog-bss2.cores_per_chip)"
 
 

@@ -11,7 +11,9 @@ def test_installed_analog_targets():
     pcm, bss2 = get_target("analog"), get_target("analog-bss2")
     assert (pcm.family, bss2.family) == ("analog", "analog")
     assert (pcm.crossbar.rows, pcm.crossbar.cols, pcm.total_tiles, pcm.crossbar.inputs_per_tile()) == (256, 256, 64, 256)
-    assert (bss2.crossbar.inputs_per_tile(), bss2.total_tiles * bss2.crossbar.cols) == (128, 512)
+    assert (bss2.crossbar.inputs_per_tile(), bss2.cores_per_chip * bss2.crossbar.cols, bss2.chips) == (128, 512, 12)
+    assert (pcm.neuron.tau_syn_range, bss2.neuron.tau_syn_range) == ((), (1e-6, 1e-4))
+    assert (pcm.timing.max_delay, bss2.timing.max_delay) == (16, 1) and not bss2.graded_inputs and pcm.graded_inputs
     assert pcm.device.prog_noise == (0.26348, 1.965, -1.1731) and pcm.device.nu_std[1] == -0.0059
     assert (bss2.device.levels, bss2.device.g_max, bss2.timing.speedup) == (64, 63.0, 1000.0)
     assert all(section.source for t in (pcm, bss2)
