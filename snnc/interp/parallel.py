@@ -169,7 +169,10 @@ def _in_worker(fn, chunk, window):
 
 
 def _on_processes(fn, graph, tasks, workers, progress):
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    # forkserver: workers start from a clean server process, not from this one's threads (BLAS,
+    # torch, JAX), which a plain fork can deadlock; spawn where there is no forkserver
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                                      else "spawn")
     packed = pack_graph(graph)
     with futures.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
                                      initializer=_init_worker, initargs=(packed,)) as pool:
