@@ -32,10 +32,13 @@ samples of each chunk as it completes.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import copyreg
 import dataclasses
 import functools
 import inspect
+import io
 import multiprocessing
+import pickle
 from types import MappingProxyType
 from typing import Callable, Mapping
 
@@ -211,26 +214,39 @@ def _on_ray_worker(fn, packed, chunk, window):
 
 
 # -- the graph across processes ------------------------------------------------------------------
-def pack_graph(graph):
-    """A picklable form of `graph` (its attributes; read-only mappings as dicts; caches dropped),
-    or of a tuple of graphs."""
+def pack_graph(graph) -> bytes | None:
+    """`graph` (or a tuple of graphs) as bytes for another process: its attributes without the
+    cached ones, pickled with read-only mappings (which pickle refuses) as rebuilt dicts."""
     if graph is None:
         return None
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: lambda m: (_read_only, (dict(m),))}
+    pickler.dump(_attributes(graph))
+    return buf.getvalue()
+
+
+def unpack_graph(data: bytes | None):
+    """The graph (or tuple of graphs) `pack_graph` packed."""
+    return None if data is None else _rebuild(pickle.loads(data))
+
+
+def _read_only(d: dict) -> MappingProxyType:
+    return MappingProxyType(d)
+
+
+def _attributes(graph):
     if isinstance(graph, tuple):
-        return tuple(pack_graph(g) for g in graph)
+        return tuple(_attributes(g) for g in graph)
     cached = {k for k, v in vars(type(graph)).items() if isinstance(v, functools.cached_property)}
-    return {k: (isinstance(v, MappingProxyType), dict(v) if isinstance(v, MappingProxyType) else v)
-            for k, v in vars(graph).items() if k not in cached}
+    return {k: v for k, v in vars(graph).items() if k not in cached}
 
 
-def unpack_graph(packed):
-    if packed is None:
-        return None
-    if isinstance(packed, tuple):
-        return tuple(unpack_graph(p) for p in packed)
+def _rebuild(state):
+    if isinstance(state, tuple):
+        return tuple(_rebuild(s) for s in state)
     graph = Graph.__new__(Graph)
-    for k, (proxy, v) in packed.items():
-        setattr(graph, k, MappingProxyType(v) if proxy else v)
+    graph.__dict__.update(state)
     return graph
 
 

@@ -89,11 +89,14 @@ def test_a_ray_run_gives_the_single_process_result():
         ray.shutdown()
 
 
-def test_a_graph_crosses_processes_unchanged():
-    art = snnc.compile(mlp((6, 8, 3), seed=1), "loihi")
-    g = art.graph
-    back = unpack_graph(pack_graph(g))
+def test_a_compiled_graph_crosses_processes_unchanged():
+    import pickle
+    g = snnc.compile(mlp((6, 8, 3), seed=1), "loihi").graph
+    g.schedule()                                           # caches are not sent
+    back = unpack_graph(pickle.loads(pickle.dumps(pack_graph(g))))
     assert back == g and back.mapping == g.mapping and back.schedule() == g.schedule()
+    pair = unpack_graph(pack_graph((g, g)))
+    assert isinstance(pair, tuple) and pair[1] == g
 
 
 def test_chunked_joins_instance_major_results_and_nested_structures():
