@@ -99,7 +99,8 @@ def _read_array(value, what: str) -> np.ndarray:
 
 
 def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: bool = False,
-             chip_instances: int | None = None, ticks: int | None = None):
+             chip_instances: int | None = None, ticks: int | None = None,
+             batch_window: tuple[int, int] | None = None):
     """Run a Graph, an Artifact (or its directory), or anything `load` accepts on time-major input.
 
     `x` is one array [T, B, *input_shape] for a single-input graph, or a dict from input
@@ -116,7 +117,9 @@ def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: b
     A compiled artifact (or a lowered graph with an "io" annotation) runs as the host drives
     the chip: inputs encoded, outputs reassembled, and, unless `raw=True`, outputs shifted
     back by the chip's added latency so tick t is the source model's tick t (the run is
-    extended by that latency). `raw=True` gives the chip's own timeline.
+    extended by that latency). `raw=True` gives the chip's own timeline. `batch_window`
+    (start, total) runs these samples as rows start … of a run of `total` samples, so random
+    draws that span the batch are those of that run (`snnc.interp.parallel` uses it).
     """
     from snnc.artifact import run_mapped
     from snnc.interp.engine import run
@@ -128,13 +131,14 @@ def simulate(model, x, *, record=(), strict: bool = False, seed: int = 0, raw: b
             raise UsageError("record= is not available for a compiled graph; use snnc.verify to compare layers")
         n = 1 if chip_instances is None else _instances(chip_instances)
         outs, _ = run_mapped(graph, _name_mapped_inputs(graph, x), raw=raw, strict=strict, seed=seed,
-                             chip_instances=n)
+                             chip_instances=n, batch_window=batch_window)
         if chip_instances is not None and n == 1:
             outs = {k: v[None] for k, v in outs.items()}
         return outs[next(iter(outs))] if len(outs) == 1 else outs
     inputs = name_inputs(graph, x)
     n = 1 if chip_instances is None else _instances(chip_instances)
-    result = run(graph, inputs, record=record, strict=strict, seed=seed, chip_instances=n)
+    result = run(graph, inputs, record=record, strict=strict, seed=seed, chip_instances=n,
+                 batch_window=batch_window)
     outs, recorded = result.outputs, result.recorded
     if chip_instances is not None:
         outs, recorded = _by_instance(outs, n), _by_instance(recorded, n)

@@ -329,7 +329,8 @@ def io_json(mapping) -> dict:
 
 # -- the host side of a mapped graph ----------------------------------------------------------
 def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, layers: bool = False,
-               strict: bool = False, seed: int = 0, chip_instances: int = 1):
+               strict: bool = False, seed: int = 0, chip_instances: int = 1,
+               batch_window: tuple[int, int] | None = None):
     """Run a lowered graph (one with a mapping record) as the host would drive the chip.
 
     Inputs [T, B, *shape] are flattened and encoded (binary spikes are checked to be 0/1;
@@ -340,6 +341,8 @@ def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, la
     `layers`, layer spikes maps every lowered population to its [T, B, n] output, shifted
     the same way (on the raw timeline when `raw`); else it is None. With `chip_instances`
     N > 1 (a stochastic chip) every array is [N, T, B, ...], instance i drawn from `seed`.
+    `batch_window` (start, total) runs these B samples as rows start … start+B−1 of a run of
+    `total` samples, so a chip whose random draws span the batch draws exactly as that run.
     """
     from snnc.errors import SimulationError
     from snnc.interp.engine import run
@@ -361,7 +364,7 @@ def run_mapped(graph, inputs: Mapping[str, np.ndarray], *, raw: bool = False, la
     xs = {k: np.concatenate([v, np.zeros((fill, *v.shape[1:]), v.dtype)]) for k, v in xs.items()}
     record = sorted(m.parts) if layers else ()
     n = int(chip_instances)
-    result = run(graph, xs, record=record, strict=strict, seed=seed, chip_instances=n)
+    result = run(graph, xs, record=record, strict=strict, seed=seed, chip_instances=n, batch_window=batch_window)
     outputs = {}
     for name, entry in m.outputs.items():
         y = np.zeros((T + fill, n * B, entry.size))

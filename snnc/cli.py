@@ -219,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="required spike-count agreement per output (default: the target's verify budget)")
     c.add_argument("--max-accuracy-drop", type=float, default=None,
                    help="largest allowed accuracy drop, as a fraction (default: the target's verify budget, e.g. 0.005 loihi, 0.03 analog; `snnc verify` prints the thresholds it used)")
+    _parallel_options(c)
     _load_options(c)
     c.set_defaults(func=_verify)
 
@@ -579,8 +580,10 @@ def _verify(args) -> int:
         check_time_major(model, x, batch=None if labels is None else labels.reshape(-1).shape[0], where=args.input)
     if model is not None:
         kwargs["model_file"] = args.model
-    with _progress(f"verify {args.artifact}" + (f" on {_run_size(x)}" if x is not None else ""), args=args):
-        report = verify(args.artifact, model=model, inputs=x, labels=labels, **kwargs)
+    with _progress(f"verify {args.artifact}" + (f" on {_run_size(x)}" if x is not None else ""), args=args,
+                   unit="sample") as bar:
+        report = verify(args.artifact, model=model, inputs=x, labels=labels, workers=args.workers,
+                        batch_size=args.batch_size, ray=args.ray, progress=bar, **kwargs)
     print(report.json_text() if args.json else str(report))
     return 0 if report.ok else 1
 

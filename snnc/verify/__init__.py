@@ -181,12 +181,16 @@ def thresholds(target, **given) -> tuple[dict[str, float], str]:
 
 def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: float | None = None,
            min_count_agreement: float | None = None, max_accuracy_drop: float | None = None,
-           seed: int = 0, model_file=None) -> Report:
+           seed: int = 0, model_file=None, workers: int = 1, batch_size: int | None = None,
+           ray: str | None = None, progress=None) -> Report:
     """Check `artifact` (an Artifact or its directory); with `model` and `inputs`, run it against the
     compiler's lowering of the model and against the model's float run (module docstring).
     A threshold left None is the target's (`thresholds`).
 
-    `model_file` names the file a loaded `model` Graph came from (for the notes)."""
+    `model_file` names the file a loaded `model` Graph came from (for the notes). The runs
+    stream over the batch in chunks of `batch_size` samples, in `workers` processes or on Ray
+    (`ray`: an address, "auto" or "local"), with the same result as one run; `progress` (a
+    `snnc.progress.Reporter`) advances by the samples done."""
     from snnc.artifact import Artifact, load_artifact, target_digest
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     target = art.target
@@ -210,11 +214,12 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
             report.notes.append("runs were not compared: the artifact breaks its target's rules")
         return report
     from snnc.api import load
-    from snnc.verify.runs import compare, lowering_check, model_notes
+    from snnc.verify.runs import compare, lowering_check, model_notes, runs
     graph = load(model)
     report.notes += model_notes(art, graph, model_file or model)
-    report.lowering = lowering_check(art, graph, inputs, seed=seed)
-    report.comparison = compare(art, graph, inputs, labels, seed=seed)
+    r = runs(art, graph, inputs, seed=seed, workers=workers, batch_size=batch_size, ray=ray, progress=progress)
+    report.lowering = lowering_check(art, r)
+    report.comparison = compare(art, graph, r, labels)
     c = report.comparison
     used, c.thresholds_from = thresholds(target, min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop,
                                          min_count_agreement=min_count_agreement)

@@ -7,6 +7,9 @@ runs instance 0 of the seed.
 """
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import numpy as np
 
 from snnc.errors import UsageError
@@ -25,8 +28,12 @@ def where_in_chip(chip, population: str, neuron: int, locate=None) -> dict:
     the node sits on no core of its own, the cores its family's `locate` names (a list)."""
     m = chip.mapping
     for node, p in m.parts.items():
-        if p.population == population and p.offset <= neuron < p.offset + p.count:
-            index = p.first + neuron - p.offset
+        if p.population != population:
+            continue
+        held = np.flatnonzero(p.indices() == neuron) if p.runs else ([neuron - p.offset]
+                                                                      if p.offset <= neuron < p.offset + p.count else [])
+        if len(held):
+            index = p.first + int(held[0])
             core = m.cores.get(node)
             if core is None and locate is not None:
                 core = list(locate(chip, node, index)) or None
@@ -44,24 +51,64 @@ def _first(diff: np.ndarray, layer: str, chip, best: dict | None, locate=None) -
     return {"tick": t, "layer": layer, "neuron": n, "sample": b, **where_in_chip(chip, layer, n, locate)}
 
 
-# -- the chip against the compiler's lowering ----------------------------------------------------
-def lowering_check(art, graph, inputs, *, seed: int = 0) -> LoweringCheck:
-    """Lower `graph` again as the manifest records and run it beside the decoded chip, bit for bit."""
-    from snnc.artifact import run_mapped
+# -- the runs, streamed over the batch -------------------------------------------------------------
+@dataclass
+class Runs:
+    """Every run verify compares, over the same inputs [T, B, ...]."""
+
+    ticks: int
+    batch: int
+    chip: dict                      # the decoded chip's outputs, on the source model's timeline
+    chip_layers: dict               # its layer spikes, likewise
+    ref: dict                       # the float model's outputs
+    ref_layers: dict                # its populations' outputs
+    raw: dict | None = None         # {"chip": (outputs, layers), "want": (outputs, layers)} on the chip's timeline
+    skipped: str = ""               # why the lowering was not re-run
+
+
+def runs(art, graph, inputs, *, seed: int = 0, workers: int = 1, batch_size: int | None = None,
+         ray: str | None = None, progress=None) -> Runs:
+    """Run the decoded chip, the float model and (when it can be rebuilt) the compiler's lowering
+    of `graph` on `inputs`, in chunks of the batch (`snnc.interp.parallel.chunked`: in worker
+    processes with `workers`, on Ray with `ray`), joined exactly as one run."""
+    from snnc.interp.parallel import chunked
+    from snnc.progress import SILENT
     xs, T, B = _inputs(graph, inputs)
-    check = LoweringCheck(T, B)
-    why = _cannot_relower(art, graph)
-    if why:
-        check.skipped = why
-        return check
-    expected = relower(art, graph)
     chip = art.graph
-    want_out, want = run_mapped(expected, xs, raw=True, layers=True, seed=seed)
-    got_out, got = run_mapped(chip, xs, raw=True, layers=True, seed=seed)
+    pops = [p for p in chip.mapping.layers if p in graph.nodes]
+    skipped = _cannot_relower(art, graph)
+    graphs = (graph, chip) if skipped else (graph, chip, relower(art, graph))
+    fn = functools.partial(_chunk, seed=seed, pops=pops)
+    out = chunked(fn, xs, graph=graphs, batch_size=batch_size, workers=workers, ray=ray,
+                  progress=progress or SILENT)
+    return Runs(T, B, *out["chip"], *out["ref"], out.get("raw"), skipped)
+
+
+def _chunk(graphs: tuple, chunk: dict, window: tuple[int, int], *, seed: int, pops: list[str]) -> dict:
+    from snnc.artifact import run_mapped
+    from snnc.interp.engine import run
+    model, chip, *expected = graphs
+    ref = run(model, chunk, record=pops, seed=seed, batch_window=window)
+    out = {"chip": run_mapped(chip, chunk, layers=True, seed=seed, batch_window=window),
+           "ref": (ref.outputs, {p: ref.recorded[p] for p in pops})}
+    if expected:
+        out["raw"] = {name: run_mapped(g, chunk, raw=True, layers=True, seed=seed, batch_window=window)
+                      for name, g in (("chip", chip), ("want", expected[0]))}
+    return out
+
+
+# -- the chip against the compiler's lowering ----------------------------------------------------
+def lowering_check(art, r: Runs) -> LoweringCheck:
+    """The decoded chip against the compiler's lowering of the same model, bit for bit (raw timeline)."""
+    check = LoweringCheck(r.ticks, r.batch, skipped=r.skipped)
+    if r.skipped:
+        return check
+    (got_out, got), (want_out, want) = r.raw["chip"], r.raw["want"]
     if set(want) != set(got) or set(want_out) != set(got_out):
         check.differences = 1
         check.first = {"layer": f"the chip holds layers {sorted(got)}, the lowering {sorted(want)}"}
         return check
+    chip = art.graph
     for pop in sorted(want):
         diff = want[pop] != got[pop]
         check.differences += int(diff.sum())
@@ -96,26 +143,21 @@ def relower(art, graph):
 
 
 # -- the chip against the float model --------------------------------------------------------------
-def compare(art, graph, inputs, labels=None, *, seed: int = 0) -> Comparison:
-    """Run the float model and the decoded chip on `inputs`; align, and compare layer by layer."""
-    from snnc.artifact import run_mapped
-    from snnc.interp.engine import run
-    xs, T, B = _inputs(graph, inputs)
+def compare(art, graph, r: Runs, labels=None) -> Comparison:
+    """The float model against the decoded chip, layer by layer and output by output."""
+    T, B = r.ticks, r.batch
     chip = art.graph
-    chip_out, chip_layers = run_mapped(chip, xs, layers=True, seed=seed)
-    pops = [p for p in chip.mapping.layers if p in graph.nodes and p in chip_layers]
-    ref = run(graph, xs, record=pops, seed=seed)
     layers, first = [], None
-    for p in pops:
-        f = (ref.recorded[p] != 0).reshape(T, B, -1)
-        c = chip_layers[p]
+    for p in [p for p in r.ref_layers if p in r.chip_layers]:
+        f = (r.ref_layers[p] != 0).reshape(T, B, -1)
+        c = r.chip_layers[p]
         diff = f != c
         layers.append({"population": p, "origin": graph.nodes[p].origin, "latency": chip.mapping.layers[p].latency,
                        "neurons": int(f.shape[2]), "agreement": float(1 - diff.mean()) if diff.size else 1.0,
                        "float_spikes": int(f.sum()), "chip_spikes": int(c.sum())})
         first = _first(diff, p, chip, first, art.backend.locate)
-    outputs = {name: output_agreement(ref.outputs[name], y, graph) for name, y in chip_out.items()}
-    accuracy = _accuracy(ref.outputs, chip_out, graph, labels, B) if labels is not None else None
+    outputs = {name: output_agreement(r.ref[name], y, graph) for name, y in r.chip.items()}
+    accuracy = _accuracy(r.ref, r.chip, graph, labels, B) if labels is not None else None
     return Comparison(T, B, layers, outputs, first, accuracy)
 
 
