@@ -24,8 +24,10 @@ axis. A verify of a dataset streams it through both runs this way, e.g.
 
 and compares the joined arrays as it compares one run's.
 
-Workers: `workers=1` runs in this process; `workers=N` in a pool of N processes (the graph
-is sent to each once); `ray=ADDRESS` (or "auto", or "local" to start a local Ray) submits the
+Workers: `workers=1` runs in this process; `workers=N` in a pool of N processes started
+from a forkserver (the graph is sent to each once; a script that calls this needs the usual
+`if __name__ == "__main__":` guard, and each chunk's inputs are pickled to its worker, so
+pass spikes as bool or uint8 rather than int64); `ray=ADDRESS` (or "auto", or "local" to start a local Ray) submits the
 chunks as Ray tasks. Progress: `progress` (a `snnc.progress.Reporter`) advances by the
 samples of each chunk as it completes.
 """
