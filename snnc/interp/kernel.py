@@ -49,8 +49,7 @@ class Context:
     def whole_rows(self, batch: int) -> tuple[int, np.ndarray | None]:
         """(rows of the whole run, this run's rows among them) for a stepper whose random draws
         span the batch: it draws for every row of the whole run, instance-major, and keeps
-        these. The second item is None when this run is the whole run. Such a stepper calls
-        this when it is built (`snnc.interp.parallel.draws_span_batch` relies on it)."""
+        these. The second item is None when this run is the whole run."""
         per = batch // max(self.instances, 1)
         total = per if self.batch_total is None else self.batch_total
         if total == per and self.batch_start == 0:

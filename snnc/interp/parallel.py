@@ -37,7 +37,6 @@ import concurrent.futures as futures
 import copyreg
 import dataclasses
 import functools
-import inspect
 import io
 import multiprocessing
 import pickle
@@ -70,47 +69,23 @@ def _run_chunk(graph: Graph, inputs: dict, window: tuple[int, int], *, run_optio
 def simulate_batched(graph: Graph, x, *, batch_size: int | None = None, workers: int = 1,
                      ray: str | None = None, progress: Reporter = SILENT, **options):
     """`snnc.simulate(graph, x, **options)` over chunks of the batch, joined: the same arrays
-    ([T, B, ...], or [N, T, B, ...] with chip_instances) as one call. A graph without a host
-    mapping runs on the engine with its batch window, so stochastic steppers draw as in one
-    run; a compiled graph runs through `snnc.simulate`, whose chip draws are the whole run's
-    when it accepts `batch_window` (deterministic chips are identical in any case)."""
+    ([T, B, ...], or [N, T, B, ...] with chip_instances) as one call. Each chunk runs with its
+    batch window, so stochastic steppers draw as in one run. A graph without a host mapping
+    runs on the engine directly; a compiled one through `snnc.simulate` (the host's coding)."""
     from snnc import api
     mapped = graph.mapping is not None and bool(graph.mapping.inputs)
     xs = dict(x) if isinstance(x, Mapping) else ({"": x} if mapped else api.name_inputs(graph, x))
-    if mapped and "batch_window" not in inspect.signature(api.simulate).parameters and draws_span_batch(graph):
-        batch_size = None          # the chip's draws would depend on the chunks: one chunk keeps them exact
-        workers = 1
-        progress.note("the compiled chip draws random numbers across the batch; it runs as one chunk")
     fn = functools.partial(_simulate_chunk, single=not isinstance(x, Mapping), options=options)
     axis = 1 if options.get("chip_instances") is None else 2
     return chunked(fn, xs, graph=graph, batch_size=batch_size, workers=workers, ray=ray, progress=progress,
                    batch_axis=axis)
 
 
-def draws_span_batch(graph: Graph) -> bool:
-    """True when a stepper of `graph` draws random numbers across the batch (it asks its Context
-    for `whole_rows` when built), so that chunking must tell it its rows to keep results exact."""
-    from snnc.interp.kernel import Context, stepper_for
-    calls = []
-
-    @dataclasses.dataclass(frozen=True)
-    class Probe(Context):
-        def whole_rows(self, batch):
-            calls.append(batch)
-            return super().whole_rows(batch)
-    ctx = Probe(dt=graph.dt, method=graph.method, batch_total=2)
-    for name in graph.schedule():
-        if name not in graph.inputs and name not in graph.outputs:
-            stepper_for(graph.op(name))(graph.op(name), ctx, 1, name)
-    return bool(calls)
-
-
 def _simulate_chunk(graph: Graph, xs: dict, window: tuple[int, int], *, single: bool, options: dict):
     from snnc import api
     mapped = graph.mapping is not None and bool(graph.mapping.inputs)
     if mapped:
-        extra = {"batch_window": window} if "batch_window" in inspect.signature(api.simulate).parameters else {}
-        return api.simulate(graph, xs[""] if single else xs, **options, **extra)
+        return api.simulate(graph, xs[""] if single else xs, batch_window=window, **options)
     n = options.get("chip_instances")
     res = run(graph, xs, batch_window=window, strict=options.get("strict", False), seed=options.get("seed", 0),
               chip_instances=1 if n is None else int(n))

@@ -139,14 +139,6 @@ def test_cli_simulate_with_workers_and_batch_size_writes_the_single_process_outp
     assert "workers must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
-def test_graphs_whose_draws_span_the_batch_are_recognised():
-    from snnc.interp.parallel import draws_span_batch
-    assert draws_span_batch(truenorth_mesh(0, stochastic_every=2))
-    assert not draws_span_batch(truenorth_mesh(0))
-    assert not draws_span_batch(partitioned_loihi(0))
-    assert draws_span_batch(snnc.compile(mlp((6, 8, 3), seed=1), "analog").graph)          # read noise per sample
-
-
 def _both_runs(graphs, chunk, window):
     model, chip = graphs
     return run(model, chunk, batch_window=window).outputs, run(chip, chunk, batch_window=window).outputs
