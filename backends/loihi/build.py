@@ -70,14 +70,17 @@ class Dynamics:
             self.d_v, km = _steps(ctx.decay(op.tau_mem), target, "tau_mem")
             self.gain, self.membrane = km * op.r * ks * op.w_in, km * op.v_leak
         if in_current:                             # the membrane lives in u; v = u each tick
-            self.d_u, self.d_v = self.d_v, np.full(n, full, dtype=np.int64)
+            f = target.formats                     # (an IF membrane leaks by the register's least)
+            self.d_u = np.maximum(self.d_v, f.current_decay_range.lo + f.current_decay_offset)
+            self.d_v = np.full(n, full, dtype=np.int64)
 
 
 def in_current(op, target) -> bool:
     """Whether a subtracting neuron keeps its membrane in the current register (the target resets to
     0 only): u integrates with the membrane's leak, v = u each tick (full decay) crosses θ, and a
     synapse from the neuron to itself of weight −θ makes the next tick's subtraction. Exact for
-    LIF and IF without refractoriness (legalize approximates the others by a reset to 0)."""
+    LIF without refractoriness; an IF membrane leaks by the current register's least decay (1/4096
+    a tick on Loihi), reported by legalize, which resets the others to 0."""
     return op.reset_mode == "subtract" and RESET_MODES["subtract"] not in target.neurons.reset_modes
 
 

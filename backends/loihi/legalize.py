@@ -18,6 +18,9 @@ Faithful rewrites
   one tick before the neuron and same_tick: the current is the previous tick's by induction.
 
 Approximations (rule, what the chip computes instead)
+- subtract reset on a zero-reset chip (`neurons.reset_modes`) for an IF neuron: its membrane
+  goes into the current register as a LIF's does, where it leaks by the register's least
+  decay (1/4096 a tick on Loihi: the register cannot hold a current without leak).
 - subtract reset on a zero-reset chip (`neurons.reset_modes`) for a CUBA neuron (its current
   register holds the synaptic current) or one with a refractory period: reset to 0 at once;
   the residue v~ − θ above threshold is lost at each spike, so a neuron driven hard fires less.
@@ -98,6 +101,12 @@ class _Rewriter(GraphRewrite):
                                  "the threshold (the residue above threshold is lost; the membrane can live in "
                                  "the current register only for LIF and IF neurons without refractoriness)", why)
                 return op.replace(reset_mode="value", reset_timing="immediate", v_reset=np.zeros_like(op.v_reset))
+            f = t.formats
+            least = f.current_decay_range.lo + f.current_decay_offset
+            if decay_is_one(op, self.ctx) and least > 0:
+                self.approximate(name, "neurons.reset_modes", f"keep the membrane in the current register to "
+                                 f"subtract the threshold, where it leaks by {least}/{1 << f.decay_bits} a tick "
+                                 f"(the model's neuron does not leak)", why)
         if op.reset_mode == "subtract" and op.reset_timing == "immediate" and not decay_is_one(op, self.ctx):
             if isinstance(op, CubaLIF):
                 self.approximate(name, "loihi.cuba.reset", "subtract the threshold undecayed at the next tick "

@@ -167,15 +167,16 @@ def _state_peak(pos, neg, beta, theta, gain, d_v, headroom, in_current, d_u, uni
     if headroom == "input" or d_v is None:
         return u
     leak = np.where(in_current, d_u, d_v)
+    # a constant drive per tick adds up over at most unity / leak ticks (its fixed point); in the
+    # wrapping current register, over at most HORIZON ticks of a run (v saturates, harmlessly)
+    with np.errstate(divide="ignore"):
+        span = np.where(leak > 0, unity / np.maximum(leak, 1), np.inf)
+    span = np.where(in_current, np.minimum(span, HORIZON), span)
     rise = pos * gain + np.clip(beta, 0, None)
-    above = theta + 2 * rise
-    # a membrane in the wrapping current register driven past one spike a tick keeps rising (by at
-    # most rise − θ a tick, to its leak's fixed point); one in v saturates, which is harmless
-    excess = np.clip(rise - theta, 0, None)
-    grows = np.where(leak > 0, excess * unity / np.maximum(leak, 1), excess * HORIZON)
-    above = np.where(in_current, above + grows, above)
+    # a membrane in the current register driven past one spike a tick keeps rising by rise − θ a tick
+    above = theta + 2 * rise + np.where(in_current, np.clip(rise - theta, 0, None) * span, 0.0)
     drop = neg * gain + np.clip(-beta, 0, None)
-    below = np.where(leak > 0, drop * unity / np.maximum(leak, 1), np.where(in_current, drop * HORIZON, 0.0))
+    below = drop * np.where(np.isfinite(span), span, 0.0)
     return np.maximum(u, np.maximum(above, below))
 
 

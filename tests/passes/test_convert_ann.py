@@ -348,3 +348,48 @@ def test_calibration_from_a_npy_file_and_the_cli(tmp_path, capsys):
     assert "snn.if" in capsys.readouterr().out
     assert main(["inspect", str(model), "--calibration", str(tmp_path / "missing.npy")]) == 2
     assert "calibration: " in capsys.readouterr().err
+
+
+# -- the input coding each target takes, and static samples through the API --------------------------
+def test_a_converted_ann_enters_each_loihi_chip_as_it_can_and_passes_its_own_verify(digits):
+    """No option needed: graded payloads where the chip has graded spikes, spikes of a host encoder
+    (reported) where it has not; verify(..., ticks=T) presents static samples as the model codes them."""
+    net, X_tr, X_te, y_te = digits
+    g = snnc.load(graph_of(net), convert_ann=True, calibration=X_tr)
+    x, y = X_te[:120], y_te[:120]
+    expected = {"loihi": ("graded", []), "loihi1": ("rate", ["neurons.graded_spikes"])}
+    for target, (coding, rules) in expected.items():
+        art = snnc.compile(g, target)
+        entry = art.manifest["io"]["inputs"]["x"]
+        assert (entry["encoding"], entry["frac_bits"], entry["payload_bits"]) == (coding, 7, 8)   # calibration peak 1
+        inputs = [a for a in art.manifest["approximations"] if a["node"] == "x"]
+        assert [a["rule"] for a in inputs] == rules
+        report = snnc.verify(art, model=g, inputs=x, labels=y, ticks=32)
+        acc = report.comparison.accuracy
+        print(f"converted digits MLP on {target} ({coding} input, 32 ticks): accuracy float {acc['float']:.4f}, "
+              f"chip {acc['chip']:.4f}")
+        assert report.ok and acc["drop"] <= 0.005, str(report)
+        static = snnc.simulate(art, x[:8], ticks=32)
+        assert static.shape == (32, 8, 10) and np.array_equal(static, snnc.simulate(art, encode(g, x[:8], 32)))
+
+
+def test_the_host_encoder_sends_the_rounded_running_sum():
+    from snnc.artifact import rate_encode
+    x = np.random.default_rng(0).uniform(-0.3, 1.0, (50, 4, 6))
+    s = rate_encode(x, 7, 8)
+    p = np.clip(np.rint(x * 128), 0, 127)
+    assert set(np.unique(s)) <= {0, 1}
+    assert np.array_equal(np.cumsum(s, axis=0), np.floor(np.cumsum(p, axis=0) / 128 + 0.5))
+    assert not rate_encode(np.full((9, 1, 1), -0.5), 7, 8).any()
+
+
+def test_static_samples_through_simulate_and_their_announcement():
+    g = snnc.load(tiny_ann(), convert_ann=True, calibration=np.random.default_rng(1).uniform(0, 1, (20, 3)))
+    x = np.random.default_rng(2).uniform(0, 1, (5, 3))
+    assert np.array_equal(snnc.simulate(g, x, ticks=6), snnc.simulate(g, encode(g, x, 6)))
+    with pytest.warns(UserWarning, match=r"^ticks=4: the model stores no input coding, so each static sample is "
+                                         r"presented unchanged on all 4 ticks"):
+        y = snnc.simulate(tiny_ann(), x, ticks=4)
+    assert y.shape == (4, 5, 2) and np.allclose(y, snnc.simulate(tiny_ann(), np.repeat(x[None], 4, axis=0)))
+    with pytest.raises(UsageError, match=r"^ticks=0: ticks must be an integer >= 1$"):
+        snnc.simulate(g, x, ticks=0)
