@@ -198,12 +198,17 @@ class Graph:
         return TensorType(self.op(name).shape)
 
     def verify(self, *, pass_name: str | None = None) -> Graph:
-        """Check every IR rule; return self, or raise `IRVerificationError` naming each node."""
-        from snnc.ir.verify import verify_graph
-        diags = verify_graph(self)
+        """Check every IR rule; return self, or raise `IRVerificationError` naming each node.
+        The graph is immutable, so its diagnostics are computed once."""
+        diags = self._diagnostics
         if diags:
             raise IRVerificationError(diags, pass_name=pass_name)
         return self
+
+    @cached_property
+    def _diagnostics(self) -> tuple:
+        from snnc.ir.verify import verify_graph
+        return tuple(verify_graph(self))
 
     # -- building new graphs ------------------------------------------------------------
     def replace(self, *, nodes: Iterable[Node] | None = None, edges: Iterable[Edge] | None = None,
