@@ -10,8 +10,8 @@ NEURON_FIELDS = ("leak", "leak_reversal", "stochastic_leak", "alpha", "beta", "t
 ROW_FIELDS = ("weight", "stochastic_weight")       # [N, 4] per neuron
 
 
-def make_core(crossbar, axon_type, weight, *, leak=0, alpha=1, beta=0, reset_mode=RESET_NORMAL, saturate=1,
-              reset_value=0, membrane_bits: int, prng_seed: int = 0) -> Core:
+def make_core(crossbar, axon_type, weight, *, leak=0, leak_reversal=0, alpha=1, beta=0, reset_mode=RESET_NORMAL,
+              saturate=1, reset_value=0, membrane_bits: int, prng_seed: int = 0) -> Core:
     """A deterministic core; per-neuron scalars broadcast to [N]."""
     crossbar = np.asarray(crossbar, np.int64)
     n = crossbar.shape[1]
@@ -22,7 +22,7 @@ def make_core(crossbar, axon_type, weight, *, leak=0, alpha=1, beta=0, reset_mod
     return Core(crossbar=crossbar, axon_type=np.asarray(axon_type, np.int64),
                 weight=np.asarray(weight, np.int64).reshape(n, AXON_TYPES),
                 stochastic_weight=np.zeros((n, AXON_TYPES), np.int64), leak=per_neuron(leak),
-                leak_reversal=per_neuron(0), stochastic_leak=per_neuron(0), alpha=per_neuron(alpha),
+                leak_reversal=per_neuron(leak_reversal), stochastic_leak=per_neuron(0), alpha=per_neuron(alpha),
                 beta=per_neuron(beta), threshold_mask_bits=per_neuron(0), reset_mode=per_neuron(reset_mode),
                 saturate=per_neuron(saturate), reset_value=per_neuron(reset_value),
                 membrane_bits=membrane_bits, prng_seed=prng_seed)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.backends.truenorth.files import (CORE_ARRAYS, CORE_PREFIX, DEST_FIELDS, HOST, HOST_JSON, HOST_NPZ,
-                                           NEURON_ARRAYS)
+                                           HOST_PROGRAM, HOST_PROGRAM_NPZ, NEURON_ARRAYS)
 from snnc.backends.truenorth.netlist import ROLES
 from snnc.backends.truenorth.ops import SCHEDULER_TICKS, Core, Route
 from snnc.errors import IRVerificationError, MalformedInputError
@@ -47,6 +47,7 @@ class _Route:
     origin: str
     file: str                                         # the file that declares it
     entries: list = field(default_factory=list)      # (source element, axon, delay)
+    recurrent: bool = False                           # behind a recurrent edge: the node's delay is one less
 
 
 @dataclass
@@ -114,14 +115,15 @@ def decode(art, target=None) -> Graph:
     files = _Files(art)
     host = _host_json(files)
     cores = _cores(files)
-    _names_distinct(files, _named(host, cores))
+    program = _program(files, host)
+    _names_distinct(files, _named(host, cores, program))
     by_index = {c.index: c for c in cores}
     routes = _declared_routes(files, host, cores)
     _core_entries(files, cores, by_index, routes)
     arrays = files.arrays(HOST_NPZ)
     _input_entries(files, host, arrays, by_index, routes)
-    outputs = _output_entries(files, host, arrays, cores, by_index, routes)
-    return _graph(files, host, cores, routes, outputs)
+    sizes = _host_entries(files, host, arrays, cores, by_index, routes, program)
+    return _graph(files, host, cores, routes, sizes, program)
 
 
 # -- host.json ---------------------------------------------------------------------------------------
@@ -131,6 +133,8 @@ class _Host:
     inputs: list[tuple[str, str]]                   # (node, origin), in graph order
     outputs: list[tuple[str, str, list]]            # (node, origin, routes_in)
     mapping: Mapping
+    reads: list[tuple[str, str, list]] = field(default_factory=list)   # (host node, program stream, routes_in)
+    latency: dict[str, int] = field(default_factory=dict)              # of each host node
 
 
 def _host_json(files: _Files) -> _Host:
@@ -163,7 +167,49 @@ def _host_json(files: _Files) -> _Host:
     names = [n for n, _ in inputs]
     if set(mapping.inputs) != set(names) or len(set(names)) != len(names):
         raise files.fail(HOST_JSON, f"mapping.inputs lists {sorted(mapping.inputs)}, 'inputs' lists {names}")
-    return _Host(attrs, inputs, outputs, mapping)
+    reads = []
+    for i, entry in enumerate(h.get("reads", [])):
+        where = f"reads[{i}]"
+        entry = entry if isinstance(entry, dict) else {}
+        reads.append(tuple(files.value(entry, k, t, HOST_JSON, where)
+                           for k, t in (("node", str), ("stream", str), ("routes_in", list))))
+    latency = h.get("host_latency", {})
+    if not isinstance(latency, dict) or any(not isinstance(v, int) or isinstance(v, bool) or v < 0
+                                            for v in latency.values()):
+        raise files.fail(HOST_JSON, "'host_latency' must map host nodes to integers >= 0")
+    return _Host(attrs, inputs, outputs, mapping, reads, dict(latency))
+
+
+# -- host_program.snnir --------------------------------------------------------------------------------
+def _program(files: _Files, host: _Host) -> Graph | None:
+    """The float nodes the host runs: their graph, whose inputs are the streams host.json's reads
+    name and whose outputs are graph outputs; None when there is no program."""
+    if HOST_PROGRAM not in files.art.files:
+        if host.reads or host.latency:
+            raise files.fail(HOST_JSON, f"names host nodes ('reads', 'host_latency') but {HOST_PROGRAM} is missing")
+        return None
+    from snnc.errors import SnncError
+    from snnc.ir.text import parse_graph
+    sidecar = files.arrays(HOST_PROGRAM_NPZ) if HOST_PROGRAM_NPZ in files.art.files else {}
+    try:
+        text = files.art.files[HOST_PROGRAM].decode("utf-8")
+        g = parse_graph(text, sidecar=sidecar, file=files.where(HOST_PROGRAM))
+    except (UnicodeDecodeError, SnncError) as exc:
+        raise files.fail(HOST_PROGRAM, f"not a host program this snnc can read ({exc})") from None
+    streams = [stream for _, stream, _ in host.reads]
+    if list(g.inputs) != streams:
+        raise files.fail(HOST_PROGRAM, f"its inputs {list(g.inputs)} are not the streams host.json reads {streams}")
+    for node, stream, _ in host.reads:
+        fed = [e.dst for e in g.out_edges(stream)]
+        if fed != [node]:
+            raise files.fail(HOST_PROGRAM, f"stream '{stream}' feeds {fed}, host.json says it feeds '{node}'")
+    outputs = [o for o, _, _ in host.outputs]
+    if any(o not in outputs for o in g.outputs):
+        raise files.fail(HOST_PROGRAM, f"its outputs {list(g.outputs)} are not all graph outputs {outputs}")
+    body = set(g.nodes) - set(g.inputs) - set(g.outputs)
+    if set(host.latency) != body:
+        raise files.fail(HOST_JSON, f"'host_latency' names {sorted(host.latency)}, the program runs {sorted(body)}")
+    return g
 
 
 # -- cores/core_NNNN.{json,npz} ------------------------------------------------------------------------
@@ -242,12 +288,14 @@ def _declared_routes(files: _Files, host: _Host, cores: list[_Core]) -> dict[tup
     routes: dict[tuple[str, str], _Route] = {}
     ends = [(f"{c.stem}.json", c.node, c.meta["routes_in"], inputs | core_nodes) for c in cores]
     ends += [(HOST_JSON, node, declared, core_nodes) for node, _, declared in host.outputs]
+    ends += [(HOST_JSON, node, declared, core_nodes) for node, _, declared in host.reads]
     for fname, dst, declared, sources in ends:
         for i, r in enumerate(declared):
             where = f"{dst}: routes_in[{i}]"
             r = r if isinstance(r, dict) else {}
             route = _Route(files.value(r, "node", str, fname, where), files.value(r, "source", str, fname, where),
-                           dst, files.value(r, "origin", str, fname, where), fname)
+                           dst, files.value(r, "origin", str, fname, where), fname,
+                           recurrent=files.value(r, "recurrent", bool, fname, where) if "recurrent" in r else False)
             if route.src not in sources:
                 raise files.fail(fname, f"{where}: source '{route.src}' is not a graph input or core node that "
                                         f"may feed '{dst}'")
@@ -304,43 +352,48 @@ def _input_entries(files: _Files, host: _Host, arrays: dict, by_index: dict, rou
                                                f"an axon of a core within the scheduler's {SCHEDULER_TICKS} ticks")
                 _route(files, routes, x, dst.node, HOST_NPZ, what).entries.append((e, axon, delay))
     known = {f"input.{x}.{k}" for x, _ in host.inputs for k in ("ptr", "target")}
-    known |= {f"output.{o}.source" for o, _, _ in host.outputs}
+    known |= {f"output.{o}.source" for o, _, _ in host.outputs} | {f"read.{n}.source" for n, _, _ in host.reads}
     extra = sorted(set(arrays) - known)
     if extra:
         raise files.fail(HOST_NPZ, f"holds array '{extra[0]}', which names no input or output of host.json")
 
 
-def _output_entries(files: _Files, host: _Host, arrays: dict, cores: list[_Core], by_index: dict,
-                    routes: dict) -> dict[str, int]:
-    """Each output element's neuron (host.npz) matched with that neuron's host destination row."""
+def _host_entries(files: _Files, host: _Host, arrays: dict, cores: list[_Core], by_index: dict,
+                  routes: dict, program: Graph | None) -> dict[str, int]:
+    """Each element the host reads — of a graph output, or of a host node's input — matched with
+    the neuron host.npz names and that neuron's host destination row; the size of each."""
     pending: dict[tuple[int, int, int], list[int]] = {}                # (core, neuron, element) -> delays
     for c in cores:
         for j, d, axon, delay in c.dest.tolist():
             if d == HOST:
                 pending.setdefault((c.index, j, axon), []).append(delay)
-    sizes = {}
-    for o, _, _ in host.outputs:
-        source = arrays.get(f"output.{o}.source")
+    fed = set(program.outputs) if program is not None else set()
+    tables = [(o, f"output.{o}.source") for o, _, _ in host.outputs if o not in fed]
+    tables += [(n, f"read.{n}.source") for n, _, _ in host.reads]
+    sizes = {o: int(np.prod(program.op(o).shape)) for o in fed}
+    for dst, key in tables:
+        source = arrays.get(key)
         if source is None or source.ndim != 2 or source.shape[1] != 2 or not len(source):
-            raise files.fail(HOST_NPZ, f"output.{o}.source must be an [n, 2] array (core, neuron per element)")
-        sizes[o] = len(source)
+            raise files.fail(HOST_NPZ, f"{key} must be an [n, 2] array (core, neuron per element)")
+        sizes[dst] = len(source)
         for e, (core, j) in enumerate(source.tolist()):
             delays = pending.get((core, j, e))
-            if not delays:
-                raise files.fail(HOST_NPZ, f"output.{o}.source element {e} reads core {core} neuron {j}, which "
+            if not delays or core not in by_index:
+                raise files.fail(HOST_NPZ, f"{key} element {e} reads core {core} neuron {j}, which "
                                            f"sends nothing to host element {e}")
-            _route(files, routes, by_index[core].node, o, HOST_NPZ, f"core {core} neuron {j}").entries.append(
+            _route(files, routes, by_index[core].node, dst, HOST_NPZ, f"core {core} neuron {j}").entries.append(
                 (j, e, delays.pop()))
     left = sorted(k for k, v in pending.items() if v)
     if left:
         core, j, e = left[0]
         raise files.fail(f"{CORE_PREFIX}{core:04d}.npz", f"neuron {j} sends to host element {e}, which no output "
-                                                         f"of host.npz reads")
+                                                         f"or host node of host.npz reads")
     return sizes
 
 
 # -- the graph ---------------------------------------------------------------------------------------
-def _graph(files: _Files, host: _Host, cores: list[_Core], routes: dict, out_sizes: dict) -> Graph:
+def _graph(files: _Files, host: _Host, cores: list[_Core], routes: dict, out_sizes: dict,
+           program: Graph | None) -> Graph:
     sizes = {x: host.mapping.inputs[x].size for x, _ in host.inputs}
     sizes.update({c.node: c.op.neurons for c in cores})
     axons = {c.node: c.op.axons for c in cores} | out_sizes
@@ -349,13 +402,26 @@ def _graph(files: _Files, host: _Host, cores: list[_Core], routes: dict, out_siz
         into.setdefault(r.dst, []).append(r)
     nodes = [Node(x, Input(shape=(sizes[x],)), origin) for x, origin in host.inputs]
     edges = []
+
+    def fed(dst: str) -> list[Node]:
+        return [_route_node(files, r, sizes[r.src], axons[r.dst], edges) for r in into.get(dst, [])]
+
     for c in cores:
-        nodes += [_route_node(r, sizes[r.src], axons[r.dst], edges) for r in into.get(c.node, [])]
+        nodes += fed(c.node)
         nodes.append(Node(c.node, c.op, c.origin))
-    nodes += [_route_node(r, sizes[r.src], axons[r.dst], edges) for o, _, _ in host.outputs for r in into.get(o, [])]
-    nodes += [Node(o, Output(shape=(out_sizes[o],)), origin) for o, origin, _ in host.outputs]
-    _names_distinct(files, _named(host, cores) + [(r.node, "a route", r.file) for r in routes.values()])
-    mapping = _mapping(host.mapping, cores)
+    if program is not None:
+        streams = set(program.inputs)
+        for name, node in program.nodes.items():
+            if name not in streams and name not in program.outputs:
+                nodes += fed(name)
+                nodes.append(node)
+        edges += [e for e in program.edges if e.src not in streams]
+    for o, origin, _ in host.outputs:
+        nodes += fed(o)
+        nodes.append(Node(o, Output(shape=(out_sizes[o],)), origin))
+    _names_distinct(files, _named(host, cores, program) + [(r.node, "a route", r.file) for r in routes.values()])
+    mapping = _mapping(host.mapping, cores).replace(latency={**{c.node: c.meta["latency"] for c in cores},
+                                                             **host.latency})
     a = host.attrs
     try:
         graph = Graph(nodes, edges, inputs=[x for x, _ in host.inputs], outputs=[o for o, _, _ in host.outputs],
@@ -366,10 +432,12 @@ def _graph(files: _Files, host: _Host, cores: list[_Core], routes: dict, out_siz
                                   file=str(files.art.path or "<artifact>")) from None
 
 
-def _named(host: _Host, cores: list[_Core]) -> list[tuple[str, str, str]]:
-    """(node name, what it is, the file declaring it) of the inputs, cores and outputs."""
+def _named(host: _Host, cores: list[_Core], program: Graph | None = None) -> list[tuple[str, str, str]]:
+    """(node name, what it is, the file declaring it) of the inputs, cores, host nodes and outputs."""
+    body = [n for n in program.nodes if n not in program.inputs and n not in program.outputs] if program else []
     return ([(x, "a graph input", HOST_JSON) for x, _ in host.inputs]
             + [(c.node, "a core", f"{c.stem}.json") for c in cores]
+            + [(n, "a host node", HOST_PROGRAM) for n in body]
             + [(o, "a graph output", HOST_JSON) for o, _, _ in host.outputs])
 
 
@@ -382,10 +450,16 @@ def _names_distinct(files: _Files, named: list[tuple[str, str, str]]) -> None:
         kinds[name] = kind
 
 
-def _route_node(r: _Route, n_in: int, n_axons: int, edges: list) -> Node:
+def _route_node(files: _Files, r: _Route, n_in: int, n_axons: int, edges: list) -> Node:
+    """The route node of `r`: behind a recurrent edge, its delays one less (the edge holds one tick)."""
     e = np.array(sorted(r.entries), np.int64).reshape(-1, 3)
-    edges += [Edge(r.src, r.node), Edge(r.node, r.dst)]
-    return Node(r.node, Route(source=e[:, 0], axon=e[:, 1], delay=e[:, 2], n_in=n_in, n_axons=n_axons), r.origin)
+    if r.recurrent and e.size and e[:, 2].min() < 1:
+        raise files.fail(r.file, f"route '{r.node}' is recurrent but an entry has delay {int(e[:, 2].min())} "
+                                 f"(a recurrent route's delay includes its edge's tick: at least 1)")
+    edges += [Edge(r.src, r.node, recurrent=r.recurrent), Edge(r.node, r.dst)]
+    back = 1 if r.recurrent else 0
+    return Node(r.node, Route(source=e[:, 0], axon=e[:, 1], delay=e[:, 2] - back, n_in=n_in, n_axons=n_axons),
+                r.origin)
 
 
 def _mapping(host: Mapping, cores: list[_Core]) -> Mapping:

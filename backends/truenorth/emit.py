@@ -2,24 +2,29 @@
 
 Mapping decisions are the passes'; this module writes them down: per core its crossbar,
 axon types, neuron registers, the one destination of each neuron, its node name, origin,
-mapping entries and the routes feeding it; the host's input and output maps, the graph
-inputs and outputs and the mapping record's host tables; the manifest sections with cores
-used, per-layer parts and an estimate of power at the target's tick. Every file is a
+mapping entries and the routes feeding it; the host's input and read maps, the graph
+inputs and outputs, the float nodes the host runs (host_program.snnir) and the mapping
+record's host tables; the manifest sections with cores used, per-layer parts and an
+estimate of power at the target's tick. Every file is a
 deterministic function of the mapped graph alone, and holds what `decode.py` needs to
 rebuild that graph: `emit(decode(artifact))` writes the same bytes.
 """
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from snnc.artifact import io_json, json_bytes, npz_bytes
 from snnc.backend import Emitted
 from snnc.backends.truenorth.cores import NEURON_FIELDS, ROW_FIELDS
-from snnc.backends.truenorth.files import CORE_FILE, DEST_FIELDS, HOST, HOST_JSON, HOST_NPZ
+from snnc.backends.truenorth.files import (CORE_FILE, DEST_FIELDS, HOST, HOST_JSON, HOST_NPZ, HOST_PROGRAM,
+                                           HOST_PROGRAM_NPZ)
 from snnc.backends.truenorth.netlist import Link, Netlist
 from snnc.errors import UsageError
+from snnc.ir.graph import Edge, Graph, Node, unique_name
+from snnc.ir.snn import Input
+from snnc.ir.text import print_graph
 
 
 @dataclass(frozen=True)
@@ -45,29 +50,37 @@ def core_arrays(op, destinations: np.ndarray) -> dict[str, np.ndarray]:
     return arrays
 
 
-def routes_in(links: list[Link]) -> list[dict]:
-    """The routes feeding one core or output, in graph order: node name, source node, origin."""
-    return [{"node": l.name, "source": l.src, "origin": l.origin} for l in links]
+def routes_in(graph, links: list[Link]) -> list[dict]:
+    """The routes feeding one core, host node or output, in graph order: node name, source node,
+    origin, and `recurrent` for a route behind a recurrent edge."""
+    out = []
+    for l in links:
+        entry = {"node": l.name, "source": l.src, "origin": l.origin}
+        if any(e.recurrent for e in graph.in_edges(l.name)):
+            entry["recurrent"] = True
+        out.append(entry)
+    return out
 
 
 def build(graph):
-    """(core tables in core order, host input map, host output map, netlist) of a placed graph."""
+    """(core tables in core order, host input map, host read maps, netlist) of a placed graph: the
+    host reads an output element, or an element of a host node's input, from one neuron each."""
     net = Netlist.of(graph)
     index = check_mapped(graph, net)
     dests = {c: [] for c in net.cores}
     host_in = {n: [[] for _ in range(net.inputs[n].op.shape[0])] for n in net.inputs}
-    host_out = {n: np.full((net.outputs[n].op.shape[0], 2), -1, np.int64) for n in net.outputs}
+    reads = {l.dst: np.full((l.n_axons, 2), -1, np.int64) for l in net.links if l.dst not in net.cores}
     for link in net.links:
         for src, axon, delay in zip(link.source.tolist(), link.axon.tolist(), link.delay.tolist()):
             if link.src in net.inputs:
                 host_in[link.src][src].append((index[link.dst], axon, delay))
-            elif link.dst in net.outputs:
+            elif link.dst not in net.cores:
                 dests[link.src].append((src, HOST, axon, delay))
-                host_out[link.dst][axon] = (index[link.src], src)
+                reads[link.dst][axon] = (index[link.src], src)
             else:
                 dests[link.src].append((src, index[link.dst], axon, delay))
     tables = sorted(((index[c], c, net.cores[c].op, np.array(sorted(dests[c]), np.int64)) for c in net.cores))
-    return tables, host_in, host_out, net
+    return tables, host_in, reads, net
 
 
 def check_mapped(graph, net: Netlist) -> dict[str, int]:
@@ -83,8 +96,11 @@ def check_mapped(graph, net: Netlist) -> dict[str, int]:
                 raise UsageError(f"emit: core node '{name}' has no entry in mapping.{table}; {after}")
         if m.cores[name] not in m.place:
             raise UsageError(f"emit: core {m.cores[name]} (node '{name}') has no position (mapping.place); {after}")
+    for name in net.host:
+        if name not in m.latency:
+            raise UsageError(f"emit: host node '{name}' has no entry in mapping.latency; {after}")
     for link in net.links:
-        if link.src in net.inputs and link.dst in net.outputs:
+        if link.src in net.inputs and link.dst not in net.cores:
             raise UsageError(f"emit: route {link.name} joins the host to the host; a TrueNorth route starts or "
                              f"ends at a core")
     return dict(m.cores)
@@ -92,7 +108,7 @@ def check_mapped(graph, net: Netlist) -> dict[str, int]:
 
 def emit(graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
     """The family's files and manifest sections, from a mapped graph alone."""
-    tables, host_in, host_out, net = build(graph)
+    tables, host_in, reads, net = build(graph)
     m = graph.mapping
     files: dict[str, bytes] = {}
     per_core = []
@@ -104,7 +120,8 @@ def emit(graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
         per_core.append({"core": idx, "node": name, "role": meta["role"], "position": meta["position"],
                          **meta["resources"]})
     io_ann = io_json(m)
-    files[HOST_JSON], files[HOST_NPZ] = _host_files(graph, net, io_ann, host_in, host_out)
+    files[HOST_JSON], files[HOST_NPZ] = _host_files(graph, net, io_ann, host_in, reads)
+    files.update(host_program(graph, net))
     sections = {"io": io_ann, "layers": _layers(graph, tables, io_ann, m.parts),
                 "resources": _resources(per_core, target),
                 "estimate": estimate(per_core, host_in, target, options, io_ann)}
@@ -120,7 +137,8 @@ def core_meta(graph, net: Netlist, idx: int, name: str, op, dest: np.ndarray) ->
               "destinations": len(dest)}
     return {"core": idx, "node": name, "origin": graph.nodes[name].origin, "role": m.roles[name],
             "latency": m.latency[name], "position": m.place[idx].as_list(), "parts": part, "resources": counts,
-            "membrane_bits": op.membrane_bits, "prng_seed": op.prng_seed, "routes_in": routes_in(net.into(name))}
+            "membrane_bits": op.membrane_bits, "prng_seed": op.prng_seed,
+            "routes_in": routes_in(graph, net.into(name))}
 
 
 def report(result) -> dict:
@@ -145,34 +163,71 @@ def summary(art) -> str:
             f"{r['totals']['synapses']} synapses")
 
 
-def _host_files(graph, net: Netlist, io_ann: dict, host_in: dict, host_out: dict) -> tuple[bytes, bytes]:
-    """host.json (graph attributes, inputs, outputs and the routes into them, the mapping's host
-    tables) and host.npz (input element -> axons, output element -> neuron)."""
+def _host_files(graph, net: Netlist, io_ann: dict, host_in: dict, reads: dict) -> tuple[bytes, bytes]:
+    """host.json (graph attributes, inputs, outputs, the host nodes the chip feeds and the routes
+    into them, the mapping's host tables) and host.npz (input element -> axons, output or host
+    node element -> neuron)."""
     arrays = {}
     for name, lists in host_in.items():
         arrays[f"input.{name}.ptr"] = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
         arrays[f"input.{name}.target"] = np.array([x for lst in lists for x in sorted(lst)], np.int64).reshape(-1, 3)
-    for name, table in host_out.items():
-        arrays[f"output.{name}.source"] = table
+    for name, table in reads.items():
+        arrays[f"{'output' if name in net.outputs else 'read'}.{name}.source"] = table
+    streams = stream_names(net)
     meta = {"graph": {"dt": graph.dt, "method": graph.method, "version": graph.version,
                       "metadata": dict(graph.metadata)},
             "inputs": [{"node": n, "origin": graph.nodes[n].origin} for n in graph.inputs],
-            "outputs": [{"node": n, "origin": graph.nodes[n].origin, "routes_in": routes_in(net.into(n))}
+            "outputs": [{"node": n, "origin": graph.nodes[n].origin, "routes_in": routes_in(graph, net.into(n))}
                         for n in graph.outputs],
             "mapping": io_ann}
+    if net.host:
+        meta["reads"] = [{"node": n, "stream": streams[n], "routes_in": routes_in(graph, net.into(n))}
+                         for n in net.host if n in streams]
+        meta["host_latency"] = {n: graph.mapping.latency[n] for n in net.host}
     return json_bytes(meta), npz_bytes(arrays)
+
+
+def stream_names(net: Netlist) -> dict[str, str]:
+    """The host program's input that stands for the chip's spikes into each host node the chip feeds."""
+    taken = set(net.host) | set(net.inputs) | set(net.outputs) | set(net.cores) | {l.name for l in net.links}
+    out = {}
+    for n in net.host:
+        if net.into(n):
+            out[n] = unique_name(f"{n}.chip", taken)
+            taken.add(out[n])
+    return out
+
+
+def host_program(graph, net: Netlist) -> dict[str, bytes]:
+    """host_program.snnir (+ .npz): the float nodes the host runs, as a graph whose inputs are the
+    chip's spikes into each (one per host node the chip feeds) and whose outputs are the graph
+    outputs they feed; nothing when the host runs none."""
+    if not net.host:
+        return {}
+    streams = stream_names(net)
+    nodes = [Node(s, Input(shape=(net.into(n)[0].n_axons,)), "") for n, s in streams.items()]
+    nodes += list(net.host.values())
+    outputs = [o for o in graph.outputs if any(e.src in net.host for e in graph.in_edges(o))]
+    nodes += [net.outputs[o] for o in outputs]
+    edges = [Edge(s, n) for n, s in streams.items()] + list(net.host_edges)
+    program = Graph(nodes, edges, inputs=list(streams.values()), outputs=outputs, dt=graph.dt, method=graph.method)
+    sidecar: dict[str, np.ndarray] = {}
+    files = {HOST_PROGRAM: print_graph(program, sidecar=sidecar).encode("utf-8")}
+    if sidecar:
+        files[HOST_PROGRAM_NPZ] = npz_bytes(sidecar)
+    return files
 
 
 def _layers(graph, tables, io_ann: dict, parts: dict) -> list[dict]:
     """Per source population: origin, latency and the cores holding its neurons."""
     core_of = {name: idx for idx, name, _, _ in tables}
     out = {}
-    for node, (pop, offset, count, first) in sorted(((n, astuple(p)) for n, p in parts.items()),
-                                                    key=lambda kv: (kv[1][0], kv[1][1])):
-        entry = out.setdefault(pop, {"population": pop, "neurons": 0, "parts": [],
-                                     "latency": io_ann.get("layers", {}).get(pop, {}).get("latency")})
-        entry["parts"].append({"node": node, "core": core_of[node], "offset": offset, "count": count, "first": first})
-        entry["neurons"] += count
+    for node, p in sorted(parts.items(), key=lambda kv: (kv[1].population, kv[1].offset)):
+        entry = out.setdefault(p.population, {"population": p.population, "neurons": 0, "parts": [],
+                                              "latency": io_ann.get("layers", {}).get(p.population, {}).get("latency")})
+        entry["parts"].append({"node": node, "core": core_of[node], "offset": p.offset, "count": p.count,
+                               "first": p.first})
+        entry["neurons"] += p.count
     for entry in out.values():
         entry["origin"] = graph.nodes[entry["parts"][0]["node"]].origin
     return [out[k] for k in sorted(out)]

@@ -1,24 +1,25 @@
-"""`truenorth-encode`: every spiking population becomes one (virtual) `truenorth.core`.
+"""One population's integers: its weights over axon types, leak, thresholds, reset and floor.
 
-Each population P of `snn.if` neurons, with everything that drives it folded into one
-matrix per source (`snnc.passes.populations`, with the Loihi lowering's spec), becomes a core
-whose integer run is P's: the core may still exceed the chip's 256 × 256 (the later passes
-split it), but its arithmetic is final. Per neuron j, in membrane units per tick
-(IF: v~[t] = v[t−1] + dt·r·(Σ_S A_S y_S[t] + c)):
+A population P, with everything that drives it folded into one matrix per (source, lag)
+term (`build.py`), becomes a core whose integer run is P's (`neuron.py` says what P's
+neurons become): the core may still exceed the chip's 256 × 256 (later passes split it),
+but its arithmetic is final. Per neuron j, in membrane units per tick:
 
-    E_j    = dt·r_j · [A_S1 | A_S2 | ...]_j     weights per input spike
-    b_j    = dt·r_j · c_j                        bias per tick (the affine constant)
+    E_j    = g_j · [A_S1 | A_S2 | ...]_j · payload    weights per input spike
+    λ_j    the leak: the bias b_j = g_j c_j (+ rest), or, for a leaky neuron, b_j − λ_decay
+           (constant) or −λ_decay toward 0 (leak reversal) when it has no bias
 
 Weights: E is factorised (`factorize.py`) with D axons per input; then every neuron gets
 an integer scale k_j, the largest that keeps its four weights, its leak, its threshold and
 its reset value within the target's ranges, and
 
     s_j^g = round(k_j · s_j^g(float))   (then each synapse picks the closest integer subset sum)
-    leak  = round(k_j · b_j)             (bias as leak, σ_λ = sign; deterministic, ε = 0)
+    leak  = round(k_j · λ_j)             (σ_λ = sign; deterministic; ε = 1 for leak reversal)
     α_j   = floor(k_j θ_j) + 1           (V ≥ α  ⇔  V > k_j θ_j, the source's strict >)
             max(1, round(k_j θ_j))       for linear reset, whose subtraction of α sets the rate
     γ_j   = 0 normal (R = round(k_j · v_reset)), 1 linear (subtract), 2 none — from reset_mode
-    κ_j = 1, β_j = the deepest floor the formats allow (the source's v is unbounded below)
+    κ_j = 1, β_j = round(k_j · floor_j), or the deepest floor the formats allow (the source's
+          v is unbounded below)
 
 Duplication D (option `duplication`, 0 = per layer): the most precise D, the smallest of
 equally precise ones (an exactly representable layer uses the fewest axons). When its
@@ -26,10 +27,9 @@ inputs do not fit one core's axons (D · inputs > core.axons), the most precise 
 is taken instead if its relative RMS weight error is at most `max_error`; otherwise the
 precise one stays and `truenorth-split-fan-in` splits the fan-in.
 
-Routes: a graph input reaches its axons with delay 0 (active in the tick the host sends
-it); a population's spikes with the smallest delay, then `latency.balance` aligns paths.
-Statistics per layer: D, inputs, axons, the weight approximation error (relative RMS and
-max) and, with D chosen per layer, the error every D would have had.
+The factorisation is faithful when every realised weight is the model's weight rounded to
+the neuron's integer grid (|k_j E_ji − W̃_ji| ≤ 1/2); otherwise `exact` is False and the
+lowering lists the layer's weight error as an approximation (rule `core.axon_types`).
 """
 from __future__ import annotations
 
@@ -37,17 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.backends.loihi.lower import POPULATIONS
 from snnc.backends.truenorth import factorize as fz
 from snnc.backends.truenorth.cores import make_core
-from snnc.backends.truenorth.latency import annotate, balance
-from snnc.backends.truenorth.netlist import Netlist, new_link
 from snnc.backends.truenorth.ops import RESET_LINEAR, RESET_NONE, RESET_NORMAL
-from snnc.ir.graph import Graph, Node
-from snnc.ir.snn import Input, Output
-from snnc.ir.mapping import HostInput, HostOutput, Mapping, PartOf, Piece
-from snnc.passes.populations import Population, populations
-from snnc.passes.registry import PassResult, option, register_pass
+from snnc.passes.registry import option
 
 GAMMA = {"value": RESET_NORMAL, "subtract": RESET_LINEAR, "none": RESET_NONE}
 
@@ -69,6 +62,18 @@ class EncodeOptions:
 
 
 @dataclass
+class Neurons:
+    """A population's neuron registers in membrane units (floats), before scaling to integers."""
+
+    leak: np.ndarray              # λ per tick, signed
+    reversal: np.ndarray          # bool: the leak pulls toward 0 (λ <= 0 then)
+    floor: np.ndarray             # β: the membrane's floor below 0 (inf: the deepest the chip allows)
+    theta: np.ndarray
+    v_reset: np.ndarray
+    reset_mode: str
+
+
+@dataclass
 class Encoded:
     """One layer in integers: its core (all inputs' axons), the input each axon carries, stats."""
 
@@ -76,55 +81,78 @@ class Encoded:
     axon_input: np.ndarray        # [A] column of E each axon carries
     approx: np.ndarray            # W̃ [n, m], the weights the core realises (membrane units)
     stats: dict
+    exact: bool                   # every weight is the model's, rounded to the neuron's integer grid
 
 
-def _scale(s, bias, theta, v_reset, f) -> np.ndarray:
+def _scale(s, nrn: Neurons, f) -> np.ndarray:
     """k_j: the largest factor that keeps weights, leak, threshold and reset value in range."""
     w_max = min(-f.weight.lo, f.weight.hi)
-    limits = [(np.abs(s).max(axis=1), w_max), (np.abs(bias), min(-f.leak.lo, f.leak.hi)),
-              (theta, f.alpha.hi - 1), (np.abs(v_reset), min(-f.reset_value.lo, f.reset_value.hi))]
-    k = np.full(len(theta), np.inf)
+    limits = [(np.abs(s).max(axis=1), w_max), (np.abs(nrn.leak), min(-f.leak.lo, f.leak.hi)),
+              (nrn.theta, f.alpha.hi - 1), (np.abs(nrn.v_reset), min(-f.reset_value.lo, f.reset_value.hi)),
+              (np.where(np.isfinite(nrn.floor), nrn.floor, 0.0), f.beta.hi)]
+    k = np.full(len(nrn.theta), np.inf)
     for value, cap in limits:
         with np.errstate(divide="ignore"):
             k = np.minimum(k, np.where(value > 0, cap / np.where(value > 0, value, 1.0), np.inf))
-    return np.where(np.isfinite(k), k, 1.0)
+    k = np.where(np.isfinite(k), k, 1.0)
+    return _round_friendly(k, np.hstack([s, nrn.leak[:, None], nrn.v_reset[:, None]]
+                                        + ([nrn.theta[:, None]] if nrn.reset_mode == "subtract" else [])))
 
 
-def encode_layer(E: np.ndarray, bias, theta, v_reset, reset_mode: str, D: int, target) -> Encoded:
+def _round_friendly(k: np.ndarray, values: np.ndarray, span: float = 0.125) -> np.ndarray:
+    """Per neuron, the scale in [(1 − span) k, k] (k itself or an integer) whose registers k·x lose
+    least to rounding, measured in membrane units: max |round(k x) − k x| / k (ties: the larger).
+    Ternary weights with a bias of 0.3 get k = 250, not 255, and every register exact."""
+    top = np.floor(k)
+    steps = np.arange(0, 33)
+    cand = np.concatenate([k[:, None], top[:, None] - steps[None, :]], axis=1)          # [n, 34]
+    cand = np.where(cand >= np.maximum((1 - span) * k, 1.0)[:, None], cand, k[:, None])
+    scaled = cand[:, :, None] * values[:, None, :]                                      # [n, C, r]
+    err = np.abs(np.rint(scaled) - scaled).max(axis=2, initial=0.0) / cand
+    best = np.argmin(np.round(err, 12) - 1e-15 * cand, axis=1)
+    return cand[np.arange(len(k)), best]
+
+
+def encode_layer(E: np.ndarray, nrn: Neurons, D: int, target) -> Encoded:
     f = target.formats
     n, m = E.shape
     fitted = fz.fit(E, D)
-    k = _scale(fitted.s, bias, theta, v_reset, f)
+    k = _scale(fitted.s, nrn, f)
     S = np.clip(np.rint(k[:, None] * fitted.s), f.weight.lo, f.weight.hi).astype(np.int64)
     C = fz.choices(E * k[:, None], S.astype(np.float64), D, fitted.subset)           # [n, m, 4]
-    approx = np.einsum("jig,jg->ji", C, S) / k[:, None]
+    realised = np.einsum("jig,jg->ji", C, S)
+    approx = realised / k[:, None]
     pairs = np.argwhere(C.any(axis=0))                                              # (input, type) with synapses
     crossbar = C[:, pairs[:, 0], pairs[:, 1]].T.astype(np.int64)                      # [A, n]
-    gamma = GAMMA[reset_mode]
-    alpha = np.floor(k * theta) + 1 if gamma != RESET_LINEAR else np.maximum(1, np.rint(k * theta))
-    beta = min(f.beta.hi, -f.membrane_range.lo)
-    core = make_core(crossbar, pairs[:, 1], S, leak=np.clip(np.rint(k * bias), f.leak.lo, f.leak.hi),
+    gamma = GAMMA[nrn.reset_mode]
+    alpha = np.floor(k * nrn.theta) + 1 if gamma != RESET_LINEAR else np.maximum(1, np.rint(k * nrn.theta))
+    deepest = min(f.beta.hi, -f.membrane_range.lo)
+    beta = np.where(np.isfinite(nrn.floor), np.clip(np.rint(k * np.where(np.isfinite(nrn.floor), nrn.floor, 0)),
+                                                     0, deepest), deepest)
+    leak = np.clip(np.rint(k * nrn.leak), f.leak.lo, f.leak.hi)
+    core = make_core(crossbar, pairs[:, 1], S, leak=leak, leak_reversal=nrn.reversal.astype(np.int64),
                      alpha=np.clip(alpha, f.alpha.lo, f.alpha.hi), beta=beta, reset_mode=gamma, saturate=1,
-                     reset_value=np.rint(k * v_reset) if gamma == RESET_NORMAL else 0,
+                     reset_value=np.rint(k * nrn.v_reset) if gamma == RESET_NORMAL else 0,
                      membrane_bits=f.membrane_bits)
     err = fz.relative_error(E, approx)
     stats = {"duplication": D, "inputs": int(m), "axons": int(len(pairs)), **err,
              "scale": [float(k.min(initial=np.inf)), float(k.max(initial=0.0))] if n else [],
-             "leak_rel_error_max": _leak_error(k, bias, core.leak)}
-    return Encoded(core, pairs[:, 0], approx, stats)
+             "leak_rel_error_max": _leak_error(k, nrn.leak, core.leak)}
+    exact = bool(np.all(np.abs(realised - E * k[:, None]) <= 0.5 + 1e-9))
+    return Encoded(core, pairs[:, 0], approx, stats, exact)
 
 
-def _leak_error(k, bias, leak) -> float:
-    scale = np.maximum(np.abs(bias), 1e-300)
-    return float(np.max(np.where(bias != 0, np.abs(leak / k - bias) / scale, 0.0), initial=0.0))
+def _leak_error(k, leak_float, leak) -> float:
+    scale = np.maximum(np.abs(leak_float), 1e-300)
+    return float(np.max(np.where(leak_float != 0, np.abs(leak / k - leak_float) / scale, 0.0), initial=0.0))
 
 
-def choose_duplication(E, bias, theta, v_reset, reset_mode, target, options: EncodeOptions) -> tuple[Encoded, dict]:
+def choose_duplication(E, nrn: Neurons, target, options: EncodeOptions) -> tuple[Encoded, dict]:
     """The encoding with the duplication the options ask for (see the module docstring)."""
     if options.duplication:
-        return encode_layer(E, bias, theta, v_reset, reset_mode, options.duplication, target), {}
+        return encode_layer(E, nrn, options.duplication, target), {}
     inputs = int(np.count_nonzero(np.any(E != 0, axis=0)))
-    tried = {D: encode_layer(E, bias, theta, v_reset, reset_mode, D, target) for D in (1, 2, 3, 4)}
+    tried = {D: encode_layer(E, nrn, D, target) for D in (1, 2, 3, 4)}
     errors = {str(D): enc.stats["rel_rms"] for D, enc in tried.items()}
     rank = {D: (round(enc.stats["rel_rms"], 12), D) for D, enc in tried.items()}
     best = min(tried, key=rank.__getitem__)                          # most precise, then fewest axons
@@ -134,58 +162,3 @@ def choose_duplication(E, bias, theta, v_reset, reset_mode, target, options: Enc
         if tried[nearest].stats["rel_rms"] <= options.max_error:
             best = nearest
     return tried[best], errors
-
-
-@register_pass("truenorth-encode", EncodeOptions)
-def encode(graph: Graph, target, options: EncodeOptions) -> PassResult:
-    """Each spiking population to one integer core: weights factorised, leak, thresholds, reset encoded."""
-    net_view = populations(graph, POPULATIONS)
-    net = Netlist({}, [], {}, {}, graph)
-    for name in graph.inputs:
-        node = graph.nodes[name]
-        net.inputs[name] = Node(name, Input(shape=(int(np.prod(node.op.shape)),)), node.origin)
-    stats, parts, provenance = {}, {}, {}
-    for layer in net_view.populations.values():
-        stats[layer.node] = _add_layer(net, net_view, layer, graph.dt, target, options)
-        parts[layer.node] = PartOf(layer.node, 0, layer.size)
-        provenance[layer.node] = (layer.node,)
-        for via in layer.via.values():
-            for v in via:
-                provenance[v] = provenance.get(v, ()) + (layer.node,)
-    inputs = {n: HostInput(tuple(shape)) for n, shape in net_view.inputs.items()}
-    outputs = {}
-    for out in graph.outputs:
-        src = net_view.outputs[out]
-        size = net_view.populations[src].size
-        net.outputs[out] = Node(out, Output(shape=(size,)), graph.nodes[out].origin)
-        net.links.append(new_link(src, out, np.arange(size), np.arange(size), 0, size, size, graph.nodes[out].origin))
-        outputs[out] = HostOutput(tuple(net_view.output_shapes[out]), (Piece(out, 0, size),))
-    net.mapping = Mapping(inputs=inputs, outputs=outputs, parts=parts)
-    annotate(net, balance(net, target))
-    summary = {"layers": len(stats), "per_layer": stats,
-               "weight_rel_rms_max": max((s["rel_rms"] for s in stats.values()), default=0.0)}
-    return PassResult(net.to_graph(), provenance=provenance, stats=summary)
-
-
-def _add_layer(net: Netlist, view, layer: Population, dt: float, target, options: EncodeOptions) -> dict:
-    op = layer.op
-    n = layer.size
-    gain = np.broadcast_to(dt * op.r, op.shape).reshape(-1)
-    sources = list(layer.inputs)
-    E = np.hstack([gain[:, None] * layer.inputs[s] for s in sources]) if sources else np.zeros((n, 0))
-    bias = gain * layer.const.reshape(-1)
-    theta = np.broadcast_to(op.v_threshold, op.shape).reshape(-1).astype(np.float64)
-    v_reset = np.broadcast_to(op.v_reset, op.shape).reshape(-1).astype(np.float64)
-    enc, errors = choose_duplication(E, bias, theta, v_reset, op.reset_mode, target, options)
-    net.cores[layer.node] = Node(layer.node, enc.core, layer.origin)
-    offsets = np.cumsum([0] + [view.size(s) for s in sources])
-    for s, lo, hi in zip(sources, offsets[:-1], offsets[1:]):
-        axons = np.flatnonzero((enc.axon_input >= lo) & (enc.axon_input < hi))
-        if axons.size or (s == sources[0] and not enc.core.axons):      # an input-less core keeps one route
-            delay = 0 if s in net.inputs else target.formats.delay.lo
-            net.links.append(new_link(s, layer.node, enc.axon_input[axons] - lo, axons, delay, hi - lo,
-                                      enc.core.axons, layer.origin))
-    stats = dict(enc.stats)
-    if errors:
-        stats["rel_rms_by_duplication"] = errors
-    return stats

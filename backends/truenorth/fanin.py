@@ -8,8 +8,8 @@ integer weights, one with the sign flipped:
 
     partial± :  V += ±(Σ_{i∈g, active} c_ij s_j^{G_i});  fire when V ≥ A_j, V ← V − A_j (linear);
                 V floored at −A_j (κ = 1, β = A_j); no leak
-    combiner j:  axons from j's partial+ (type 0, weight +A_j) and partial− (type 1, weight −A_j);
-                 j's own leak, thresholds and reset.
+    combiner j:  axons from j's partial+ (type 0, weight +q_j) and partial− (type 1, weight −q_j);
+                 j's own leak, thresholds and reset, all scaled by r_j = q_j / A_j.
 
 Approximation (the only one this pass makes): the combining neuron receives each group's
 synaptic sum quantised to whole multiples of A_j, one tick later, and the remainder waits in
@@ -17,9 +17,13 @@ the partial neuron's membrane (linear reset), so over any window the input it in
 differs from j's exact input by less than A_j per partial neuron, plus what a partial
 neuron's floor at −A_j discards when a group's sum swings negative and back within a few
 ticks. A partial neuron fires at most once per tick, so a group whose sum exceeds A_j per
-tick for long is delayed, not lost. A_j = ceil(2 α_j / groups), clipped to [1, 255]: about
-two ticks of the group's share of a threshold per spike. Every path through the split takes
-one tick more; `latency.balance` delays the other paths into later cores by the same tick.
+tick for long is delayed, not lost. A_j = ceil(2 α_j / groups): about two ticks of the
+group's share of a threshold per spike, so the partials can pass up to 2 α_j per tick. A
+weight holds at most 255, so where A_j is larger the combiner works at a smaller scale:
+q_j = round(A_j r_j) with r_j = min(1, 255 / A_j), its leak, α, β and R multiplied by r_j and
+rounded (a rounding error of at most half a unit at that scale). Every path through the
+split takes one tick more; `latency.balance` delays the other paths into later cores by the
+same tick.
 
 With `exact=True` the pass refuses instead, naming the core, the neuron and the limit.
 """
@@ -30,11 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.backends.truenorth.cores import cut, make_core, take_axons, take_neurons
-from snnc.backends.truenorth.latency import annotate, balance
+from snnc.backends.truenorth.latency import annotate, balance, late_approximation, late_entries
 from snnc.backends.truenorth.netlist import Netlist, new_link
 from snnc.backends.truenorth.ops import RESET_LINEAR
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Graph, Node
+from snnc.passes.approximation import Approximation
 from snnc.passes.registry import PassResult, option, register_pass
 
 
@@ -66,11 +71,26 @@ def split_fan_in(graph: Graph, target, options: SplitFanInOptions) -> PassResult
                                       value=f"{int(fan_in[j])} axons (exact=True refuses the approximate "
                                             f"partial-sum split)", limit=limit)
         provenance[name], stats[name] = _split(net, name, target)
+    approximations = [Approximation(name, net.cores[name].origin, "core.axons", _what(s), _why(s, limit))
+                      for name, s in stats.items()]
     if stats:
-        annotate(net, balance(net, target))
+        L = balance(net, target)
+        approximations += [late_approximation(late) for late in late_entries(net, L)]
+        annotate(net, L)
     summary = {"split": len(stats), "partial_cores": sum(s["groups"] for s in stats.values()),
                "added_latency_ticks": 1 if stats else 0, "per_core": stats}
-    return PassResult(net.to_graph(), provenance=provenance, stats=summary)
+    return PassResult(net.to_graph(), provenance=provenance, stats=summary, approximations=tuple(approximations))
+
+
+def _what(s: dict) -> str:
+    return (f"sum its input in {s['groups']} partial-sum cores whose neurons send it in quanta of "
+            f"{'-'.join(map(str, dict.fromkeys(s['quantum'])))} membrane units, one tick later (the remainder "
+            f"waits in the partial neuron)")
+
+
+def _why(s: dict, limit: int) -> str:
+    return (f"a neuron of this layer needs {s['fan_in']} axons, more than a core's {limit} (rule core.axons), "
+            f"or splitting its fan-in takes fewer cores than cutting it")
 
 
 def _cheaper_split(net: Netlist, name: str, target) -> bool:
@@ -118,7 +138,7 @@ def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
     op = node.op
     groups = _groups(_input_units(net, name, op.axons), target.core.axons)
     w_max = min(-target.formats.weight.lo, target.formats.weight.hi)
-    quantum = np.clip(np.ceil(2 * op.alpha / len(groups)), 1, w_max).astype(np.int64)
+    quantum = np.clip(np.ceil(2 * op.alpha / len(groups)), 1, target.formats.alpha.hi).astype(np.int64)
     contrib = op.crossbar * op.weight[:, op.axon_type].T                 # [A, N] signed synapses
     roles = dict(net.mapping.roles)
     comb_axons: list[tuple[int, int]] = []                                 # (neuron j, sign) per combiner axon
@@ -139,17 +159,20 @@ def _split(net: Netlist, name: str, target) -> tuple[tuple[str, ...], dict]:
             if keep.any():
                 where = {int(a): i for i, a in enumerate(rows)}
                 net.links.append(new_link(link.src, pname, link.source[keep], [where[int(a)] for a in link.axon[keep]],
-                                          link.delay[keep], link.n_in, len(rows), link.origin))
+                                          link.delay[keep], link.n_in, len(rows), link.origin, lag=link.lag[keep]))
     gone = {id(link) for link in incoming}
     net.links = [l for l in net.links if id(l) not in gone]
     for l in net.links:
         if l.dst == name:
             l.n_axons = len(comb_axons)
-    net.cores[name] = Node(name, _combiner(op, comb_axons, quantum), node.origin)
+    ratio = np.minimum(1.0, w_max / quantum)
+    net.cores[name] = Node(name, _combiner(op, comb_axons, quantum, ratio, target.formats), node.origin)
     roles[name] = "combiner"
     net.mapping = net.mapping.replace(roles=roles)
     stats = {"groups": len(groups), "partial_neurons": len(comb_axons), "combiner_axons": len(comb_axons),
-             "quantum": [int(quantum.min()), int(quantum.max())] if quantum.size else []}
+             "fan_in": int(op.crossbar.sum(axis=0).max(initial=0)),
+             "quantum": [int(quantum.min()), int(quantum.max())] if quantum.size else [],
+             "combiner_scale": [float(ratio.min()), float(ratio.max())] if ratio.size else []}
     return (*partials, name), stats
 
 
@@ -169,8 +192,9 @@ def _partial_core(op, rows: np.ndarray, contrib: np.ndarray, quantum: np.ndarray
     return core, idx, sign
 
 
-def _combiner(op, comb_axons: list[tuple[int, int]], quantum: np.ndarray):
-    """Neuron j of `op` with axons from its partials: +A_j on type 0, −A_j on type 1."""
+def _combiner(op, comb_axons: list[tuple[int, int]], quantum: np.ndarray, ratio: np.ndarray, f):
+    """Neuron j of `op`, its registers scaled by r_j, with axons from its partials: +q_j on type 0,
+    −q_j on type 1 (q_j = A_j r_j)."""
     n = op.neurons
     crossbar = np.zeros((len(comb_axons), n), np.int64)
     types = np.zeros(len(comb_axons), np.int64)
@@ -178,8 +202,16 @@ def _combiner(op, comb_axons: list[tuple[int, int]], quantum: np.ndarray):
         crossbar[a, j] = 1
         types[a] = 0 if s > 0 else 1
     weight = np.zeros((n, 4), np.int64)
-    weight[:, 0], weight[:, 1] = quantum, -quantum
+    q = np.maximum(1, np.rint(quantum * ratio)).astype(np.int64)
+    weight[:, 0], weight[:, 1] = q, -q
     base = make_core(crossbar, types, weight, membrane_bits=op.membrane_bits, prng_seed=op.prng_seed)
-    keep = {f: getattr(op, f) for f in ("leak", "leak_reversal", "stochastic_leak", "alpha", "beta",
-                                        "threshold_mask_bits", "reset_mode", "saturate", "reset_value")}
-    return base.replace(**keep)
+    keep = {k: getattr(op, k) for k in ("leak_reversal", "stochastic_leak", "threshold_mask_bits", "reset_mode",
+                                        "saturate")}
+
+    def scaled(v, lo):
+        return np.maximum(lo, np.rint(v * ratio)).astype(np.int64)
+
+    return base.replace(**keep, leak=np.clip(scaled(op.leak, f.leak.lo), f.leak.lo, f.leak.hi),
+                        alpha=scaled(op.alpha, 1), beta=scaled(op.beta, 0),
+                        reset_value=np.clip(scaled(op.reset_value, f.reset_value.lo), f.reset_value.lo,
+                                            f.reset_value.hi))

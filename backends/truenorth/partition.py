@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.backends.truenorth.cores import cut, make_core, take_axons, take_neurons
-from snnc.backends.truenorth.latency import annotate, balance
+from snnc.backends.truenorth.latency import annotate, balance, late_approximation, late_entries
 from snnc.backends.truenorth.netlist import Link, Netlist, new_link
 from snnc.errors import ConstraintViolation
 from snnc.ir.graph import Graph, Node
@@ -59,7 +59,9 @@ def partition(graph: Graph, target, options: PartitionOptions, progress) -> Pass
     for name in reversed(net.core_order()):
         provenance[name], per_core[name] = _legalize(net, name, target, options, state)
     progress(f"{len(net.cores)} cores, {state.splitters} splitter core(s), {state.copies} neuron copies")
+    _one_destination_each(net, target)
     L = balance(net, target)
+    late = tuple(late_approximation(x) for x in late_entries(net, L))
     order = net.core_order()
     for i, c in enumerate(order):                 # each core its own PRN stream, numbered like the core
         node = net.cores[c]
@@ -69,7 +71,22 @@ def partition(graph: Graph, target, options: PartitionOptions, progress) -> Pass
     annotate(net, L)
     stats = {"cores": len(order), "splitter_cores": state.splitters, "neuron_copies": state.copies,
              "latency_max": max((L[o] for o in net.outputs), default=0), "per_core": per_core}
-    return PassResult(net.to_graph(), provenance=provenance, stats=stats)
+    return PassResult(net.to_graph(), provenance=provenance, stats=stats, approximations=late)
+
+
+def _one_destination_each(net: Netlist, target) -> None:
+    """Refuse a neuron left with more destinations than it has: a feedback route into a layer
+    cut after its source was (each chunk using the axon needs its own destination)."""
+    for name in net.cores:
+        d = np.zeros(net.cores[name].op.neurons, np.int64)
+        for l in net.out_of(name):
+            np.add.at(d, l.source, 1)
+        if d.max(initial=0) > target.core.destinations_per_neuron:
+            j = int(d.argmax())
+            raise ConstraintViolation(target=target.name, rule="core.destinations_per_neuron",
+                                      where=f"node '{name}' neuron {j}",
+                                      value=f"{int(d[j])} destinations (feedback into a layer cut over several cores)",
+                                      limit=target.core.destinations_per_neuron)
 
 
 @dataclass
@@ -132,6 +149,11 @@ def _legalize(net: Netlist, name: str, target, options: PartitionOptions, state:
         np.add.at(d, l.source, 1)
     where = f"node '{name}'" + (f" ({node.origin})" if node.origin else "")
     mode, chunks, relays = _plan(op, d, target, options, where)
+    if len(chunks) > 1 and any(l.dst == name for l in outs):
+        raise ConstraintViolation(target=target.name, rule="core.neurons", where=where,
+                                  value=f"{op.neurons} neurons feeding themselves back (a recurrent layer is kept "
+                                        f"on one core)", limit=target.core.neurons)
+    ins = [l for l in ins if l.src != name]                  # feedback onto itself: re-pointed by _send
     net.links = [l for l in net.links if not (l.src == name or l.dst == name)]
     del net.cores[name]
     slot: dict[int, list[tuple[str, int]]] = {}              # neuron -> [(core, local index)] for its destinations
@@ -145,6 +167,7 @@ def _legalize(net: Netlist, name: str, target, options: PartitionOptions, state:
         rows = np.flatnonzero(chunk.crossbar.any(axis=1))
         net.cores[cname] = Node(cname, take_axons(chunk, rows), node.origin)
         _feed(net, ins, cname, rows, op.axons)
+        outs = [_onto(l, cname, rows, op.axons) if l.dst == name else l for l in outs]
         for local, j in enumerate(neurons):
             slot.setdefault(j, []).append((cname, local))
         state.roles[cname] = state.roles.get(name, "neurons")
@@ -172,29 +195,36 @@ def _feed(net: Netlist, ins: list[Link], cname: str, rows: np.ndarray, n_axons: 
         keep = index[l.axon] >= 0
         if keep.any():
             net.links.append(new_link(l.src, cname, l.source[keep], index[l.axon[keep]], l.delay[keep], l.n_in,
-                                      len(rows), l.origin))
+                                      len(rows), l.origin, lag=l.lag[keep]))
             fed = True
     if not fed and ins:                       # a chunk without synapses still needs its port fed
         net.links.append(new_link(ins[0].src, cname, [], [], 0, ins[0].n_in, len(rows), ins[0].origin))
+
+
+def _onto(l: Link, cname: str, rows: np.ndarray, n_axons: int) -> Link:
+    """A core's route onto itself, re-pointed at its one chunk `cname`, which keeps axons `rows`."""
+    index = np.full(n_axons, -1, np.int64)
+    index[rows] = np.arange(len(rows))
+    return new_link(l.src, cname, l.source, index[l.axon], l.delay, l.n_in, len(rows), l.origin, lag=l.lag)
 
 
 def _send(net: Netlist, outs: list[Link], slot: dict[int, list[tuple[str, int]]], first: str) -> None:
     """Give each destination entry of the original core its own neuron (primary, copy or relay).
     A route without entries (its destination's only feed) stays, from the `first` chunk."""
     used = {j: 0 for j in slot}
-    grouped: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
+    grouped: dict[tuple[str, int], list[tuple[int, int, int, int]]] = {}
     for i, l in enumerate(outs):
         if not len(l.source):
             net.links.append(new_link(first, l.dst, [], [], 0, net.cores[first].op.neurons, l.n_axons, l.origin))
-        for src, axon, delay in zip(l.source, l.axon, l.delay):
+        for src, axon, delay, lag in zip(l.source, l.axon, l.delay, l.lag):
             core, local = slot[int(src)][used[int(src)]]
             used[int(src)] += 1
-            grouped.setdefault((core, i), []).append((local, int(axon), int(delay)))
+            grouped.setdefault((core, i), []).append((local, int(axon), int(delay), int(lag)))
     for (core, i), entries in grouped.items():
         l = outs[i]
         e = np.array(entries, np.int64)
         net.links.append(new_link(core, l.dst, e[:, 0], e[:, 1], e[:, 2], net.cores[core].op.neurons,
-                                  l.n_axons, l.origin))
+                                  l.n_axons, l.origin, lag=e[:, 3]))
 
 
 def _splitters(net: Netlist, name: str, relays: list[list[int]], d, slot, origin, state: _State, target) -> list[str]:

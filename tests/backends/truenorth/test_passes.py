@@ -2,8 +2,6 @@
 legalize (refusals with exact messages), encode (weight factorisation, bias as leak,
 thresholds, resets), split-fan-in (approximate, stated bound), partition (copies and
 splitters bit-exact, paths re-aligned), and the resource invariants of every mapping."""
-from dataclasses import astuple
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -26,51 +24,60 @@ UP_TO_ENCODE = ("truenorth-legalize", "truenorth-encode")
 UP_TO_SPLIT = (*UP_TO_ENCODE, "truenorth-split-fan-in")
 
 
-def _refusal(graph) -> str:
+def _refusal(graph, *, strict=False) -> str:
     with pytest.raises(UnsupportedOpError) as err:
-        run_pipeline(graph, TN)
+        run_pipeline(graph, TN, strict=strict)
     return str(err.value)
 
 
 # -- truenorth-legalize ----------------------------------------------------------------------------
-def test_lif_is_refused_because_truenorth_leaks_linearly():
-    assert _refusal(mlp([4, 3])) == (
+STRICT = "(rule {rule}; refused under --strict: without it the chip would {what})"
+
+
+def test_lif_is_approximated_and_refused_under_strict_with_its_reason():
+    res = run_pipeline(mlp([4, 3]), TN, pipeline=("truenorth-legalize",))
+    leak = [a for a in res.approximations if a.rule == "truenorth.core.leak"]
+    assert [a.node for a in leak] == ["lif0"] and leak[0].origin == "layers.1"
+    assert leak[0].what.startswith("a linear leak of λ = 1/4 (1 − α) θ per tick stands for the decay")
+    assert _refusal(mlp([4, 3]), strict=True) == (
         "layers.1, node 'lif0', op 'snn.lif': snn.lif decays multiplicatively (v ← α v + ...), but a TrueNorth "
-        "leak is linear (V += λ per tick): train with snn.if and express the leak as a bias, or convert an ANN")
+        "leak is linear (V += λ per tick): train with snn.if and express the leak as a bias, or convert an ANN "
+        + STRICT.format(rule="truenorth.core.leak", what=leak[0].what))
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"t_refrac": 2e-3}, "a refractory period has no TrueNorth equivalent (the neuron has none); use t_refrac = 0"),
-    ({"graded": True}, "graded spikes are not supported: a TrueNorth spike is one bit"),
-])
-def test_if_features_truenorth_lacks_are_refused(extra, message):
-    b = GraphBuilder(dt=DT)
-    b.input("x", (3,))
-    b.add("fc", Linear(weight=np.ones((2, 3))), "x")
-    b.add("n", if_pop(2, **extra), "fc", origin="net.n")
-    b.output("y", "n", (2,))
-    assert _refusal(b.build()) == f"net.n, node 'n', op 'snn.if': {message}"
+def test_refractory_periods_are_refused_and_graded_spikes_approximated():
+    def net(**extra):
+        b = GraphBuilder(dt=DT)
+        b.input("x", (3,))
+        b.add("fc", Linear(weight=np.ones((2, 3))), "x")
+        b.add("n", if_pop(2, **extra), "fc", origin="net.n")
+        b.output("y", "n", (2,))
+        return b.build()
+    assert _refusal(net(t_refrac=2e-3)) == ("net.n, node 'n', op 'snn.if': a refractory period has no TrueNorth "
+                                            "equivalent (the neuron has none); use t_refrac = 0")
+    res = run_pipeline(net(graded=True), TN)
+    (graded,) = res.approximations
+    assert (graded.node, graded.rule) == ("n", "truenorth.core.spike")
+    assert res.graph.mapping.outputs["y"].encoding == "graded"         # each spike read back as θ = 1
+    assert _refusal(net(graded=True), strict=True).startswith(
+        "net.n, node 'n', op 'snn.if': graded spikes are not supported: a TrueNorth spike is one bit (rule "
+        "truenorth.core.spike; refused under --strict")
 
 
-def test_negative_threshold_recurrence_and_other_neurons_are_refused():
+def test_negative_thresholds_are_refused_and_cuba_neurons_approximated():
     g = chain([np.ones((2, 3))], theta=-0.5)
     assert _refusal(g) == "layers.1, node 'if0', op 'snn.if': v_threshold must be >= 0 (TrueNorth's α is unsigned), got -0.5"
     b = GraphBuilder(dt=DT)
     b.input("x", (2,))
     b.add("fc", Linear(weight=np.eye(2)), "x")
-    b.add("n", if_pop(2), "fc")
-    b.add("back", Linear(weight=np.eye(2)), "n")
-    b.connect("back", "n", recurrent=True)
-    b.output("y", "n", (2,))
-    assert _refusal(b.build()).startswith("node 'n', op 'snn.if': recurrent edge back:output ~> n:input: the "
-                                          "TrueNorth lowering supports feed-forward graphs only")
-    b = GraphBuilder(dt=DT)
-    b.input("x", (2,))
     b.add("c", CubaLIF(tau_syn=np.full(2, 5e-3), tau_mem=np.full(2, 1e-2), r=np.ones(2), v_leak=np.zeros(2),
-                       v_threshold=np.ones(2), v_reset=np.zeros(2), w_in=np.ones(2)), "x")
+                       v_threshold=np.ones(2), v_reset=np.zeros(2), w_in=np.ones(2)), "fc")
     b.output("y", "c", (2,))
-    assert _refusal(b.build()) == ("node 'c', op 'snn.cuba_lif': snn.cuba_lif has no TrueNorth equivalent: the "
-                                   "lowering maps snn.if populations and the stateless affine ops between them")
+    assert [a.rule for a in run_pipeline(b.build(), TN).approximations][:2] == ["truenorth.core.state",
+                                                                               "truenorth.core.leak"]
+    assert _refusal(b.build(), strict=True).startswith(
+        "node 'c', op 'snn.cuba_lif': snn.cuba_lif has no TrueNorth equivalent: a TrueNorth neuron holds one "
+        "state, its membrane, and no synaptic current (rule truenorth.core.state; refused under --strict")
 
 
 def test_next_step_reset_becomes_immediate_with_the_same_spikes():
@@ -164,16 +171,15 @@ def test_chip_run_equals_the_float_run_spike_for_spike(fan_out):
 def test_a_layer_without_synapses_keeps_its_feed_through_partition(fan_out):
     """if1's weights are all zero: its core has no axons, and the route from if0 carries no
     entries; it must still feed the core's input port after if0 is cut and re-routed, and the
-    partitioned chip runs as the encoded one (if1 driven by its bias alone)."""
+    chip runs as the float model (if1 driven by its bias alone, from its own first tick on)."""
     rng = np.random.default_rng(4)
-    g = chain([ternary(rng, 6, 5), np.zeros((3, 6))], biases=[np.zeros(6), np.full(3, 0.3)])
+    g = chain([ternary(rng, 6, 5), np.zeros((3, 6))], biases=[np.zeros(6), np.full(3, 0.25)])
     res = run_pipeline(g, TN, options={"truenorth-partition": {"fan_out": fan_out}})
     assert [e.src for e in res.graph.in_edges("if1")] == ["if0.to.if1"]
     assert res.graph.op("if0.to.if1").source.size == 0
-    encoded = run_pipeline(g, TN, pipeline=["prune", "truenorth-legalize", "truenorth-encode"]).graph
     x = rates(20, 2, 5)
     y = snnc.simulate(res.graph, x)
-    assert y.sum() > 0 and np.array_equal(y, snnc.simulate(encoded, x))
+    assert y.sum() > 0 and np.array_equal(y, snnc.simulate(g, x))
 
 
 # -- truenorth-split-fan-in ------------------------------------------------------------------------
@@ -211,13 +217,12 @@ def _check_invariants(graph):
             for j in link.source.tolist():
                 sent[(link.src, j)] = sent.get((link.src, j), 0) + 1
     assert max(sent.values()) == 1                             # one destination per neuron
-    parts = {n: astuple(p) for n, p in graph.mapping.parts.items()}
     cores = graph.mapping.cores
     assert sorted(cores.values()) == list(range(len(net.cores)))
     held = {}
-    for core, (pop, offset, count, first) in parts.items():
-        assert first + count <= graph.op(core).neurons
-        held.setdefault(pop, []).extend(range(offset, offset + count))
+    for core, p in graph.mapping.parts.items():
+        assert p.first + p.count <= graph.op(core).neurons
+        held.setdefault(p.population, []).extend(range(p.offset, p.offset + p.count))
     for pop, neurons in held.items():
         assert sorted(neurons) == list(range(len(neurons)))     # every neuron of a layer once
 
