@@ -218,7 +218,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--min-count-agreement", type=float, default=None,
                    help="required spike-count agreement per output (default: the target's verify budget)")
     c.add_argument("--max-accuracy-drop", type=float, default=None,
-                   help="largest allowed accuracy drop, as a fraction (default: the target's verify budget, e.g. 0.005 loihi, 0.03 analog; `snnc verify` prints the thresholds it used)")
+                   help="largest allowed accuracy drop, as a fraction (default: the target's verify budget, "
+                        "e.g. 0.005 loihi, 0.03 analog; `snnc verify` prints the thresholds it used)")
+    c.add_argument("--decision-margin", type=float, default=None, metavar="SPIKES",
+                   help="spikes a float decision must win by to count in decision agreement (default: the "
+                        "target's verify budget; 1 counts every decision but ties)")
     _parallel_options(c)
     _load_options(c)
     c.set_defaults(func=_verify)
@@ -571,6 +575,8 @@ def _verify(args) -> int:
         kwargs["max_accuracy_drop"] = args.max_accuracy_drop
     if args.min_count_agreement is not None:
         kwargs["min_count_agreement"] = args.min_count_agreement
+    if args.decision_margin is not None:
+        kwargs["decision_margin"] = args.decision_margin
     model = _load(args) if args.model else None
     x = _read_npy(args.input) if args.input else None
     labels = _read_labels(args.labels) if args.labels else None

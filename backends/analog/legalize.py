@@ -65,6 +65,7 @@ from snnc.passes.rewrite import GraphRewrite
 
 NETX = "this model holds Loihi's own integers (a lava-dl netx file); compile it for --target loihi or loihi1"
 SPIKING = (LIF, IF, CubaLIF)
+TAIL = 0.05            # the share of a CUBA current's impulse response its taps may drop
 
 # A crossbar computes y = W x: every weight a population uses is stored, a convolution as its unrolled matrix.
 POPULATIONS = PopulationSpec(
@@ -85,6 +86,9 @@ POPULATIONS = PopulationSpec(
 
 @dataclass(frozen=True)
 class LegalizeOptions:
+    current_taps: int = option(0, "ticks of input a CUBA current sums on one-state circuits (0: enough that the "
+                                  "decay it drops is at most 5 %, within the chip's spike buffers; 1: the current "
+                                  "follows its input at once)", low=0)
     residue: float = option(0.0, "on a chip without subtract reset, what a subtract-reset neuron resets to, as a "
                                  "fraction of its threshold (the residue above threshold it would keep on average)",
                             low=0.0, high=1.0)
@@ -199,11 +203,13 @@ class _Rewriter(GraphRewrite):
             self.delay_input(name)
             op = op.replace(current_timing="same_tick")
         if not n.tau_syn_range:
-            self.approximate(name, "neuron.tau_syn_range", "fold the synaptic current into the input (snn.lif with "
-                             "r * w_in): its DC gain is kept, its low-pass time course tau_syn is lost",
+            taps = self.current_taps(name, op)
+            self.approximate(name, "neuron.tau_syn_range", f"the synaptic current as the sum of the input's last "
+                             f"{taps} tick(s), weighted as the current's own decay and scaled to its DC gain (tiles "
+                             f"reading 0..{taps - 1} ticks late); the tail of the decay beyond is lost",
                              f"snn.cuba_lif needs a synaptic-current filter; target '{self.target.name}' has one-state "
                              f"LIF circuits (rule neuron.tau_syn_range = [])")
-            return LIF(tau=op.tau_mem, r=op.r * op.w_in, v_leak=op.v_leak, v_threshold=op.v_threshold,
+            return LIF(tau=op.tau_mem, r=op.r, v_leak=op.v_leak, v_threshold=op.v_threshold,
                        v_reset=op.v_reset, reset_mode=op.reset_mode, reset_timing=op.reset_timing,
                        t_refrac=op.t_refrac, graded=op.graded)
         lo, hi = (t * s for t in n.tau_syn_range)
@@ -213,6 +219,31 @@ class _Rewriter(GraphRewrite):
                              f"[{n.tau_syn_range[0]:g}, {n.tau_syn_range[1]:g}] (rule neuron.tau_syn_range)")
             op = op.replace(tau_syn=np.clip(op.tau_syn, lo, hi))
         return op
+
+    def current_taps(self, name: str, op: CubaLIF) -> int:
+        """Feed `name` the FIR Σ_k c_k x[t − k], k < K, with c_k = (1 − α) α^k w_in / (1 − α^K): the
+        current's first K ticks of response, scaled to its DC gain w_in. K is the option, or the
+        fewest taps whose dropped tail α^K is at most `TAIL`, within the chip's spike buffers."""
+        a = np.broadcast_to(self.ctx.decay(op.tau_syn), op.shape)
+        most = max(self.target.timing.max_delay, 1)
+        taps = self.options.current_taps
+        if taps < 1:
+            worst = float(a.max())
+            taps = 1 if worst <= TAIL else int(np.ceil(np.log(TAIL) / np.log(worst)))
+        taps = min(taps, most)
+        junction = self.add_node(f"{name}.current", Scale(scale=np.ones(op.shape)), name)
+        self.edges = [Edge(e.src, junction, e.src_port, "input", e.recurrent) if e.dst == name else e
+                      for e in self.edges]
+        norm = op.w_in * (1.0 - a) / (1.0 - a ** taps)
+        for k in range(taps):
+            src = junction
+            if k:
+                src = self.add_node(f"{name}.current_tap{k}_delay", Delay(delay=np.full(op.shape, k * self.g.dt)),
+                                    name)
+                self.edges.append(Edge(junction, src))
+            tap = self.add_node(f"{name}.current_tap{k}", Scale(scale=norm * a ** k), name)
+            self.edges += [Edge(src, tap), Edge(tap, name)]
+        return taps
 
     def delay_input(self, name: str) -> None:
         """Route every edge into `name` through an snn.delay of one tick."""

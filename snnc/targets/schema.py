@@ -47,14 +47,17 @@ class Range:
 class VerifyBudget:
     """What `snnc verify` requires of this target's chip against the float model, unless the
     caller gives its own thresholds (`--max-accuracy-drop`, `--min-agreement`,
-    `--min-count-agreement`): how much accuracy it may lose (a fraction, with labels), the
-    decision agreement per output and the spike-count agreement per output. `source` says why
+    `--min-count-agreement`, `--decision-margin`): how much accuracy it may lose (a fraction,
+    with labels), the decision agreement per output, the spike-count agreement per output, and
+    by how many spikes a float decision must be won to count in decision agreement (a decision
+    won by fewer is a near tie, as much the chip's noise as the model's choice). `source` says why
     these numbers (what the chip's number formats or device model cost on the shipped examples).
     Verify thresholds do not change what is compiled, so the target digest leaves them out."""
 
     max_accuracy_drop: float = 0.01
     min_agreement: float = 0.95
     min_count_agreement: float = 0.8
+    decision_margin: float = 1.0      # spikes a float decision must win by to count (1: every one but ties)
     source: str = "snnc's defaults"
 
 
@@ -93,6 +96,9 @@ class TargetBase:
                 raise _Invalid(key, f"expected an integer >= 1, got {getattr(self, key)}")
         if len(self.mesh) != 2 or 0 in self.mesh:
             raise _Invalid("mesh", f"expected [rows, columns] of tiles, both >= 1, got {list(self.mesh)}")
+        if self.verify.decision_margin < 1:
+            raise _Invalid("verify.decision_margin",
+                           f"expected a number of spikes >= 1, got {self.verify.decision_margin}")
         for key in ("max_accuracy_drop", "min_agreement", "min_count_agreement"):
             if getattr(self.verify, key) > 1:
                 raise _Invalid(f"verify.{key}", f"expected a fraction in [0, 1], got {getattr(self.verify, key)}")

@@ -27,7 +27,9 @@ rebuilds from them — never the compiler's in-memory graph:
 lowering (when checked); every output's count agreement is at least `min_count_agreement`
 and, for outputs that decide between classes, its decision agreement at least
 `min_agreement`; no layer that spikes in the float model is silent on the chip; and the
-accuracy drops by at most `max_accuracy_drop`. Each threshold not given is the target's own
+accuracy drops by at most `max_accuracy_drop`. A spiking output's decision that the float run
+wins by fewer than `decision_margin` spikes is a near tie and is left out like a tie (1: ties
+only). Each threshold not given is the target's own
 (`verify` in its data file, `snnc.targets.schema.VerifyBudget`: what that chip's number formats
 or device model are allowed to cost), and the report says which were used and whence.
 Tick-exact agreement with the float model is reported but not required: quantised weights
@@ -100,7 +102,8 @@ class Comparison:
     min_agreement: float = MIN_AGREEMENT
     min_count_agreement: float = MIN_COUNT_AGREEMENT
     max_accuracy_drop: float = MAX_ACCURACY_DROP
-    thresholds_from: str = ""               # where the three thresholds came from
+    decision_margin: float = 1.0            # spikes a float decision must win by to count (1: not a tie)
+    thresholds_from: str = ""               # where the thresholds came from
 
     def failures(self) -> list[str]:
         """Why the chip does not pass against the float model (empty when it does)."""
@@ -165,7 +168,7 @@ def thresholds(target, **given) -> tuple[dict[str, float], str]:
     """The thresholds a comparison uses: each one given (not None), else the target's `verify`
     budget; and a line saying where they came from."""
     budget = target.verify
-    keys = ("max_accuracy_drop", "min_agreement", "min_count_agreement")
+    keys = ("max_accuracy_drop", "min_agreement", "min_count_agreement", "decision_margin")
     unknown = sorted(set(given) - set(keys))
     if unknown:
         raise TypeError(f"unknown threshold {unknown[0]}")
@@ -181,8 +184,8 @@ def thresholds(target, **given) -> tuple[dict[str, float], str]:
 
 def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: float | None = None,
            min_count_agreement: float | None = None, max_accuracy_drop: float | None = None,
-           seed: int = 0, model_file=None, workers: int = 1, batch_size: int | None = None,
-           ray: str | None = None, progress=None) -> Report:
+           decision_margin: float | None = None, seed: int = 0, model_file=None, workers: int = 1,
+           batch_size: int | None = None, ray: str | None = None, progress=None) -> Report:
     """Check `artifact` (an Artifact or its directory); with `model` and `inputs`, run it against the
     compiler's lowering of the model and against the model's float run (module docstring).
     A threshold left None is the target's (`thresholds`).
@@ -219,12 +222,12 @@ def verify(artifact, model=None, inputs=None, labels=None, *, min_agreement: flo
     report.notes += model_notes(art, graph, model_file or model)
     r = runs(art, graph, inputs, seed=seed, workers=workers, batch_size=batch_size, ray=ray, progress=progress)
     report.lowering = lowering_check(art, r)
-    report.comparison = compare(art, graph, r, labels)
+    used, where = thresholds(target, min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop,
+                             min_count_agreement=min_count_agreement, decision_margin=decision_margin)
+    report.comparison = compare(art, graph, r, labels, decision_margin=used["decision_margin"])
     c = report.comparison
-    used, c.thresholds_from = thresholds(target, min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop,
-                                         min_count_agreement=min_count_agreement)
-    c.min_agreement, c.min_count_agreement, c.max_accuracy_drop = (
-        used["min_agreement"], used["min_count_agreement"], used["max_accuracy_drop"])
+    c.min_agreement, c.min_count_agreement, c.max_accuracy_drop, c.decision_margin, c.thresholds_from = (
+        used["min_agreement"], used["min_count_agreement"], used["max_accuracy_drop"], used["decision_margin"], where)
     report.notes += [f"layer {l['population']} never spikes in the float model on these inputs: its agreement "
                      f"says nothing" for l in c.layers if not l["float_spikes"]]
     return report

@@ -143,8 +143,9 @@ def relower(art, graph):
 
 
 # -- the chip against the float model --------------------------------------------------------------
-def compare(art, graph, r: Runs, labels=None) -> Comparison:
-    """The float model against the decoded chip, layer by layer and output by output."""
+def compare(art, graph, r: Runs, labels=None, *, decision_margin: float = 1.0) -> Comparison:
+    """The float model against the decoded chip, layer by layer and output by output; a spiking
+    output's decisions won by fewer than `decision_margin` spikes are left out as near ties."""
     T, B = r.ticks, r.batch
     chip = art.graph
     layers, first = [], None
@@ -156,13 +157,17 @@ def compare(art, graph, r: Runs, labels=None) -> Comparison:
                        "neurons": int(f.shape[2]), "agreement": float(1 - diff.mean()) if diff.size else 1.0,
                        "float_spikes": int(f.sum()), "chip_spikes": int(c.sum())})
         first = _first(diff, p, chip, first, art.backend.locate)
-    outputs = {name: output_agreement(r.ref[name], y, graph) for name, y in r.chip.items()}
+    outputs = {name: output_agreement(r.ref[name], y, graph, decision_margin=decision_margin
+                                      if chip.mapping.outputs[name].encoding == "spikes" else None)
+               for name, y in r.chip.items()}
     accuracy = _accuracy(r.ref, r.chip, graph, labels, B) if labels is not None else None
     return Comparison(T, B, layers, outputs, first, accuracy)
 
 
-def output_agreement(yf: np.ndarray, y: np.ndarray, graph) -> dict:
-    """Spike, count and decision agreement of one output [T, B, ...] (module docstring of snnc.verify)."""
+def output_agreement(yf: np.ndarray, y: np.ndarray, graph, *, decision_margin: float | None = None) -> dict:
+    """Spike, count and decision agreement of one output [T, B, ...] (module docstring of snnc.verify).
+    With `decision_margin` (spike outputs), a decision the float run wins by fewer spikes than that
+    is a near tie, left out of decision agreement as ties are."""
     T, B = y.shape[:2]
     total_f = np.abs(yf.reshape(T, B, -1)).sum(axis=0)
     total_c = np.abs(y.reshape(T, B, -1)).sum(axis=0)
@@ -171,14 +176,18 @@ def output_agreement(yf: np.ndarray, y: np.ndarray, graph) -> dict:
     out = {"spike_agreement": float(np.mean((yf != 0) == (y != 0))) if y.size else 1.0,
            "count_agreement": counts,
            "sum_difference": float(np.abs(yf.sum(axis=0) - y.sum(axis=0)).sum() / denom) if denom else 0.0,
-           "classes": int(np.prod(y.shape[2:])), "decision_agreement": None, "float_ties": 0}
+           "classes": int(np.prod(y.shape[2:])), "decision_agreement": None, "float_ties": 0, "near_ties": 0}
     if out["classes"] < 2 or not B:
         return out
     sf, sc = class_scores(yf, graph), class_scores(y, graph)
     top = sf.max(axis=1, keepdims=True)
     tie = (sf == top).sum(axis=1) > 1
     decided = ~tie
+    if decision_margin is not None:
+        runner_up = np.sort(sf, axis=1)[:, -2]
+        decided &= top[:, 0] - runner_up >= decision_margin
     out["float_ties"] = int(tie.sum())
+    out["near_ties"] = int((~tie & ~decided).sum())
     if decided.any():
         out["decision_agreement"] = float(np.mean(sf[decided].argmax(1) == sc[decided].argmax(1)))
     return out

@@ -48,7 +48,10 @@ def _comparison(c) -> list[str]:
         decision = ("no decision (one element)" if o["classes"] < 2 else
                     "no decision (every float decision a tie)" if o["decision_agreement"] is None else
                     f"decision agreement {o['decision_agreement']:.4f}")
-        ties = f" ({o['float_ties']} float tie(s) left out)" if o["float_ties"] else ""
+        near = o.get("near_ties", 0)
+        left = [f"{o['float_ties']} float tie(s)"] * bool(o["float_ties"]) + \
+            [f"{near} near tie(s) won by fewer than {c.decision_margin:g} spikes"] * bool(near)
+        ties = f" ({' and '.join(left)} left out)" if left else ""
         lines.append(f"    output {name}: spike agreement {o['spike_agreement']:.4f}, count agreement "
                      f"{o['count_agreement']:.4f}, {decision}{ties}")
     if c.accuracy is not None:
@@ -57,6 +60,7 @@ def _comparison(c) -> list[str]:
     d = c.first_divergence
     lines.append("    first divergence: none" if d is None else f"    first divergence: {_where(d)}")
     lines.append(f"    thresholds: accuracy drop <= {c.max_accuracy_drop:g}, decision agreement >= "
-                 f"{c.min_agreement:g}, count agreement >= {c.min_count_agreement:g} ({c.thresholds_from})")
+                 f"{c.min_agreement:g} (decisions won by >= {c.decision_margin:g} spike(s)), count agreement >= "
+                 f"{c.min_count_agreement:g} ({c.thresholds_from})")
     lines += [f"    FAILED: {f}" for f in c.failures()]
     return lines
