@@ -30,19 +30,23 @@ import numpy as np
 
 from snnc.backends.truenorth import neuron
 from snnc.backends.truenorth.encode import EncodeOptions, choose_duplication
-from snnc.backends.truenorth.latency import annotate, balance, late_approximation, late_entries
+from snnc.backends.truenorth.latency import annotate, balance, late_approximation, late_entries, latencies
+from snnc.backends.truenorth.relay import relay_long_delays
 from snnc.backends.truenorth.legalize import SPEC, constant
 from snnc.backends.truenorth.netlist import Netlist, new_link
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.mapping import HostInput, HostOutput, Mapping, PartOf, Piece
-from snnc.ir.snn import Affine, Input, Output
+from snnc.ir.snn import IF, Affine, Input, Output
 from snnc.passes.approximation import Approximation
+from snnc.passes.convert_ann import declared_input
 from snnc.passes.populations import ALWAYS_ON, Population, Populations, populations
 from snnc.passes.registry import PassResult, register_pass
 
 WEIGHT_WHY = ("a TrueNorth neuron weighs an input by the sum of its four signed type weights over the axons "
               "that carry the input; not every weight of this layer is such a sum")
+RATE_WHY = ("a TrueNorth axon carries one bit per tick: a real-valued input cannot enter the chip, and "
+            "TrueNorth has no graded spikes")
 DELAYED_BIAS_WHY = "a delayed constant (bias) has no TrueNorth equivalent: a neuron's leak acts from the first tick"
 
 
@@ -61,12 +65,13 @@ def encode(graph: Graph, target, options: EncodeOptions) -> PassResult:
         b.add_output(out)
     net = b.net
     net.mapping = Mapping(inputs=b.inputs, outputs=b.outputs, parts=b.parts)
+    relays = relay_long_delays(net, latencies(net, target), target)
     L = balance(net, target)
     b.approximations += [late_approximation(late) for late in late_entries(net, L)]
     annotate(net, L)
     summary = {"layers": len(b.stats), "per_layer": b.stats,
                "weight_rel_rms_max": max((s["rel_rms"] for s in b.stats.values()), default=0.0),
-               "readouts": len(view.readouts)}
+               "readouts": len(view.readouts), **relays}
     return PassResult(net.to_graph(), provenance=b.provenance, stats=summary, approximations=tuple(b.approximations))
 
 
@@ -82,26 +87,59 @@ class _Builder:
         self.stats: dict[str, dict] = {}
         self.approximations: list[Approximation] = []
         self.taken = set(graph.nodes)
+        self.encoders: dict[str, tuple[str, float]] = {}        # graph input -> (its spike encoder, peak)
         self.plans = {name: neuron.plan(p.op, self.ctx, target, constant(p)) for name, p in view.populations.items()}
 
     # -- sources -----------------------------------------------------------------------------------
     def add_input(self, name: str) -> None:
         node = self.graph.nodes[name]
         shape = tuple(node.op.shape)
-        self.net.inputs[name] = Node(name, Input(shape=(int(np.prod(shape)),)), node.origin)
-        self.inputs[name] = HostInput(shape)
+        n = int(np.prod(shape))
+        self.net.inputs[name] = Node(name, Input(shape=(n,)), node.origin)
+        peak = self._rate_coded(name)
+        if peak is None:
+            self.inputs[name] = HostInput(shape)
+            return
+        self.inputs[name] = HostInput(shape, "values")
+        code, spikes = self._fresh(f"{name}.code", name), self._fresh(f"{name}.spikes", name)
+        self.net.host[code] = Node(code, Affine(weight=np.vstack([np.eye(n), -np.eye(n)]), bias=np.zeros(2 * n)),
+                                   node.origin)
+        # θ a hair below the peak: an input at the peak spikes every tick (the comparison is strict)
+        self.net.host[spikes] = Node(spikes, IF(r=np.full(2 * n, 1.0 / self.graph.dt),
+                                                v_threshold=np.full(2 * n, peak * (1 - 2.0 ** -20)),
+                                                v_reset=np.zeros(2 * n), reset_mode="subtract"), node.origin)
+        self.net.host_edges += [Edge(name, code), Edge(code, spikes)]
+        self.encoders[name] = (spikes, peak)
+        self.approximations.append(Approximation(
+            name, node.origin, "truenorth.core.axons",
+            f"the host codes input '{name}' as spikes: per element and sign an integrate-and-fire encoder of "
+            f"threshold {peak:g} (its spike count over any window is the input's sum over the window, divided "
+            f"by {peak:g}, within one spike)", RATE_WHY))
 
-    def payload(self, src: str) -> np.ndarray:
-        """What one spike of `src` is worth to its receivers (θ for a graded population)."""
-        if src in self.plans:
-            return self.plans[src].payload
-        return np.ones(self.view.size(src))
+    def _rate_coded(self, name: str) -> float | None:
+        """The peak |x| of a real-valued input the host codes as spikes, or None for binary spikes."""
+        o = self.options
+        real, peak = declared_input(self.graph)
+        if o.input == "spikes" or (o.input == "auto" and not real):
+            return None
+        return float(o.input_range or peak or 1.0)
+
+    def payload(self, src: str, n: int) -> np.ndarray:
+        """What one spike of `src` (n elements) is worth to its receivers (θ for a graded population)."""
+        return self.plans[src].payload if src in self.plans else np.ones(n)
 
     def terms(self, pop: Population, shift: int = 0) -> dict[tuple[str, int], np.ndarray]:
-        """Every (source, lag) term of a population's input, shifted by `shift` ticks."""
+        """Every (source, lag) term of a population's input, shifted by `shift` ticks; a rate-coded
+        input is read from its encoder (each spike worth ±peak)."""
         out = {(s, shift): a for s, a in pop.inputs.items()}
         out.update({(s, k + shift): a for (s, k), a in pop.lagged.items()})
-        return out
+        coded = {}
+        for (s, k), a in out.items():
+            if s in self.encoders:
+                spikes, peak = self.encoders[s]
+                s, a = spikes, np.hstack([a, -a]) * peak
+            coded[(s, k)] = a
+        return coded
 
     # -- populations ---------------------------------------------------------------------------------
     def add_layer(self, layer: Population) -> None:
@@ -112,7 +150,7 @@ class _Builder:
         if delayed:
             self._approximate(layer, "truenorth.core.leak", f"the bias the model delays by {delayed[0]} tick(s) "
                               f"acts from the first tick", DELAYED_BIAS_WHY)
-        E = np.hstack([plan.gain[:, None] * a * self.payload(s)[None, :] for (s, _), a in terms.items()]) \
+        E = np.hstack([plan.gain[:, None] * a * self.payload(s, a.shape[1])[None, :] for (s, _), a in terms.items()]) \
             if terms else np.zeros((layer.size, 0))
         enc, errors = choose_duplication(E, plan.neurons, self.target, self.options)
         self.net.cores[layer.node] = Node(layer.node, enc.core, layer.origin)
@@ -155,7 +193,7 @@ class _Builder:
             name = self._fresh(via[-1] if via else f"{ro.node}.syn", src)
             bias = ro.const.reshape(-1) if i == 0 else np.zeros(ro.size)
             origin = self.graph.nodes[via[-1]].origin if via else ro.origin
-            self.net.host[name] = Node(name, Affine(weight=a * self.payload(src)[None, :], bias=bias), origin)
+            self.net.host[name] = Node(name, Affine(weight=a * self.payload(src, a.shape[1])[None, :], bias=bias), origin)
             n = a.shape[1]
             self.net.links.append(new_link(src, name, np.arange(n), np.arange(n), 0, n, n, origin, lag=lag))
             self.net.host_edges.append(Edge(name, ro.node))

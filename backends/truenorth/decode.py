@@ -121,7 +121,7 @@ def decode(art, target=None) -> Graph:
     routes = _declared_routes(files, host, cores)
     _core_entries(files, cores, by_index, routes)
     arrays = files.arrays(HOST_NPZ)
-    _input_entries(files, host, arrays, by_index, routes)
+    _input_entries(files, host, arrays, by_index, routes, program)
     sizes = _host_entries(files, host, arrays, cores, by_index, routes, program)
     return _graph(files, host, cores, routes, sizes, program)
 
@@ -134,6 +134,7 @@ class _Host:
     outputs: list[tuple[str, str, list]]            # (node, origin, routes_in)
     mapping: Mapping
     reads: list[tuple[str, str, list]] = field(default_factory=list)   # (host node, program stream, routes_in)
+    sends: list[str] = field(default_factory=list)                     # host nodes that feed the chip
     latency: dict[str, int] = field(default_factory=dict)              # of each host node
 
 
@@ -173,11 +174,14 @@ def _host_json(files: _Files) -> _Host:
         entry = entry if isinstance(entry, dict) else {}
         reads.append(tuple(files.value(entry, k, t, HOST_JSON, where)
                            for k, t in (("node", str), ("stream", str), ("routes_in", list))))
+    sends = h.get("sends", [])
+    if not isinstance(sends, list) or not all(isinstance(n, str) for n in sends):
+        raise files.fail(HOST_JSON, "'sends' must list host nodes by name")
     latency = h.get("host_latency", {})
     if not isinstance(latency, dict) or any(not isinstance(v, int) or isinstance(v, bool) or v < 0
                                             for v in latency.values()):
         raise files.fail(HOST_JSON, "'host_latency' must map host nodes to integers >= 0")
-    return _Host(attrs, inputs, outputs, mapping, reads, dict(latency))
+    return _Host(attrs, inputs, outputs, mapping, reads, sends, dict(latency))
 
 
 # -- host_program.snnir --------------------------------------------------------------------------------
@@ -185,20 +189,23 @@ def _program(files: _Files, host: _Host) -> Graph | None:
     """The float nodes the host runs: their graph, whose inputs are the streams host.json's reads
     name and whose outputs are graph outputs; None when there is no program."""
     if HOST_PROGRAM not in files.art.files:
-        if host.reads or host.latency:
+        if host.reads or host.sends or host.latency:
             raise files.fail(HOST_JSON, f"names host nodes ('reads', 'host_latency') but {HOST_PROGRAM} is missing")
         return None
     from snnc.errors import SnncError
     from snnc.ir.text import parse_graph
-    sidecar = files.arrays(HOST_PROGRAM_NPZ) if HOST_PROGRAM_NPZ in files.art.files else {}
+    sidecar = files.art.arrays(HOST_PROGRAM_NPZ) if HOST_PROGRAM_NPZ in files.art.files else {}
     try:
         text = files.art.files[HOST_PROGRAM].decode("utf-8")
         g = parse_graph(text, sidecar=sidecar, file=files.where(HOST_PROGRAM))
     except (UnicodeDecodeError, SnncError) as exc:
         raise files.fail(HOST_PROGRAM, f"not a host program this snnc can read ({exc})") from None
     streams = [stream for _, stream, _ in host.reads]
-    if list(g.inputs) != streams:
-        raise files.fail(HOST_PROGRAM, f"its inputs {list(g.inputs)} are not the streams host.json reads {streams}")
+    graph_inputs = [x for x, _ in host.inputs]
+    read = [x for x in g.inputs if x in graph_inputs]
+    if list(g.inputs) != read + streams or read != [x for x in graph_inputs if x in read]:
+        raise files.fail(HOST_PROGRAM, f"its inputs {list(g.inputs)} are not graph inputs (in order) then the "
+                                       f"streams host.json reads {streams}")
     for node, stream, _ in host.reads:
         fed = [e.dst for e in g.out_edges(stream)]
         if fed != [node]:
@@ -207,6 +214,8 @@ def _program(files: _Files, host: _Host) -> Graph | None:
     if any(o not in outputs for o in g.outputs):
         raise files.fail(HOST_PROGRAM, f"its outputs {list(g.outputs)} are not all graph outputs {outputs}")
     body = set(g.nodes) - set(g.inputs) - set(g.outputs)
+    if not set(host.sends) <= body:
+        raise files.fail(HOST_JSON, f"'sends' names {sorted(set(host.sends) - body)}, which the program does not run")
     if set(host.latency) != body:
         raise files.fail(HOST_JSON, f"'host_latency' names {sorted(host.latency)}, the program runs {sorted(body)}")
     return g
@@ -286,7 +295,7 @@ def _declared_routes(files: _Files, host: _Host, cores: list[_Core]) -> dict[tup
     inputs = {n for n, _ in host.inputs}
     core_nodes = {c.node for c in cores}
     routes: dict[tuple[str, str], _Route] = {}
-    ends = [(f"{c.stem}.json", c.node, c.meta["routes_in"], inputs | core_nodes) for c in cores]
+    ends = [(f"{c.stem}.json", c.node, c.meta["routes_in"], inputs | core_nodes | set(host.sends)) for c in cores]
     ends += [(HOST_JSON, node, declared, core_nodes) for node, _, declared in host.outputs]
     ends += [(HOST_JSON, node, declared, core_nodes) for node, _, declared in host.reads]
     for fname, dst, declared, sources in ends:
@@ -331,27 +340,30 @@ def _core_entries(files: _Files, cores: list[_Core], by_index: dict, routes: dic
             _route(files, routes, c.node, dst.node, fname, what).entries.append((j, axon, delay))
 
 
-def _input_entries(files: _Files, host: _Host, arrays: dict, by_index: dict, routes: dict) -> None:
-    """host.npz's input maps: element e of input x reaches (core, axon) `delay` ticks later."""
-    for x, _ in host.inputs:
-        size = host.mapping.inputs[x].size
-        ptr, target = arrays.get(f"input.{x}.ptr"), arrays.get(f"input.{x}.target")
+def _input_entries(files: _Files, host: _Host, arrays: dict, by_index: dict, routes: dict,
+                   program: Graph | None) -> None:
+    """host.npz's input and send maps: element e of input (or host node) x reaches (core, axon)
+    `delay` ticks later."""
+    maps = [(x, "input", host.mapping.inputs[x].size) for x, _ in host.inputs]
+    maps += [(n, "send", program.types()[(n, "output")].size) for n in host.sends]
+    for x, kind, size in maps:
+        ptr, target = arrays.get(f"{kind}.{x}.ptr"), arrays.get(f"{kind}.{x}.target")
         if ptr is None or target is None:
-            raise files.fail(HOST_NPZ, f"lacks input.{x}.ptr or input.{x}.target (input '{x}')")
+            raise files.fail(HOST_NPZ, f"lacks {kind}.{x}.ptr or {kind}.{x}.target ({kind} '{x}')")
         if ptr.shape != (size + 1,) or ptr[0] != 0 or np.any(np.diff(ptr) < 0) or target.ndim != 2 \
                 or target.shape[1] != 3 or ptr[-1] != target.shape[0]:
-            raise files.fail(HOST_NPZ, f"input.{x}: ptr {list(ptr.shape)} and target {list(target.shape)} are not "
+            raise files.fail(HOST_NPZ, f"{kind}.{x}: ptr {list(ptr.shape)} and target {list(target.shape)} are not "
                                        f"a map of {size} elements (ptr [n+1] from 0, non-decreasing, to the "
                                        f"rows of target [m, 3])")
         for e in range(size):
             for core, axon, delay in target[ptr[e]:ptr[e + 1]].tolist():
-                what = f"input.{x} element {e}"
+                what = f"{kind}.{x} element {e}"
                 dst = by_index.get(core)
                 if dst is None or not 0 <= axon < dst.op.axons or not 0 <= delay < SCHEDULER_TICKS:
                     raise files.fail(HOST_NPZ, f"{what}: targets core {core} axon {axon} delay {delay}, which is not "
                                                f"an axon of a core within the scheduler's {SCHEDULER_TICKS} ticks")
                 _route(files, routes, x, dst.node, HOST_NPZ, what).entries.append((e, axon, delay))
-    known = {f"input.{x}.{k}" for x, _ in host.inputs for k in ("ptr", "target")}
+    known = {f"{kind}.{x}.{k}" for x, kind, _ in maps for k in ("ptr", "target")}
     known |= {f"output.{o}.source" for o, _, _ in host.outputs} | {f"read.{n}.source" for n, _, _ in host.reads}
     extra = sorted(set(arrays) - known)
     if extra:
@@ -396,6 +408,7 @@ def _graph(files: _Files, host: _Host, cores: list[_Core], routes: dict, out_siz
            program: Graph | None) -> Graph:
     sizes = {x: host.mapping.inputs[x].size for x, _ in host.inputs}
     sizes.update({c.node: c.op.neurons for c in cores})
+    sizes.update({n: program.types()[(n, "output")].size for n in host.sends})
     axons = {c.node: c.op.axons for c in cores} | out_sizes
     into: dict[str, list[_Route]] = {}
     for r in routes.values():
@@ -410,9 +423,9 @@ def _graph(files: _Files, host: _Host, cores: list[_Core], routes: dict, out_siz
         nodes += fed(c.node)
         nodes.append(Node(c.node, c.op, c.origin))
     if program is not None:
-        streams = set(program.inputs)
+        streams = {s for _, s, _ in host.reads}
         for name, node in program.nodes.items():
-            if name not in streams and name not in program.outputs:
+            if name not in program.inputs and name not in program.outputs:
                 nodes += fed(name)
                 nodes.append(node)
         edges += [e for e in program.edges if e.src not in streams]

@@ -69,10 +69,11 @@ def build(graph):
     index = check_mapped(graph, net)
     dests = {c: [] for c in net.cores}
     host_in = {n: [[] for _ in range(net.inputs[n].op.shape[0])] for n in net.inputs}
+    host_in.update({l.src: [[] for _ in range(l.n_in)] for l in net.links if l.src in net.host})
     reads = {l.dst: np.full((l.n_axons, 2), -1, np.int64) for l in net.links if l.dst not in net.cores}
     for link in net.links:
         for src, axon, delay in zip(link.source.tolist(), link.axon.tolist(), link.delay.tolist()):
-            if link.src in net.inputs:
+            if link.src not in net.cores:
                 host_in[link.src][src].append((index[link.dst], axon, delay))
             elif link.dst not in net.cores:
                 dests[link.src].append((src, HOST, axon, delay))
@@ -169,8 +170,9 @@ def _host_files(graph, net: Netlist, io_ann: dict, host_in: dict, reads: dict) -
     node element -> neuron)."""
     arrays = {}
     for name, lists in host_in.items():
-        arrays[f"input.{name}.ptr"] = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
-        arrays[f"input.{name}.target"] = np.array([x for lst in lists for x in sorted(lst)], np.int64).reshape(-1, 3)
+        kind = "input" if name in net.inputs else "send"
+        arrays[f"{kind}.{name}.ptr"] = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
+        arrays[f"{kind}.{name}.target"] = np.array([x for lst in lists for x in sorted(lst)], np.int64).reshape(-1, 3)
     for name, table in reads.items():
         arrays[f"{'output' if name in net.outputs else 'read'}.{name}.source"] = table
     streams = stream_names(net)
@@ -183,6 +185,7 @@ def _host_files(graph, net: Netlist, io_ann: dict, host_in: dict, reads: dict) -
     if net.host:
         meta["reads"] = [{"node": n, "stream": streams[n], "routes_in": routes_in(graph, net.into(n))}
                          for n in net.host if n in streams]
+        meta["sends"] = [n for n in net.host if net.out_of(n)]
         meta["host_latency"] = {n: graph.mapping.latency[n] for n in net.host}
     return json_bytes(meta), npz_bytes(arrays)
 
@@ -205,12 +208,15 @@ def host_program(graph, net: Netlist) -> dict[str, bytes]:
     if not net.host:
         return {}
     streams = stream_names(net)
-    nodes = [Node(s, Input(shape=(net.into(n)[0].n_axons,)), "") for n, s in streams.items()]
+    read = [x for x in graph.inputs if any(e.src == x for e in net.host_edges)]
+    nodes = [net.inputs[x] for x in read] + [Node(s, Input(shape=(net.into(n)[0].n_axons,)), "")
+                                             for n, s in streams.items()]
     nodes += list(net.host.values())
     outputs = [o for o in graph.outputs if any(e.src in net.host for e in graph.in_edges(o))]
     nodes += [net.outputs[o] for o in outputs]
     edges = [Edge(s, n) for n, s in streams.items()] + list(net.host_edges)
-    program = Graph(nodes, edges, inputs=list(streams.values()), outputs=outputs, dt=graph.dt, method=graph.method)
+    program = Graph(nodes, edges, inputs=read + list(streams.values()), outputs=outputs, dt=graph.dt,
+                    method=graph.method)
     sidecar: dict[str, np.ndarray] = {}
     files = {HOST_PROGRAM: print_graph(program, sidecar=sidecar).encode("utf-8")}
     if sidecar:

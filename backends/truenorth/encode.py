@@ -53,12 +53,21 @@ class EncodeOptions:
     duplication: int = option(0, "axons per input, 1..4, or 0 to choose per layer", choices=(0, 1, 2, 3, 4))
     max_error: float = option(0.25, "largest relative RMS weight error accepted to avoid splitting a layer's "
                                     "fan-in (duplication 0)", low=0.0)
+    input: str = option("auto", "how graph inputs enter: binary spikes, or real values the host codes as spikes "
+                                "(rate); auto: rate for a model that takes real values (a converted ANN)",
+                        choices=("auto", "spikes", "rate"))
+    input_range: float = option(0.0, "largest |x| of a rate-coded input (0: the model's declared peak, else 1)",
+                                low=0.0)
 
     def __post_init__(self):
         if self.duplication not in (0, 1, 2, 3, 4):
             raise ValueError(f"duplication must be 0 (per layer) or 1..4 axons per input, got {self.duplication}")
         if not self.max_error >= 0:
             raise ValueError(f"max_error must be >= 0, got {self.max_error}")
+        if self.input not in ("auto", "spikes", "rate"):
+            raise ValueError(f"input must be auto, spikes or rate, got {self.input!r}")
+        if not self.input_range >= 0:
+            raise ValueError(f"input_range must be >= 0, got {self.input_range}")
 
 
 @dataclass

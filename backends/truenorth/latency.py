@@ -52,13 +52,18 @@ class Late:
 
 
 def _lo(net: Netlist, link: Link, target) -> int:
-    """The smallest delay of a link: 0 from the host or to it, delay.lo between cores."""
-    return 0 if link.src in net.inputs or link.dst not in net.cores else target.formats.delay.lo
+    """The smallest delay of a link: 0 from the host or to it, delay.lo between cores, and delay.hi
+    into a relay (`relay.py`: each stage of a chain holds the spike as long as it can)."""
+    if net.mapping.roles.get(link.dst) == "relay":
+        return target.formats.delay.hi
+    return target.formats.delay.lo if link.src in net.cores and link.dst in net.cores else 0
 
 
 def _order(net: Netlist) -> list[str]:
-    """Cores, then host nodes, then outputs: a topological order of everything but feedback."""
-    return [*net.core_order(), *net.host, *net.outputs]
+    """Host nodes that feed the chip, cores, the other host nodes, outputs: a topological order of
+    everything but feedback."""
+    senders, readers = net.host_order()
+    return [*senders, *net.core_order(), *readers, *net.outputs]
 
 
 def _relax(net: Netlist, target, L: dict[str, int], order: list[str], only_earlier: bool) -> bool:
@@ -93,7 +98,7 @@ def latencies(net: Netlist, target) -> dict[str, int]:
     those of the feed-forward entries (module docstring)."""
     order = _order(net)
     L: dict[str, int] = {n: 0 for n in (*net.inputs, *order)}
-    loops = sum(1 for l in net.links if l.feedback)
+    loops = len(net.feedback())
     for _ in range(loops + 1):
         if not _relax(net, target, L, order, only_earlier=False):
             return L

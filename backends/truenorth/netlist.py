@@ -8,11 +8,11 @@ A lowered TrueNorth graph has one shape: graph inputs and `truenorth.core` nodes
                        ▲  └──route (recurrent)──┘└──route──▶ host nodes ──▶ output
 
 Host nodes are the float `snn.*` ops the host computes from the spikes the chip sends it
-(readouts, `encode.py`); they feed each other and graph outputs. A route whose entries
-deliver a spike of an earlier source tick (lag k ≥ 1: feedback, delays) is written with a
-recurrent edge into it and its delay less one: the recurrent edge holds the source's spikes
-one tick, the route the rest, so cycles through feedback are legal IR and the chip's delay
-is the route's delay plus one.
+(readouts, `encode.py`); they feed each other and graph outputs. A route that closes a
+loop of cores (feedback: it has an entry of an earlier source tick, lag k ≥ 1, and its
+destination reaches its source) is written with a recurrent edge into it and its delay
+less one: the recurrent edge holds the source's spikes one tick, the route the rest, so
+cycles through feedback are legal IR and the chip's delay is the route's delay plus one.
 
 Each route entry has a lag k: it delivers y_S[t − k] of the source model to the
 destination's tick t, so its chip delay is L(dst) − L(src) + k (`latency.balance`). The
@@ -38,7 +38,7 @@ from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.mapping import Mapping
 from snnc.ir.snn import Input, Output
 
-ROLES = ("neurons", "partial", "combiner", "splitter")   # mapping.roles values: what a core is for
+ROLES = ("neurons", "partial", "combiner", "splitter", "relay")   # mapping.roles values: what a core is for
 
 
 @dataclass
@@ -61,11 +61,6 @@ class Link:
         if self.lag is None:
             self.lag = np.zeros(len(self.source), np.int64)
 
-    @property
-    def feedback(self) -> bool:
-        """Whether the route is written behind a recurrent edge (a lagged entry from a core)."""
-        return bool(np.any(self.lag > 0))
-
     def op(self, delay_shift: int = 0) -> Route:
         """The route node, its entries in canonical order (by source, axon, delay: the order
         does not change what a route delivers, and a decoded artifact lists them so)."""
@@ -83,7 +78,7 @@ class Netlist:
     graph: Graph                          # the graph read (for dt, method, version, metadata)
     mapping: Mapping = field(default_factory=Mapping)
     host: dict[str, Node] = field(default_factory=dict)          # float snn.* nodes the host runs
-    host_edges: list[Edge] = field(default_factory=list)         # edges out of host nodes
+    host_edges: list[Edge] = field(default_factory=list)         # edges out of host nodes and into them from inputs
 
     @classmethod
     def of(cls, graph: Graph) -> "Netlist":
@@ -102,7 +97,8 @@ class Netlist:
             else:
                 raise _shape_error(name, node, "a TrueNorth graph holds only truenorth.core, truenorth.route, "
                                                "snn.input and snn.output nodes, and the host's snn.* nodes")
-        host_edges = [e for e in graph.edges if e.src in host]
+        host_edges = [e for e in graph.edges if (e.src in host or e.src in inputs) and e.dst in host
+                      or e.src in host and e.dst in outputs]
         net = cls(cores, links, inputs, outputs, graph, graph.mapping or Mapping(), host, host_edges)
         net.recover_lags()
         return net
@@ -130,14 +126,36 @@ class Netlist:
     def out_of(self, name: str) -> list[Link]:
         return [l for l in self.links if l.src == name]
 
+    def feedback(self, links: list[Link] | None = None) -> set[int]:
+        """The ids of the links (default: all) that close a loop of cores: a lagged entry into a core
+        whose destination reaches its source. Every loop has one: the model's loops pass a recurrent
+        edge."""
+        links = self.links if links is None else links
+        inner = [l for l in links if l.src in self.cores and l.dst in self.cores]
+        g = nx.DiGraph()
+        g.add_edges_from((l.src, l.dst) for l in inner)
+        comp = {n: i for i, scc in enumerate(nx.strongly_connected_components(g)) for n in scc}
+        return {id(l) for l in inner if np.any(l.lag > 0) and comp[l.src] == comp[l.dst]}
+
     def core_order(self) -> list[str]:
         """Cores in a topological order of the routes that are not feedback (ties: insertion order)."""
+        back = self.feedback()
         g = nx.DiGraph()
         g.add_nodes_from(self.cores)
         g.add_edges_from((l.src, l.dst) for l in self.links
-                         if l.src in self.cores and l.dst in self.cores and not l.feedback)
+                         if l.src in self.cores and l.dst in self.cores and id(l) not in back)
         index = {n: i for i, n in enumerate(self.cores)}
         return list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
+
+    def host_order(self) -> tuple[list[str], list[str]]:
+        """The host nodes that run before the chip (fed by graph inputs only: input encoders) and
+        those that run on its spikes (readouts), each in insertion order."""
+        fed = {l.dst for l in self.links if l.src in self.cores}
+        after: set[str] = set()
+        for n in self.host:                              # insertion order is topological
+            if n in fed or any(e.src in after for e in self.host_edges if e.dst == n):
+                after.add(n)
+        return [n for n in self.host if n not in after], [n for n in self.host if n in after]
 
     def fresh(self, base: str) -> str:
         taken = set(self.cores) | set(self.inputs) | set(self.outputs) | set(self.host) | {l.name for l in self.links}
@@ -150,14 +168,18 @@ class Netlist:
         edges: list[Edge] = []
         taken = set(self.cores) | set(self.inputs) | set(self.outputs) | set(self.host)
         by_dst: dict[str, list[Link]] = {}
-        for l in _merged(self.links):
+        merged = _merged(self.links)
+        back = self.feedback(merged)
+        for l in merged:
             by_dst.setdefault(l.dst, []).append(l)
-        for dst in [*order, *self.host, *self.outputs]:
+        senders, readers = self.host_order()
+        nodes += [self.host[n] for n in senders]
+        for dst in [*order, *readers, *self.outputs]:
             for l in by_dst.get(dst, []):
                 name = _route_name(l, taken)
-                back = l.feedback and l.src in self.cores
-                nodes.append(Node(name, l.op(1 if back else 0), l.origin))
-                edges += [Edge(l.src, name, recurrent=back), Edge(name, l.dst)]
+                loop = id(l) in back
+                nodes.append(Node(name, l.op(1 if loop else 0), l.origin))
+                edges += [Edge(l.src, name, recurrent=loop), Edge(name, l.dst)]
             if dst in self.cores:
                 nodes.append(self.cores[dst])
             elif dst in self.host:

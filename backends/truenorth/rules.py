@@ -208,7 +208,7 @@ def destinations_exist(cores: list[Core], art: Artifact, target) -> list[Diagnos
             if d == HOST:
                 if (c.index, int(j)) not in host_out:
                     out.append(Diagnostic(f"{c.where} neuron {int(j)}", "routes", target.name,
-                                          message="sends to the host, but no output element reads it"))
+                                          message="sends to the host, but no output or host node element reads it"))
                 continue
             dst = by_index.get(int(d))
             if dst is None or not 0 <= axon < dst.axons:
@@ -219,7 +219,7 @@ def destinations_exist(cores: list[Core], art: Artifact, target) -> list[Diagnos
 
 def _host_outputs(art: Artifact) -> set[tuple[int, int]]:
     arrays = _host_tables(art)
-    return {(int(c), int(n)) for k, v in arrays.items() if k.startswith("output.") for c, n in v}
+    return {(int(c), int(n)) for k, v in arrays.items() if k.endswith(".source") for c, n in v}
 
 
 def _host_tables(art: Artifact) -> dict[str, np.ndarray]:
@@ -248,7 +248,7 @@ def host_map_consistent(cores: list[Core], art: Artifact, target) -> list[Diagno
                     out.append(Diagnostic(key, "routes", target.name,
                                           message=f"targets core {int(core)} axon {int(axon)} delay {int(delay)}, "
                                                   f"which is not an axon within the scheduler"))
-        elif key.startswith("output."):
+        elif key.endswith(".source"):
             for i, (core, j) in enumerate(v):
                 if (int(core), int(j)) not in sends:
                     out.append(Diagnostic(f"{key} element {i}", "routes", target.name,
