@@ -255,7 +255,7 @@ def test_tutorial_network_compiles_for_loihi_from_the_live_module():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Guess)
         art = snnc.compile(net, "loihi", load_options={"sample_input": x})
-    assert art.manifest["resources"]["totals"]["neurons"] == 1010
+    assert art.manifest["resources"]["totals"]["neurons"] == 1010 + 1       # + the always-on neuron of the biases
     y = snnc.simulate(art, x.double().numpy())
     want = reference(net, x, double=True)
     assert y.shape == want.shape and 0 < y.mean()
