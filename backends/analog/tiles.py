@@ -155,13 +155,14 @@ class TileBuilder:
 
     def reader(self, src: str, lag: int) -> tuple[str, bool]:
         """The node a tile reading `src` `lag` ticks late reads, and whether over a recurrent edge."""
+        feed = self.feed.get(src, src)             # a population not made yet carries its own spikes
         if lag <= 1:
-            return self.feed[src], lag == 1
+            return feed, lag == 1
         key = (src, lag - 1)
         if key not in self.buffers:
             name = self.fresh(f"{src}.buffer{lag - 1}")
             self.nodes.append(Node(name, SpikeBuffer(ticks=lag - 1), self.graph.nodes[src].origin))
-            self.edges.append(Edge(self.feed[src], name))
+            self.edges.append(Edge(feed, name))
             self.buffers[key] = name
         return self.buffers[key], True
 
@@ -171,7 +172,7 @@ class TileBuilder:
         name = self.fresh(f"{base}.tile{rows[0]}_{cols[0]}")
         op = Crossbar(g_pos=g_pos, g_neg=g_neg, row_offset=rows[0], n_in=full_shape[1], col_offset=cols[0],
                       n_out=full_shape[0], w_scale=scale, gain=np.ones(len(scale)), bias=bias,
-                      x_max=self.x_max[src], **self.fields)
+                      x_max=self.x_max.get(src, 1.0), **self.fields)
         origin = self.graph.nodes[via[-1]].origin if via else pop.origin
         self.nodes.append(Node(name, op, origin))
         self.edges += [Edge(reads, name, recurrent=recurrent), Edge(name, pop.node)]
