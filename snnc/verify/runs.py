@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import importlib.util
+
 import numpy as np
 
 from snnc.errors import UsageError
@@ -131,6 +133,9 @@ def _cannot_relower(art, graph) -> str:
         for key, value in p.get("options", {}).items():
             if isinstance(value, dict) and "sha256" in value:
                 return f"pass {p['name']} was given data ({key}) that the manifest records by digest only"
+        missing = [mod for mod in p.get("stats", {}).get("requires", []) if importlib.util.find_spec(mod) is None]
+        if missing:
+            return f"pass {p['name']} chose what {missing[0]} computed, and {missing[0]} is not installed here"
     return ""
 
 
