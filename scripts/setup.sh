@@ -32,8 +32,9 @@ step "installing Norse and nirtorch (without their dependencies)" "${pip[@]}" --
 # JAX is an optional extra (the JAX frontend); installed here so its tests run. PyPI's jax
 # wheel is the CPU build.
 step "installing JAX (CPU)" "${pip[@]}" -e ".[jax]"
-# numba (compiled interpreter kernels), Ray (runs over a cluster), rich (progress bars) and
-# matplotlib (snnc report): optional extras, installed here so their tests run.
-step "installing numba, Ray, rich and matplotlib" "${pip[@]}" -e ".[fast,parallel,progress,report]"
+# numba (compiled interpreter kernels), Ray (runs over a cluster), rich (progress bars),
+# matplotlib (snnc report), METIS and Mt-KaHyPar (partitioners loihi-partition also tries):
+# optional extras, installed here so their tests run.
+step "installing numba, Ray, rich, matplotlib, pymetis and mtkahypar" "${pip[@]}" -e ".[fast,parallel,progress,report,partition]"
 echo "$want" > "$stamp"
 echo "snnc setup: ready in $SECONDS s (.venv/bin/snnc)" >&2

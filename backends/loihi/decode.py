@@ -101,7 +101,8 @@ class _Decoder:
             graded = isinstance(op, SigmaDelta) or bool(p.get("graded", False))
             self.parts[p["node"]] = _Part(p["node"], core, first, count, graded)
             self.by_slot[(core, first)] = p["node"]
-            self.tables["parts"][p["node"]] = PartOf(p["population"], int(p["offset"]), count)
+            self.tables["parts"][p["node"]] = PartOf(p["population"], int(p["offset"]), count,
+                                                     runs=_runs(p.get("runs", []), self, f"{stem}.json"))
             self.tables["cores"][p["node"]] = core
         self.tables["place"][core] = Position(*(int(v) for v in meta["position"]))
 
@@ -178,7 +179,8 @@ class _Decoder:
                                                  f"{r['first']}, which no part of {r['count']} holds")
                 self.nodes.append(Node(r["node"], Output(shape=(int(r["count"]),)), r.get("origin", "")))
                 self.edges.append(Edge(part, r["node"]))
-                pieces.append(Piece(r["node"], int(r["offset"]), int(r["count"])))
+                pieces.append(Piece(r["node"], int(r["offset"]), int(r["count"]),
+                                    _runs(r.get("runs", []), self, "host.json")))
             if entry["encoding"] == "values":
                 pieces = [Piece(name, 0, int(np.prod(entry["shape"])))]
             out[name] = HostOutput(tuple(entry["shape"]), tuple(pieces), int(entry.get("latency", 0)),
@@ -212,8 +214,8 @@ def decode(art, target) -> Graph:
         d.drives(host)
         outputs = d.outputs(host)
         program_outputs = d.program()
-        layers = {p: Layer(int(v.get("latency", 0)), bool(v.get("graded", False)))
-                  for p, v in host.get("layers", {}).items()}
+        layers = {p: Layer(int(v.get("latency", 0)), bool(v.get("graded", False)),
+                           tuple(int(x) for x in v.get("shape", ()))) for p, v in host.get("layers", {}).items()}
         mapping = Mapping(inputs=d.host_inputs, outputs=outputs, layers=layers, **d.tables)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise MalformedInputError(f"not a Loihi artifact this snnc can read ({type(exc).__name__}: {exc})",
@@ -244,6 +246,15 @@ def _array(arrays: dict, key: str, stem: str) -> np.ndarray:
     if key not in arrays:
         raise MalformedInputError(f"has no array '{key}'", file=f"{stem}.npz")
     return arrays[key]
+
+
+def _runs(value, d: _Decoder, file: str) -> tuple[tuple[int, int], ...]:
+    """Runs [[start, stop], ...] of a part or output read (empty for a contiguous one)."""
+    if not isinstance(value, list) or any(not isinstance(r, list) or len(r) != 2 or
+                                          not all(isinstance(x, int) and not isinstance(x, bool) for x in r)
+                                          for r in value):
+        raise d.fail(file, f"runs must be [[start, stop], ...] of integers, got {value!r}")
+    return tuple((r[0], r[1]) for r in value)
 
 
 def _int(entry, key: str, d: _Decoder, file: str) -> int:

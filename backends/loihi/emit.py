@@ -21,7 +21,7 @@ from snnc.ir.graph import Graph, Node
 from snnc.ir.mapping import Position
 from snnc.ir.snn import Input
 from snnc.ir.text import print_graph
-from snnc.passes.place import hops
+from snnc.passes.place import chip_hops, hops
 
 CORE_FILE = "cores/core_{:04d}"
 
@@ -46,7 +46,10 @@ def emit(graph: Graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
     for t in tabs.cores:
         meta, arrays = core_files(t, target)
         for c in meta["routes"]:
-            c["hops"] = hops(Position(*t.position), Position(*tabs.cores[c["to"]].position))
+            here, there = Position(*t.position), Position(*tabs.cores[c["to"]].position)
+            c["hops"] = hops(here, there)
+            if c["hops"] < 0:
+                c["chip_hops"] = chip_hops(here, there, target)
         stem = CORE_FILE.format(t.core)
         files[f"{stem}.json"] = json_bytes(meta)
         files[f"{stem}.npz"] = npz_bytes(arrays)
@@ -75,8 +78,7 @@ def host_files(graph: Graph, tabs) -> dict[str, bytes]:
     io = io_json(m)
     outputs = {}
     for name, entry in io["outputs"].items():
-        reads = [] if entry["encoding"] == "values" else [_read(graph, tabs, node, offset, count)
-                                                          for node, offset, count in entry["parts"]]
+        reads = [] if entry["encoding"] == "values" else [_read(graph, tabs, *piece) for piece in entry["parts"]]
         outputs[name] = {**{k: v for k, v in entry.items() if k != "parts"}, "reads": reads}
     meta = {"inputs": {n: {**io["inputs"][n], "index": i, "origin": graph.nodes[n].origin,
                            "drives": [_drive(graph, tabs, p) for p in tabs.drives[n]]}
@@ -97,11 +99,11 @@ def _drive(graph: Graph, tabs, part: str) -> dict:
     return {"part": part, "core": core, "first": first, "count": graph.op(part).shape[0]}
 
 
-def _read(graph: Graph, tabs, node: str, offset: int, count: int) -> dict:
+def _read(graph: Graph, tabs, node: str, offset: int, count: int, runs=()) -> dict:
     part = graph.in_edges(node)[0].src
     core, first = tabs.slots[part]
     return {"node": node, "origin": graph.nodes[node].origin, "offset": offset, "count": count,
-            "core": core, "first": first}
+            "core": core, "first": first, **({"runs": runs} if runs else {})}
 
 
 def host_program(graph: Graph, tabs) -> Graph | None:
@@ -128,7 +130,8 @@ def _layers(graph: Graph) -> list[dict]:
     for node, p in sorted(parts.items(), key=lambda kv: (kv[1].population, kv[1].offset)):
         pop = p.population
         entry = out.setdefault(pop, {"population": pop, "latency": m.layers[pop].latency, "neurons": 0, "parts": []})
-        entry["parts"].append({"node": node, "core": cores[node], "offset": p.offset, "count": p.count})
+        entry["parts"].append({"node": node, "core": cores[node], "offset": p.offset, "count": p.count,
+                               **({"runs": [list(r) for r in p.runs]} if p.runs else {})})
         entry["neurons"] += p.count
     for entry in out.values():
         entry["origin"] = graph.nodes[entry["parts"][0]["node"]].origin
@@ -150,17 +153,20 @@ def estimate(per_core: list[dict], graph: Graph, target, options: EmitOptions) -
 
     Assumes every neuron (and input) spikes with probability `activity` per tick; every
     spike drives all synapses of its axons, and every output axon sends one message
-    (within a tile, or over the tile hops of its route)."""
+    (within a tile, or over the tile hops of its route, or to another chip at the target's
+    `links.energy_pj` per chip crossed)."""
     c, a = target.costs, options.activity
     neurons = sum(p["neurons"] for p in per_core)
     synapses = sum(p["synapses"] for p in per_core)
     messages = sum(r["axons"] * max(r.get("hops", 0), 0) for p in per_core for r in p["routes"])
     local = sum(r["axons"] for p in per_core for r in p["routes"])
+    crossings = sum(r["axons"] * r.get("chip_hops", 0) for p in per_core for r in p["routes"])
     hop = (c.hop_east_west.energy_pj + c.hop_north_south.energy_pj) / 2
     energy = (neurons * (c.neuron_update_inactive.energy_pj
                          + a * (c.neuron_update_active.energy_pj - c.neuron_update_inactive.energy_pj))
               + a * synapses * c.synaptic_op.energy_pj
-              + a * (local * c.spike_within_tile.energy_pj + messages * hop))
+              + a * (local * c.spike_within_tile.energy_pj + messages * hop)
+              + a * crossings * target.links.energy_pj)
     busiest = max((p["neurons"] * c.neuron_update_active.time_ns + a * p["synapses"] * c.synaptic_op.time_ns
                    for p in per_core), default=0.0)
     tiles = len({tuple(p["position"][:3]) for p in per_core})
@@ -170,7 +176,8 @@ def estimate(per_core: list[dict], graph: Graph, target, options: EmitOptions) -
     fill = max((o.latency for o in graph.mapping.outputs.values()), default=0)
     ticks = options.ticks + fill
     return {"assumptions": {"activity": a, "ticks": options.ticks, "pipeline_fill_ticks": fill,
-                            "costs_source": c.source, "costs_proxy": c.proxy},
+                            "costs_source": c.source, "costs_proxy": c.proxy,
+                            **({"chip_links_source": target.links.source} if crossings else {})},
             "per_tick": {"energy_pj": energy, "time_ns": tick_ns},
             "per_inference": {"ticks": ticks, "energy_uj": energy * ticks * 1e-6, "time_us": tick_ns * ticks * 1e-3}}
 

@@ -155,6 +155,10 @@ class Dense(Op):
     def synapse_count(self, inputs, outputs):
         return int(np.count_nonzero(self.weight))
 
+    def inputs_used(self) -> np.ndarray:
+        """The input elements with a nonzero weight (the ones whose spikes reach this node's core)."""
+        return np.flatnonzero(np.any(self.weight != 0, axis=0))
+
 
 @register_op
 class Sparse(Op):
@@ -198,6 +202,10 @@ class Sparse(Op):
 
     def synapse_count(self, inputs, outputs):
         return int(np.count_nonzero(self.weight))
+
+    def inputs_used(self) -> np.ndarray:
+        """The input elements with a nonzero weight (the ones whose spikes reach this node's core)."""
+        return np.unique(self.indices[self.weight != 0])
 
     def rows(self) -> np.ndarray:
         """The output row of each stored synapse, [nnz]."""

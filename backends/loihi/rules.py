@@ -224,7 +224,9 @@ def neurons_mapped_once(cores: list[Core], art: Artifact, target) -> list[Diagno
                 out.append(Diagnostic(c.where, "mapping", target.name,
                                       message=f"part '{p['node']}' belongs to unknown layer '{p['population']}'"))
                 continue
-            count[p["population"]][p["offset"]:p["offset"] + p["count"]] += 1
+            runs = p.get("runs") or [[p["offset"], p["offset"] + p["count"]]]
+            for a, b in runs:
+                count[p["population"]][a:b] += 1
         if filled != c.neurons:
             out.append(Diagnostic(c.where, "mapping", target.name,
                                   message=f"parts cover {filled} compartments, the core stores {c.neurons}"))

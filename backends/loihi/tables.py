@@ -6,7 +6,8 @@ part on the core). The layout is canonical, a function of the nodes' names and t
 record alone, never of the order of nodes in the graph, so that decoding an artifact and
 emitting it again gives the same bytes:
 
-- parts on a core are ordered by (population, offset) and take consecutive compartments;
+- parts on a core are ordered by (population, offset) and take consecutive compartments; a
+  part holding sorted runs of a population's neurons (`PartOf.runs`) lists them as `runs`;
 - blocks on a core are ordered by (the compartment of their destination part, their name);
   each block stores one input axon per source element with a nonzero weight, in element
   order; a dense block's axon lists every row of its destination part, a sparse one only
@@ -115,6 +116,7 @@ def _place_parts(graph: Graph, tables: list[CoreTable]) -> dict[str, tuple[int, 
         _, regs, scalars = MODELS[model]
         t.parts.append({"node": name, "origin": graph.nodes[name].origin, "population": part.population,
                         "offset": part.offset, "count": op.shape[0], "first": t.n, "model": model,
+                        **({"runs": [list(r) for r in part.runs]} if part.runs else {}),
                         **{f: getattr(op, f) for f in scalars}})
         for key in REGISTERS:
             field = next((f for f, k in regs.items() if k == key), None)

@@ -171,3 +171,7 @@ class Route(Op):
     def infer_types(self, inputs):
         expect_input_shape(inputs, (self.n_in,))
         return {"output": TensorType((self.n_axons,), "int")}
+
+    def inputs_used(self) -> np.ndarray:
+        """The source elements the route carries (the ones whose spikes reach its destination)."""
+        return np.unique(self.source)

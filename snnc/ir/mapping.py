@@ -11,8 +11,10 @@ after every pass (`Mapping.verify`) and the text form prints as one `mapping` st
                                          nodes whose concatenation (flat order) it is, its
                                          latency (ticks later than the source model), its
                                          encoding and, for graded payloads, value = payload / scale
-    layers   {population: Layer}         each source population's latency and graded flag
-    parts    {node: PartOf}              which neurons of which source population a node holds
+    layers   {population: Layer}         each source population's latency, graded flag and, where
+                                         the lowering knows it, its source shape (e.g. C, H, W)
+    parts    {node: PartOf}              which neurons of which source population a node holds:
+                                         a contiguous range, or sorted runs of ranges (`runs`)
     cores    {node: int}                 the logical core (or tile) of each placed node
     place    {core: Position}            where each logical core sits on the mesh
     roles    {node: str}                 what a node is for, in its family's vocabulary
@@ -28,6 +30,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Mapping as TypingMapping
+
+import numpy as np
 
 from snnc.errors import MalformedInputError
 
@@ -50,13 +54,39 @@ class HostInput:
         return math.prod(self.shape)
 
 
+Runs = tuple[tuple[int, int], ...]
+
+
+def runs_of(index) -> Runs:
+    """Sorted, distinct indices as maximal ranges [(start, stop), ...]."""
+    idx = np.asarray(index, dtype=np.int64)
+    if not idx.size:
+        return ()
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts, stops = idx[np.r_[0, breaks]], idx[np.r_[breaks - 1, idx.size - 1]] + 1
+    return tuple((int(a), int(b)) for a, b in zip(starts, stops))
+
+
+def _indices(offset: int, count: int, runs: Runs) -> np.ndarray:
+    if not runs:
+        return np.arange(offset, offset + count, dtype=np.int64)
+    return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in runs])
+
+
 @dataclass(frozen=True)
 class Piece:
-    """Elements `offset … offset+count−1` of a host output come from graph output node `node`."""
+    """Elements `offset … offset+count−1` of a host output come from graph output node `node`; with
+    `runs` (sorted ranges, `offset` the first element, `count` their total length), those elements
+    in increasing order."""
 
     node: str
     offset: int
     count: int
+    runs: Runs = ()
+
+    def indices(self):
+        """The host output's elements this piece fills, in the node's output order (int64 array)."""
+        return _indices(self.offset, self.count, self.runs)
 
 
 @dataclass(frozen=True)
@@ -76,20 +106,33 @@ class HostOutput:
 
 @dataclass(frozen=True)
 class Layer:
-    """A source population: how many ticks later than the source model the chip computes it."""
+    """A source population: how many ticks later than the source model the chip computes it, and
+    its shape in the source model where the lowering records it (channels first, e.g. (C, H, W);
+    empty when not known). Partitioners read the shape to cut feature maps into spatial tiles."""
 
     latency: int = 0
     graded: bool = False
+    shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class PartOf:
-    """A node holds neurons `offset … offset+count−1` of `population`, as its outputs `first …`."""
+    """A node holds neurons `offset … offset+count−1` of `population`, as its outputs `first …`.
+
+    With `runs` (sorted, disjoint, non-adjacent ranges [(start, stop), ...]) the node holds the
+    neurons of those ranges instead, in increasing order: `offset` is the first of them and
+    `count` their number. A partitioner that gives a core a spatial tile of a feature map, or any
+    set of neurons, records it so."""
 
     population: str
     offset: int
     count: int
     first: int = 0
+    runs: Runs = ()
+
+    def indices(self):
+        """The population's neurons this node holds, in the node's output order (int64 array)."""
+        return _indices(self.offset, self.count, self.runs)
 
 
 @dataclass(frozen=True)
@@ -175,15 +218,27 @@ def _plain(v):
         return v
     d = asdict(v)
     if isinstance(v, HostOutput):
-        d["parts"] = [[p["node"], p["offset"], p["count"]] for p in d["parts"]]
+        d["parts"] = [[p.node, p.offset, p.count] + ([[list(r) for r in p.runs]] if p.runs else []) for p in v.parts]
         d["shape"], d["scale"] = list(v.shape), list(v.scale)
         if not v.scale:
             del d["scale"]
     elif isinstance(v, HostInput):
         d["shape"] = list(v.shape)
-    elif isinstance(v, (PartOf, Position)):
+    elif isinstance(v, Layer):
+        d["shape"] = list(v.shape)
+        if not v.shape:
+            del d["shape"]
+    elif isinstance(v, PartOf):
+        return [v.population, v.offset, v.count, v.first] + ([[list(r) for r in v.runs]] if v.runs else [])
+    elif isinstance(v, Position):
         return [d[f.name] for f in fields(v)]
     return d
+
+
+def _runs(x, bad, key: str) -> Runs:
+    if not isinstance(x, list) or any(not isinstance(r, list) or len(r) != 2 for r in x):
+        raise bad(key, f"expected runs [[start, stop], ...], got {x!r}")
+    return tuple((_as_int(a, bad, key), _as_int(b, bad, key)) for a, b in x)
 
 
 def _as_int(x, bad, key: str) -> int:
@@ -209,12 +264,15 @@ def _record(kind, v, bad, key: str):
         if not isinstance(v, str):
             raise bad(key, f"expected a string, got {v!r}")
         return v
-    if kind in (PartOf, Position):
-        n = len(fields(kind))
-        if not isinstance(v, list) or len(v) not in (n - 1, n) or (kind is PartOf and not isinstance(v[0], str)):
-            raise bad(key, f"expected [{', '.join(f.name for f in fields(kind))}], got {v!r}")
-        head = [v[0]] if kind is PartOf else [_as_int(v[0], bad, key)]
-        return kind(*head, *(_as_int(x, bad, key) for x in v[1:]))
+    if kind is PartOf:
+        if not isinstance(v, list) or len(v) not in (3, 4, 5) or not isinstance(v[0], str):
+            raise bad(key, f"expected [population, offset, count, first, runs?], got {v!r}")
+        runs = _runs(v[4], bad, key) if len(v) == 5 else ()
+        return PartOf(v[0], *(_as_int(x, bad, key) for x in v[1:4]), runs=runs)
+    if kind is Position:
+        if not isinstance(v, list) or len(v) not in (3, 4):
+            raise bad(key, f"expected [chip, row, col, slot], got {v!r}")
+        return Position(*(_as_int(x, bad, key) for x in v))
     if not isinstance(v, dict):
         raise bad(key, f"expected an object, got {v!r}")
     known = {f.name for f in fields(kind)}
@@ -222,14 +280,16 @@ def _record(kind, v, bad, key: str):
         raise bad(key, f"unknown key '{sorted(set(v) - known)[0]}' (known: {', '.join(sorted(known))})")
     try:
         if kind is HostOutput:
-            parts = tuple(Piece(str(p[0]), _as_int(p[1], bad, key), _as_int(p[2], bad, key)) for p in v["parts"])
+            parts = tuple(Piece(str(p[0]), _as_int(p[1], bad, key), _as_int(p[2], bad, key),
+                                _runs(p[3], bad, key) if len(p) > 3 else ()) for p in v["parts"])
             scale = tuple(float(s) for s in v.get("scale", ()))
             return HostOutput(_ints(v["shape"], bad, key), parts, _as_int(v.get("latency", 0), bad, key),
                               str(v.get("encoding", "spikes")), scale)
         if kind is HostInput:
             return HostInput(_ints(v["shape"], bad, key), str(v.get("encoding", "spikes")),
                              _as_int(v.get("frac_bits", 0), bad, key), _as_int(v.get("payload_bits", 0), bad, key))
-        return Layer(_as_int(v.get("latency", 0), bad, key), bool(v.get("graded", False)))
+        return Layer(_as_int(v.get("latency", 0), bad, key), bool(v.get("graded", False)),
+                     _ints(v.get("shape", []), bad, key))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise bad(key, f"malformed entry ({type(exc).__name__}: {exc})") from None
 
@@ -273,12 +333,17 @@ def _check_outputs(m: Mapping, graph) -> list:
             if p.node in seen:
                 out.append((p.node, f"mapping.outputs: part of both '{seen[p.node]}' and '{name}'"))
             seen[p.node] = name
-            if p.count != _size(graph, p.node) or p.offset < 0 or p.offset + p.count > entry.size:
-                out.append((p.node, f"mapping.outputs '{name}': part [{p.offset}, {p.offset + p.count}) does not "
+            bad_runs = _runs_problem(p.offset, p.count, p.runs)
+            if bad_runs:
+                out.append((p.node, f"mapping.outputs '{name}': {bad_runs}"))
+                continue
+            if p.count != _size(graph, p.node) or p.offset < 0 or _end(p) > entry.size:
+                out.append((p.node, f"mapping.outputs '{name}': part [{p.offset}, {_end(p)}) does not "
                                     f"match the node's {_size(graph, p.node)} elements within {entry.size}"))
                 continue
-            for i in range(p.offset, p.offset + p.count):
-                covered[i] += 1
+            for a, b in p.runs or ((p.offset, p.offset + p.count),):
+                for i in range(a, b):
+                    covered[i] += 1
         if entry.parts and any(c != 1 for c in covered):
             out.append(f"mapping.outputs '{name}': its parts do not cover its {entry.size} elements exactly once")
         if entry.scale and len(entry.scale) != entry.size:
@@ -290,19 +355,45 @@ def _check_outputs(m: Mapping, graph) -> list:
     return out
 
 
+def _end(p) -> int:
+    """One past the last element a part or piece names."""
+    return p.runs[-1][1] if p.runs else p.offset + p.count
+
+
+def _runs_problem(offset: int, count: int, runs: Runs) -> str | None:
+    """Why `runs` do not describe `count` elements starting at `offset` (None when they do)."""
+    if not runs:
+        return None
+    if any(b <= a for a, b in runs) or any(b0 >= a1 for (_, b0), (a1, _) in zip(runs, runs[1:])):
+        return f"runs {[list(r) for r in runs[:4]]}... are not sorted, non-empty, disjoint, non-adjacent ranges"
+    if runs[0][0] != offset or sum(b - a for a, b in runs) != count:
+        return f"runs starting at {runs[0][0]} holding {sum(b - a for a, b in runs)} elements do not match " \
+               f"offset {offset}, count {count}"
+    return None
+
+
 def _check_parts(m: Mapping, graph) -> list:
     out, spans = [], {}
     for node, p in m.parts.items():
         if node not in graph.nodes:
             continue                                       # reported by _check_nodes
+        bad_runs = _runs_problem(p.offset, p.count, p.runs)
+        if bad_runs:
+            out.append((node, f"mapping.parts: {bad_runs}"))
+            continue
         if p.count < 1 or p.offset < 0 or p.first < 0 or p.first + p.count > _size(graph, node):
-            out.append((node, f"mapping.parts: neurons [{p.offset}, {p.offset + p.count}) of '{p.population}' as "
+            out.append((node, f"mapping.parts: neurons [{p.offset}, {_end(p)}) of '{p.population}' as "
                               f"outputs [{p.first}, {p.first + p.count}) do not fit the node's "
                               f"{_size(graph, node)} outputs"))
             continue
-        if m.layers and p.population not in m.layers:
+        layer = m.layers.get(p.population)
+        if m.layers and layer is None:
             out.append((node, f"mapping.parts: population '{p.population}' is not in mapping.layers"))
-        spans.setdefault(p.population, []).append((p.offset, p.offset + p.count, node))
+        elif layer is not None and layer.shape and _end(p) > math.prod(layer.shape):
+            out.append((node, f"mapping.parts: neuron {_end(p) - 1} of '{p.population}' lies outside its "
+                              f"shape {list(layer.shape)}"))
+        for a, b in p.runs or ((p.offset, p.offset + p.count),):
+            spans.setdefault(p.population, []).append((a, b, node))
     for pop, s in spans.items():
         s.sort()
         for (a0, a1, n0), (b0, b1, n1) in zip(s, s[1:]):
@@ -322,6 +413,8 @@ def _check_nodes(m: Mapping, graph) -> list:
     for pop, layer in m.layers.items():
         if layer.latency < 0:
             out.append(f"mapping.layers '{pop}': latency {layer.latency} < 0")
+        if any(d < 1 for d in layer.shape):
+            out.append(f"mapping.layers '{pop}': shape {list(layer.shape)} has an extent < 1")
     return out
 
 

@@ -1,28 +1,60 @@
-"""`place`: logical cores onto chips, tiles and slots of the target's mesh.
+"""`place`: logical cores onto chips, tiles and slots of the target's mesh, with short routes.
 
-The partition numbers cores in the order the layers run, so neighbouring numbers talk to
-each other. Placement fills chip after chip and, inside a chip, walks the tile mesh in a
-snake (row 0 left to right, row 1 right to left, ...), `cores_per_tile` cores per tile:
-consecutive cores are on the same tile or on adjacent tiles. A graph that needs more
-cores than the target has is refused with the count and the limit.
+The messages between cores come from the graph: a node on core a feeds a synapse or route
+node feeding a node on core b, and each of its output elements that node reads (the op's
+`inputs_used`, all of them for an op that cannot say) sends one message per spike to b. A
+spike reaching several nodes on b is one message. Elements spike at `activity` per tick,
+or at the rates an interpreter run on `calibration` inputs measures (`run_mapped`, layer by
+layer through the mapping record); host inputs are left out (they enter from the host).
+
+`method`:
+    auto     recursive bisection onto the mesh refined by local search (`snnc.passes.placement`),
+             kept when it beats the snake fill, which is kept otherwise
+    snake    chip after chip, and inside a chip the tile mesh in a snake (row 0 left to right,
+             row 1 right to left, ...), `cores_per_tile` cores per tile; consecutive cores on the
+             same or adjacent tiles
+A message between chips counts `inter_chip` tile hops per chip crossed (default: a chip's
+rows + columns, as far as crossing the chip); a graph that needs more cores than the target
+has is refused with the count and the limit.
 
 Reads the mapping record's `cores` (snnc/ir/mapping.py), writes its `place`:
-{core: Position(chip, tile_row, tile_col, slot)}. Statistics: chips used and the mean mesh
-distance (in tile hops) over the core-to-core connections, weighted by source neurons.
+{core: Position(chip, tile_row, tile_col, slot)}. Statistics: chips used, the method kept,
+messages per tick between cores, their mean tile hops on a chip (`mean_hops`, and for the
+snake fill `snake_mean_hops`), the messages between chips and the busiest directed mesh link
+under X-then-Y routing (`max_link_load`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from snnc.errors import ConstraintViolation, UsageError
 from snnc.ir.graph import Graph
 from snnc.ir.mapping import Position
-from snnc.passes.registry import PassResult, register_pass
+from snnc.passes import placement
+from snnc.passes.partitioning.activity import DEFAULT_RATE, InputData
+from snnc.passes.registry import PassResult, option, register_pass
+
+METHODS = ("auto", "snake")
 
 
 @dataclass(frozen=True)
 class PlaceOptions:
-    """No options."""
+    method: str = option("auto", "recursive bisection and local search, kept when better than the snake fill "
+                                 "(auto), or the snake fill", choices=METHODS)
+    inter_chip: float = option(-1.0, "tile hops one chip crossing counts as (< 0: the chip's rows + columns)")
+    passes: int = option(16, "passes of local search", low=0)
+    activity: float = option(DEFAULT_RATE, "spikes per neuron per tick assumed without calibration inputs",
+                             low=0.0, high=1.0)
+    calibration: object = option(None, "inputs [T, B, *input_shape] (an array or a .npy path): rates measured by "
+                                       "an interpreter run weight the messages", type_name="array or .npy path")
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.calibration is not None and not isinstance(self.calibration, InputData):
+            object.__setattr__(self, "calibration", InputData(self.calibration))
 
 
 def position(core: int, target) -> Position:
@@ -43,9 +75,16 @@ def hops(a: Position, b: Position) -> int:
     return abs(a.row - b.row) + abs(a.col - b.col)
 
 
-@register_pass("place", PlaceOptions)
-def place(graph: Graph, target, options: PlaceOptions) -> PassResult:
-    """Assign every logical core a chip, tile and slot, filling tiles in a snake order."""
+def chip_hops(a: Position, b: Position, target) -> int:
+    """Chip-to-chip hops between two positions on the target's chip mesh (0 on one chip)."""
+    cols = target.chip_layout[1]
+    (ar, ac), (br, bc) = divmod(a.chip, cols), divmod(b.chip, cols)
+    return abs(ar - br) + abs(ac - bc)
+
+
+@register_pass("place", PlaceOptions, reports_progress=True)
+def place(graph: Graph, target, options: PlaceOptions, progress) -> PassResult:
+    """Give every logical core a chip, tile and slot, keeping busy routes short."""
     cores = dict(graph.mapping.cores) if graph.mapping else {}
     if not cores:
         raise UsageError("place: the graph has no core assignment (mapping.cores); a partition pass "
@@ -54,29 +93,60 @@ def place(graph: Graph, target, options: PlaceOptions) -> PassResult:
     if n > target.total_cores:
         raise ConstraintViolation(target=target.name, rule="cores", where="graph", value=f"{n} cores",
                                   limit=f"{target.total_cores} ({target.chips} chip(s) x {target.cores_per_chip})")
-    placed = {c: position(c, target) for c in range(n)}
-    dist, weight, inter_chip = 0, 0, 0
+    rows, cols = target.mesh
+    mesh = placement.Mesh.of(target, options.inter_chip if options.inter_chip >= 0 else float(rows + cols))
+    W = messages(graph, n, element_rates(graph, options))
+    snake = np.array([position(c, target).as_list() for c in range(n)], np.int64)
+    chosen, method, moves = snake, "snake", 0
+    if options.method == "auto" and n > 1:
+        pos = placement.bisection(W, mesh)
+        pos, moves = placement.local_search(W, pos, mesh, passes=options.passes)
+        if placement.cost(W, pos, mesh) < placement.cost(W, snake, mesh):
+            chosen, method = pos, "bisection"
+    progress(f"{n} cores placed by {method} ({moves} local moves)")
+    stats = {"cores": n, "chips": len({int(p[0]) for p in chosen}), "method": method,
+             **placement.report(W, chosen, mesh),
+             "snake_mean_hops": placement.report(W, snake, mesh)["mean_hops"]}
+    return PassResult(graph.replace(mapping=graph.mapping.replace(place=placement.as_positions(chosen))),
+                      stats=stats)
+
+
+def element_rates(graph: Graph, options: PlaceOptions) -> dict[str, np.ndarray]:
+    """Spikes per tick of every output element of every node on a core."""
+    m = graph.mapping
     types = graph.types()
-    for src, dst_cores in _connections(graph, cores).items():
-        size = types[(src, "output")].size
-        for d in dst_cores:
-            h = hops(placed[cores[src]], placed[d])
-            if h < 0:
-                inter_chip += size
-            else:
-                dist += h * size
-                weight += size
-    stats = {"cores": n, "chips": len({p.chip for p in placed.values()}),
-             "mean_tile_hops": dist / weight if weight else 0.0, "inter_chip_axons": inter_chip}
-    return PassResult(graph.replace(mapping=graph.mapping.replace(place=placed)), stats=stats)
-
-
-def _connections(graph: Graph, cores: dict[str, int]) -> dict[str, set[int]]:
-    """Compartment node -> the cores its spikes reach (through the synapse nodes it feeds)."""
-    out: dict[str, set[int]] = {}
-    for src in cores:
-        for e in graph.out_edges(src):
-            for e2 in graph.out_edges(e.dst):
-                if e2.dst in cores:
-                    out.setdefault(src, set()).add(cores[e2.dst])
+    sizes = {node: types[(node, graph.op(node).output_ports[0])].size for node in m.cores}
+    out = {node: np.full(size, float(options.activity)) for node, size in sizes.items()}
+    if options.calibration is None:
+        return out
+    from snnc.artifact import run_mapped
+    if len(graph.inputs) != 1:
+        raise UsageError(f"place: calibration inputs feed one graph input; this graph has {len(graph.inputs)}")
+    _, spikes = run_mapped(graph, {graph.inputs[0]: options.calibration.x}, raw=True, layers=True)
+    for node, p in m.parts.items():
+        if node in out and p.population in spikes:
+            rate = spikes[p.population].reshape(-1, spikes[p.population].shape[-1]).mean(axis=0)
+            out[node][p.first:p.first + p.count] = rate[p.indices()]
     return out
+
+
+def messages(graph: Graph, n: int, rates: dict[str, np.ndarray]) -> np.ndarray:
+    """[n, n] messages per tick from core a to core b ≠ a (module docstring)."""
+    cores = graph.mapping.cores
+    W = np.zeros((n, n))
+    for src, a in cores.items():
+        reach: dict[int, np.ndarray] = {}
+        for e in graph.out_edges(src):
+            used = _used(graph, e.dst, len(rates[src]))
+            for e2 in graph.out_edges(e.dst):
+                b = cores.get(e2.dst)
+                if b is not None and b != a:
+                    reach[b] = used if b not in reach else np.union1d(reach[b], used)
+        for b, used in reach.items():
+            W[a, b] += float(rates[src][used].sum())
+    return W
+
+
+def _used(graph: Graph, node: str, size: int) -> np.ndarray:
+    ask = getattr(graph.op(node), "inputs_used", None)
+    return np.asarray(ask(), np.int64) if ask is not None else np.arange(size)

@@ -29,10 +29,19 @@ def all_targets() -> dict[str, TargetBase]:
 
 
 def get_target(name: str) -> TargetBase:
-    """The installed target `name`; `UsageError` listing the known names if there is none."""
-    if not isinstance(name, str) or name not in target_names():
+    """The installed target `name`, or `<target>@<system>`: that chip in one of the multi-chip
+    systems its file lists; `UsageError` listing the known names if there is none."""
+    base, _, system = name.partition("@") if isinstance(name, str) else (name, "", "")
+    if not isinstance(name, str) or base not in target_names():
         raise UsageError(f"unknown target {name!r} (known: {', '.join(target_names()) or 'none installed'})")
-    return _load_installed(name)
+    target = _load_installed(base)
+    if not system:
+        return target
+    try:
+        return target.system(system)
+    except StopIteration:
+        known = ", ".join(f"{base}@{s.name}" for s in target.systems) or "none"
+        raise UsageError(f"unknown system {system!r} of target {base} (known: {known})") from None
 
 
 @lru_cache(maxsize=None)

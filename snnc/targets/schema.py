@@ -61,6 +61,29 @@ class VerifyBudget:
     source: str = "snnc's defaults"
 
 
+@dataclass(frozen=True)
+class ChipLinks:
+    """What one spike message costs to cross from a chip to its neighbour in a system's chip mesh
+    (per chip-to-chip hop). The energy estimates add it for every message between chips;
+    `source` says where the numbers come from."""
+
+    energy_pj: float = 0.0
+    time_ns: float = 0.0
+    source: str = "no chip-to-chip links stated"
+
+
+@dataclass(frozen=True)
+class System:
+    """A board or system of several chips of a target, selected as `<target>@<name>`: `chips`
+    chips laid out as `chip_mesh` (rows × columns of chips, messages between chips travel
+    along it). `source` says where the chip count and layout come from."""
+
+    name: str
+    chips: int
+    chip_mesh: tuple[int, ...]
+    source: str = ""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TargetBase:
     """What every target file holds, whatever the family: its name and family, and how many
@@ -76,6 +99,9 @@ class TargetBase:
     cores_per_chip: int
     mesh: tuple[int, ...]             # tiles per chip: rows × columns
     cores_per_tile: int = 1
+    chip_mesh: tuple[int, ...] = ()   # chips laid out rows × columns; () is one row of `chips`
+    links: ChipLinks = ChipLinks()
+    systems: tuple[System, ...] = ()
     verify: VerifyBudget = VerifyBudget()
     sources: tuple[str, ...] = ()
     file: str = field(default="", compare=False)
@@ -83,6 +109,17 @@ class TargetBase:
     @property
     def total_cores(self) -> int:
         return self.chips * self.cores_per_chip
+
+    @property
+    def chip_layout(self) -> tuple[int, int]:
+        """(rows, columns) of the chip mesh."""
+        return tuple(self.chip_mesh) if self.chip_mesh else (1, self.chips)
+
+    def system(self, name: str) -> "TargetBase":
+        """This chip in its system `name` (as `<target>@<name>`); KeyError when there is none."""
+        s = next(s for s in self.systems if s.name == name)
+        return dataclasses.replace(self, name=f"{self.name}@{s.name}", chips=s.chips, chip_mesh=s.chip_mesh,
+                                   systems=())
 
     def describe(self) -> str:
         """One line for `snnc targets` (families say more)."""
@@ -102,10 +139,23 @@ class TargetBase:
         for key in ("max_accuracy_drop", "min_agreement", "min_count_agreement"):
             if getattr(self.verify, key) > 1:
                 raise _Invalid(f"verify.{key}", f"expected a fraction in [0, 1], got {getattr(self.verify, key)}")
+        _check_chips("chip_mesh", self.chips, self.chip_mesh)
+        for i, s in enumerate(self.systems):
+            if not s.name or not all(ch.isalnum() or ch == "-" for ch in s.name) or s.chips < 1:
+                raise _Invalid(f"systems[{i}]", f"expected a name of letters, digits and '-' and chips >= 1, "
+                                                f"got {s.name!r} with {s.chips} chips")
+            _check_chips(f"systems[{i}].chip_mesh", s.chips, s.chip_mesh)
+        if self.systems and self.links == ChipLinks():
+            raise _Invalid("links", "a target with multi-chip systems states what a chip-to-chip message costs")
         positions = self.mesh[0] * self.mesh[1] * self.cores_per_tile
         if self.cores_per_chip > positions:
             raise _Invalid("cores_per_chip", f"{self.cores_per_chip} cores do not fit a {self.mesh[0]}×{self.mesh[1]} "
                                              f"tile mesh of {self.cores_per_tile} cores each ({positions} positions)")
+
+
+def _check_chips(key: str, chips: int, chip_mesh: tuple[int, ...]) -> None:
+    if chip_mesh and (len(chip_mesh) != 2 or min(chip_mesh) < 1 or chip_mesh[0] * chip_mesh[1] < chips):
+        raise _Invalid(key, f"expected [rows, columns] of chips holding {chips} chips, got {list(chip_mesh)}")
 
 
 def schema_for(family) -> type:

@@ -106,7 +106,8 @@ def test_every_neuron_on_exactly_one_core_and_no_core_over_its_limits(sizes, see
     seen = {f"lif{i}": np.zeros(n, int) for i, n in enumerate(sizes[1:])}
     for core in cores:
         for p in core.meta["parts"]:
-            seen[p["population"]][p["offset"]:p["offset"] + p["count"]] += 1
+            for a, b in p.get("runs") or [[p["offset"], p["offset"] + p["count"]]]:
+                seen[p["population"]][a:b] += 1
         for rule in (rules.neurons_within_limit, rules.input_axons_within_limit,
                      rules.output_axons_within_limit, rules.synapse_memory_within_limit):
             assert rule(core, t) == []
