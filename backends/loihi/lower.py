@@ -38,12 +38,14 @@ which lists every approximation rule of the family):
 - Graph inputs (`input`): binary spikes stay binary (the chip counts any nonzero value as
   a spike, and `snnc.simulate` refuses non-binary input). Real values — a model that takes
   them, such as a converted ANN, gets this by default — enter as graded spikes with a
-  fixed-point payload round(x · 2^f) of `input_bits` bits (default 8, sign included), f
+  fixed-point payload round(x · 2^f) of `input_bits` bits (default 12, sign included), f
   chosen so that `input_range` fills them; on a chip without graded spikes, as the spikes
   of a host integrate-and-fire encoder of the same payload (`rate`, an approximation).
-  (Wider payloads do not help: the synapse multiplies the payload by an 8-bit mantissa
-  whose exponent cannot go below −7, so every payload bit past the weights' precision is
-  lost.)
+  12 bits is where the error of a converted ANN's readout is least: on the digits ReLU MLP
+  and CNN of tests/matrix the RMS score error is 2.21, 1.54, 1.41, 2.35, 4.39 (MLP) and 1.56,
+  1.14, 1.04, 1.05, 1.61 (CNN) for 8, 10, 12, 14, 16 bits: wider payloads meet the floor of
+  the weight exponent (−7: the synapse shifts the payload times an 8-bit mantissa), and the
+  weights lose the bits the payload gains.
 """
 from __future__ import annotations
 
@@ -126,7 +128,7 @@ class QuantizeOptions:
                         choices=INPUTS)
     input_range: float = option(0.0, "largest |x| of a real-valued input (fills the payload); 0: the model's "
                                      "own (a converted ANN's calibration peak), else 1", low=0.0)
-    input_bits: int = option(8, "real-valued input payload width in bits, sign included", low=2, high=32)
+    input_bits: int = option(12, "real-valued input payload width in bits, sign included", low=2, high=32)
     bias: str = option("axon", "constant drive of LIF and IF neurons: through an always-on axon into the "
                                "current, exact from the layer's first tick (axon), or the compartment bias, "
                                "13-bit but integrating from chip tick 0 (compartment, as netx files hold it)",

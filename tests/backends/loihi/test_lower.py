@@ -149,7 +149,7 @@ def test_graded_input_enters_as_fixed_point_payloads_on_loihi_and_is_refused_on_
     x = np.random.default_rng(2).uniform(-1, 1, (40, 3, 16))
     art = snnc.compile(g, "loihi", loihi_quantize={"input": "graded"})
     entry = art.manifest["io"]["inputs"]["x"]
-    assert entry["encoding"] == "graded" and entry["frac_bits"] == 7 and entry["payload_bits"] == 8
+    assert entry["encoding"] == "graded" and entry["frac_bits"] == 11 and entry["payload_bits"] == 12
     quant = next(p for p in art.manifest["passes"] if p["name"] == "loihi-quantize")["stats"]["per_layer"]
     assert quant["lif0"]["mantissa_bits_min"] > 6 and quant["lif0"]["weight_rel_rms"] < 0.01
     assert agreement(snnc.simulate(g, x), snnc.simulate(art, x)) > 0.97
