@@ -300,3 +300,12 @@ def test_dac_clipping_and_parameter_rounding_are_reported():
     [a] = [a for a in strict.approximations if a.rule == "neuron.parameter_bits"]
     # v_reset 0.3001 θ maps to 320.04 mV and is set to 320 mV: 0.04 / 400 of the threshold's distance from rest
     assert a.node == "pop" and a.effect["rounding"] == pytest.approx(0.04 / 400)
+
+
+def test_a_converted_anns_inputs_fill_the_dacs_at_its_calibration_peak():
+    """convert-ann records the largest |x| of its calibration data: the DACs take it at full scale."""
+    g = one_layer(lif(3)).replace(metadata={"convert_ann.input_coding": "current", "convert_ann.input_peak": "16.0"})
+    tiles = [n.op for n in run_pipeline(g, ANALOG).graph.nodes.values() if isinstance(n.op, Crossbar)]
+    assert [op.x_max for op in tiles] == [16.0]
+    mine = run_pipeline(g, ANALOG, options={"analog-tile": {"input_range": 2.0}}).graph
+    assert [n.op.x_max for n in mine.nodes.values() if isinstance(n.op, Crossbar)] == [2.0]
