@@ -48,6 +48,29 @@ def run_cell(case: Case, target: str, **compile_options) -> Cell:
                 time.perf_counter() - t0)
 
 
+def check(cell: Cell) -> None:
+    """What every cell must show: verify passes under the target's budget, the decoded chip computes
+    exactly the lowering, and --strict refuses exactly the first approximation (naming its reason
+    and rule), or compiles when there is none."""
+    assert cell.ok, str(cell.report)
+    assert cell.report.comparison is not None and cell.report.lowering.differences == 0
+    if cell.approximations:
+        first = cell.approximations[0]
+        assert first["why"] in cell.strict and f"rule {first['rule']}" in cell.strict, cell.strict
+    else:
+        assert cell.strict == "compiles"
+
+
+def checked_cell(case: Case, target: str, **compile_options) -> Cell:
+    """The cell, run and `check`ed; a test of it skips when the model's framework is not installed."""
+    import pytest
+    for module in missing(case):
+        pytest.importorskip(module)
+    cell = run_cell(case, target, **compile_options)
+    check(cell)
+    return cell
+
+
 def mark(cell: Cell) -> str:
     if not cell.ok:
         return "❌ verify fails"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.matrix.cells import missing, run_cell
+from tests.matrix.cells import checked_cell, run_cell
 from tests.matrix.models import MODELS
 
 TARGETS = ("analog", "analog-bss2")
@@ -15,19 +15,9 @@ CELLS = [pytest.param(case, target, id=f"{case.name}-{target}", marks=[pytest.ma
 
 @pytest.mark.parametrize("case, target", CELLS)
 def test_cell_compiles_with_defaults_and_verifies(case, target):
-    for module in missing(case):
-        pytest.importorskip(module)
-    cell = run_cell(case, target)
-    assert cell.ok, str(cell.report)
-    comparison = cell.report.comparison
-    assert comparison is not None and cell.report.lowering.differences == 0
+    cell = checked_cell(case, target)
     if case.trained:
-        assert comparison.accuracy is not None and comparison.accuracy["drop"] <= 0.03
-    if cell.approximations:
-        first = cell.approximations[0]
-        assert first["why"] in cell.strict and f"rule {first['rule']}" in cell.strict, cell.strict
-    else:
-        assert cell.strict == "compiles"
+        assert cell.report.comparison.accuracy["drop"] <= 0.03
 
 
 def test_digits_read_a_day_after_programming_stay_within_three_points():
