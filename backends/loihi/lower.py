@@ -157,8 +157,8 @@ def input_coding(graph: Graph, target, options: QuantizeOptions) -> tuple[str, f
         worth = 2.0 ** math.ceil(math.log2(rng))
         approximations = [Approximation(
             name, graph.nodes[name].origin, "neurons.graded_spikes",
-            f"present real values as spikes of a host integrate-and-fire encoder (one spike per {worth:g} of x, at "
-            f"most one a tick; negative values as 0)",
+            f"present real values as spikes of a host integrate-and-fire encoder (each spike stands for {worth:g} "
+            f"of x, at most one a tick; negative values send none)",
             f"target '{target.name}' has no graded spikes (neurons.graded_spikes = false): real-valued inputs "
             f"cannot enter the chip") for name in graph.inputs]
     return coding, rng, approximations

@@ -174,7 +174,7 @@ def _state_peak(pos, neg, beta, theta, gain, d_v, headroom, in_current, d_u, uni
     span = np.where(in_current, np.minimum(span, HORIZON), span)
     rise = pos * gain + np.clip(beta, 0, None)
     # a membrane in the current register driven past one spike a tick keeps rising by rise − θ a tick
-    above = theta + 2 * rise + np.where(in_current, np.clip(rise - theta, 0, None) * span, 0.0)
+    above = theta + 2 * rise + np.clip(rise - theta, 0, None) * np.where(in_current, span, 0.0)
     drop = neg * gain + np.clip(-beta, 0, None)
     below = drop * np.where(np.isfinite(span), span, 0.0)
     return np.maximum(u, np.maximum(above, below))

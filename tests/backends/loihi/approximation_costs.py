@@ -2,7 +2,8 @@
 
     .venv/bin/python -m tests.backends.loihi.approximation_costs
 
-prints one Markdown row per rule (ir_spec/SPEC.md §8 quotes them): the output's count and spike
+prints one Markdown row per rule (ir_spec/SPEC.md §8.1 quotes them), then one per model of the
+matrix (tests/matrix) that loihi1 approximates (the README quotes them): the output's count and spike
 agreement between the float model and its legalized rewrite (the rule alone, float arithmetic;
 "—" for the rules loihi-quantize applies, which have no float form), and between the float model
 and the chip (the rule plus the number formats), with `snnc.verify`'s measures
@@ -14,6 +15,7 @@ import numpy as np
 
 import snnc
 from snnc.interp.engine import run
+from snnc.targets import get_target
 from snnc.verify.runs import output_agreement
 from tests.backends.loihi import test_lower_rules as rules
 from tests.netbuild import lif, spikes
@@ -50,6 +52,31 @@ def _pair(a: dict | None) -> str:
     return "—" if a is None else f"{a['count_agreement']:.4f} / {a['spike_agreement']:.4f}"
 
 
+def matrix_rows():
+    """The matrix's models that loihi1 approximates: (model, rules, rule alone, chip) as count /
+    decision agreement (/ accuracy drop for trained models), from `snnc.verify`'s own report."""
+    from tests.matrix.cells import run_cell
+    from tests.matrix.models import MODELS
+    for case in MODELS:
+        cell = run_cell(case, "loihi1")
+        if not cell.approximations:
+            continue
+        model, x, labels = case.build("loihi1")
+        g = snnc.load(model, **case.load)
+        d, out, _ = rules.legalized(g, get_target("loihi1"))
+        name = g.outputs[0]
+        alone = None if out == d else _with_accuracy(
+            output_agreement(run(d, {g.inputs[0]: x}).outputs[name], run(out, {g.inputs[0]: x}).outputs[name], g))
+        (chip,) = cell.report.comparison.outputs.values()
+        acc = cell.report.comparison.accuracy
+        yield case.name, sorted({a["rule"] for a in cell.approximations}), alone, _with_accuracy(chip, acc)
+
+
+def _with_accuracy(out: dict, acc: dict | None = None) -> str:
+    text = f"{out['count_agreement']:.3f} / {out['decision_agreement']:.3f}"
+    return text + (f" / {acc['drop']:+.4f}" if acc else "")
+
+
 def main() -> None:
     print("| rule (case) | target | rule alone: count / spike agreement | chip: count / spike agreement |")
     print("|---|---|---|---|")
@@ -57,6 +84,11 @@ def main() -> None:
         alone, chip, listed = measure(g, target, x)
         assert name.split(" ")[0] in listed, (name, listed)
         print(f"| {name} | {target} | {_pair(alone)} | {_pair(chip)} |")
+    print("\n| model (loihi1) | rules | rule alone: count / decision agreement | chip: count / decision "
+          "agreement / accuracy drop |")
+    print("|---|---|---|---|")
+    for name, listed, alone, chip in matrix_rows():
+        print(f"| {name} | {', '.join(listed)} | {alone or '—'} | {chip} |")
 
 
 if __name__ == "__main__":
