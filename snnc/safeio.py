@@ -43,8 +43,6 @@ EXPANSION_FLOOR = 1 << 20     # arrays up to 1 MiB may be stored in any form (fi
 MAX_DEPTH = 32                # nesting of HDF5 groups (nested NIR graphs)
 NPY_VERSIONS = ((1, 0), (2, 0))
 
-LIMIT_OPTIONS = ("max_elements", "max_expansion")
-
 
 @dataclass(frozen=True)
 class Limits:

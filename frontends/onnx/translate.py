@@ -56,7 +56,13 @@ class Translator:
         handler = HANDLERS.get(node.op_type)
         if handler is None:
             raise unsupported(node, self.source)
-        handler(self, node)
+        try:
+            handler(self, node)
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            # a constant or attribute of a shape or type the op does not take (the checker knows
+            # only declared types): name the node rather than fail inside numpy
+            raise self.refuse(node, f"its constants or attributes do not fit this op ({type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())[:120]})") from None
 
     def refuse(self, node: onnx.NodeProto, message: str) -> UnsupportedOpError:
         return UnsupportedOpError(message, node=origin(node), op=node.op_type, source=self.source)
@@ -150,13 +156,19 @@ def _gemm(tr: Translator, node) -> None:
     if a.get("transA", 0):
         raise tr.refuse(node, "transA=1 (the per-tick value must be the left operand, untransposed)")
     w = tr.const_input(node, 1, "weight")
+    if w.ndim != 2:
+        raise tr.refuse(node, f"a weight of rank {w.ndim}; Gemm takes a 2-D B")
     w = a.get("alpha", 1.0) * (w if a.get("transB", 0) else w.T)
     c = tr.const_input(node, 2, "bias")
     if c is None:
         _layer(tr, node, Linear(weight=w))
-    else:
+        return
+    try:
         bias = np.broadcast_to(a.get("beta", 1.0) * c, (1, w.shape[0]))[0]
-        _layer(tr, node, Affine(weight=w, bias=bias))
+    except ValueError:
+        raise tr.refuse(node, f"its bias of shape {list(c.shape)} does not broadcast to the {w.shape[0]} "
+                              f"outputs") from None
+    _layer(tr, node, Affine(weight=w, bias=bias))
 
 
 def _matmul(tr: Translator, node) -> None:
@@ -221,6 +233,8 @@ def _flatten(tr: Translator, node) -> None:
 
 def _reshape(tr: Translator, node) -> None:
     target = tr.const_input(node, 1, "shape")
+    if target is None or target.ndim != 1:
+        raise tr.refuse(node, "its shape input is not a 1-D constant")
     shape = tr.consts.shapes.get(node.input[0])
     per_sample = shape[1:] if shape and None not in shape[1:] else None
     target = [int(t) for t in target]
