@@ -37,8 +37,8 @@ def _readout_net():
 
 def _analog_net(cuba: bool):
     """6 → 5 LIF with a recurrent weight, whose spikes reach a second layer 2 ticks late (a CUBA
-    one for `cuba`), and a float LI readout of the first: recurrent tiles, a spike buffer, a
-    synapse circuit and the host program of the analog format."""
+    one for `cuba`), read out by a float LI (the one output): recurrent tiles, a spike buffer
+    or relays, a synapse circuit and the host program of the analog format."""
     rng = np.random.default_rng(16)
     b = GraphBuilder()
     h = b.add("lif0", lif(5), b.add("fc0", Linear(weight=rng.standard_normal((5, 6)) * 1.5), b.input("x", (6,))))
@@ -47,9 +47,9 @@ def _analog_net(cuba: bool):
     fc1 = b.add("fc1", Linear(weight=rng.standard_normal((3, 5)) * 1.5), late)
     out = CubaLIF(tau_syn=np.full(3, 2e-3), tau_mem=np.full(3, 8e-3), r=np.ones(3), v_leak=np.zeros(3),
                   v_threshold=np.full(3, 0.3), v_reset=np.zeros(3), w_in=np.full(3, 2.0)) if cuba else lif(3)
-    b.output("y", b.add("out", out, fc1), (3,))
+    second = b.add("out", out, fc1)
     ro = b.add("ro", LI(tau=np.full(2, 5e-3), r=np.ones(2), v_leak=np.zeros(2)),
-               b.add("fc_ro", Linear(weight=rng.standard_normal((2, 5))), h))
+               b.add("fc_ro", Linear(weight=rng.standard_normal((2, 3))), second))
     b.output("r", ro, (2,))
     return b.build()
 
