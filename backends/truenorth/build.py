@@ -32,7 +32,7 @@ from snnc.backends.truenorth import neuron
 from snnc.backends.truenorth.encode import EncodeOptions, choose_duplication
 from snnc.backends.truenorth.latency import annotate, balance, late_approximation, late_entries, latencies
 from snnc.backends.truenorth.relay import relay_long_delays
-from snnc.backends.truenorth.legalize import SPEC, constant
+from snnc.backends.truenorth.legalize import SPEC, constant, looped, spare
 from snnc.backends.truenorth.netlist import Netlist, new_link
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node, unique_name
@@ -87,8 +87,10 @@ class _Builder:
         self.stats: dict[str, dict] = {}
         self.approximations: list[Approximation] = []
         self.taken = set(graph.nodes)
+        self.looped = looped(view)
         self.encoders: dict[str, tuple[str, float]] = {}        # graph input -> (its spike encoder, peak)
-        self.plans = {name: neuron.plan(p.op, self.ctx, target, constant(p)) for name, p in view.populations.items()}
+        self.plans = {name: neuron.plan(p.op, self.ctx, target, constant(p), spare=spare(p, self.looped))
+                      for name, p in view.populations.items()}
 
     # -- sources -----------------------------------------------------------------------------------
     def add_input(self, name: str) -> None:
@@ -128,11 +130,17 @@ class _Builder:
         """What one spike of `src` (n elements) is worth to its receivers (θ for a graded population)."""
         return self.plans[src].payload if src in self.plans else np.ones(n)
 
-    def terms(self, pop: Population, shift: int = 0) -> dict[tuple[str, int], np.ndarray]:
-        """Every (source, lag) term of a population's input, shifted by `shift` ticks; a rate-coded
-        input is read from its encoder (each spike worth ±peak)."""
-        out = {(s, shift): a for s, a in pop.inputs.items()}
-        out.update({(s, k + shift): a for (s, k), a in pop.lagged.items()})
+    def terms(self, pop: Population, shift: int = 0, taps=None) -> dict[tuple[str, int], np.ndarray]:
+        """Every (source, lag) term of a population's input, shifted by `shift` ticks and, with
+        `taps` [K, n], repeated k ticks later weighted taps[k]; a rate-coded input is read from
+        its encoder (each spike worth ±peak)."""
+        base = {(s, shift): a for s, a in pop.inputs.items()}
+        base.update({(s, k + shift): a for (s, k), a in pop.lagged.items()})
+        out: dict[tuple[str, int], np.ndarray] = {}
+        for (s, lag), a in base.items():
+            for k, h in enumerate(np.ones((1, pop.size)) if taps is None or s == ALWAYS_ON else taps):
+                key = (s, lag + k)
+                out[key] = out[key] + h[:, None] * a if key in out else h[:, None] * a
         coded = {}
         for (s, k), a in out.items():
             if s in self.encoders:
@@ -144,7 +152,7 @@ class _Builder:
     # -- populations ---------------------------------------------------------------------------------
     def add_layer(self, layer: Population) -> None:
         plan = self.plans[layer.node]
-        terms = self.terms(layer, plan.lag)
+        terms = self.terms(layer, plan.lag, plan.taps)
         delayed = sorted(k for s, k in terms if s == ALWAYS_ON)
         terms = {key: a for key, a in terms.items() if key[0] != ALWAYS_ON}
         if delayed:
@@ -152,7 +160,8 @@ class _Builder:
                               f"acts from the first tick", DELAYED_BIAS_WHY)
         E = np.hstack([plan.gain[:, None] * a * self.payload(s, a.shape[1])[None, :] for (s, _), a in terms.items()]) \
             if terms else np.zeros((layer.size, 0))
-        enc, errors = choose_duplication(E, plan.neurons, self.target, self.options)
+        enc, errors = choose_duplication(E, plan.neurons, self.target, self.options,
+                                         wide=spare(layer, self.looped))
         self.net.cores[layer.node] = Node(layer.node, enc.core, layer.origin)
         self._links(layer, terms, enc)
         stats = dict(enc.stats)

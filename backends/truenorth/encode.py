@@ -22,10 +22,13 @@ its reset value within the target's ranges, and
           v is unbounded below)
 
 Duplication D (option `duplication`, 0 = per layer): the most precise D, the smallest of
-equally precise ones (an exactly representable layer uses the fewest axons). When its
-inputs do not fit one core's axons (D · inputs > core.axons), the most precise D that fits
-is taken instead if its relative RMS weight error is at most `max_error`; otherwise the
-precise one stays and `truenorth-split-fan-in` splits the fan-in.
+equally precise ones (an exactly representable layer uses the fewest axons), among 1..4
+and, where the layer's inputs leave the axons free, 4k (k axons of every type, k up to
+MAX_COPIES, D · inputs <= core.axons, and no source is a population in a loop: the copies
+its neurons would need could not stay on its one core). When its inputs do not fit one core's axons
+(D · inputs > core.axons), the most precise D that fits is taken instead if its relative
+RMS weight error is at most `max_error`; otherwise the precise one stays and
+`truenorth-split-fan-in` splits the fan-in.
 
 The factorisation is faithful when every realised weight is the model's weight rounded to
 the neuron's integer grid (|k_j E_ji − W̃_ji| ≤ 1/2); otherwise `exact` is False and the
@@ -43,6 +46,7 @@ from snnc.backends.truenorth.ops import RESET_LINEAR, RESET_NONE, RESET_NORMAL
 from snnc.passes.registry import option
 
 GAMMA = {"value": RESET_NORMAL, "subtract": RESET_LINEAR, "none": RESET_NONE}
+MAX_COPIES = 4          # axons of each type an input may get where a layer's inputs leave axons free
 
 
 @dataclass(frozen=True)
@@ -131,24 +135,37 @@ def encode_layer(E: np.ndarray, nrn: Neurons, D: int, target) -> Encoded:
     C = fz.choices(E * k[:, None], S.astype(np.float64), D, fitted.subset)           # [n, m, 4]
     realised = np.einsum("jig,jg->ji", C, S)
     approx = realised / k[:, None]
-    pairs = np.argwhere(C.any(axis=0))                                              # (input, type) with synapses
-    crossbar = C[:, pairs[:, 0], pairs[:, 1]].T.astype(np.int64)                      # [A, n]
+    crossbar, axon_input, axon_type = axons_of(C)
     gamma = GAMMA[nrn.reset_mode]
     alpha = np.floor(k * nrn.theta) + 1 if gamma != RESET_LINEAR else np.maximum(1, np.rint(k * nrn.theta))
     deepest = min(f.beta.hi, -f.membrane_range.lo)
     beta = np.where(np.isfinite(nrn.floor), np.clip(np.rint(k * np.where(np.isfinite(nrn.floor), nrn.floor, 0)),
                                                      0, deepest), deepest)
     leak = np.clip(np.rint(k * nrn.leak), f.leak.lo, f.leak.hi)
-    core = make_core(crossbar, pairs[:, 1], S, leak=leak, leak_reversal=nrn.reversal.astype(np.int64),
+    core = make_core(crossbar, axon_type, S, leak=leak, leak_reversal=nrn.reversal.astype(np.int64),
                      alpha=np.clip(alpha, f.alpha.lo, f.alpha.hi), beta=beta, reset_mode=gamma, saturate=1,
                      reset_value=np.rint(k * nrn.v_reset) if gamma == RESET_NORMAL else 0,
                      membrane_bits=f.membrane_bits)
     err = fz.relative_error(E, approx)
-    stats = {"duplication": D, "inputs": int(m), "axons": int(len(pairs)), **err,
+    stats = {"duplication": D, "inputs": int(m), "axons": int(len(axon_input)), **err,
              "scale": [float(k.min(initial=np.inf)), float(k.max(initial=0.0))] if n else [],
              "leak_rel_error_max": _leak_error(k, nrn.leak, core.leak)}
     exact = bool(np.all(np.abs(realised - E * k[:, None]) <= 0.5 + 1e-9))
-    return Encoded(core, pairs[:, 0], approx, stats, exact)
+    return Encoded(core, axon_input, approx, stats, exact)
+
+
+def axons_of(C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The crossbar [A, n], input and type of each axon for the synapse counts C [n, m, 4]: every
+    (input, type) pair gets as many axons as a neuron uses (c_jig <= k), neuron j connected to the
+    first c_jig of them; axons in order of input, type, copy."""
+    K = C.max(axis=0).astype(np.int64)                                             # [m, 4]
+    pairs = np.argwhere(K > 0)
+    reps = K[pairs[:, 0], pairs[:, 1]]
+    pair_of = np.repeat(np.arange(len(pairs)), reps)
+    copy = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    used = C[:, pairs[pair_of, 0], pairs[pair_of, 1]]                              # [n, A]
+    crossbar = (used > copy[None, :]).T.astype(np.int64)
+    return crossbar, pairs[pair_of, 0], pairs[pair_of, 1]
 
 
 def _leak_error(k, leak_float, leak) -> float:
@@ -156,12 +173,14 @@ def _leak_error(k, leak_float, leak) -> float:
     return float(np.max(np.where(leak_float != 0, np.abs(leak / k - leak_float) / scale, 0.0), initial=0.0))
 
 
-def choose_duplication(E, nrn: Neurons, target, options: EncodeOptions) -> tuple[Encoded, dict]:
-    """The encoding with the duplication the options ask for (see the module docstring)."""
+def choose_duplication(E, nrn: Neurons, target, options: EncodeOptions, *, wide: bool = True) -> tuple[Encoded, dict]:
+    """The encoding with the duplication the options ask for (see the module docstring); `wide`
+    False keeps D <= 4 (a source that must stay on one core cannot afford the copies)."""
     if options.duplication:
         return encode_layer(E, nrn, options.duplication, target), {}
     inputs = int(np.count_nonzero(np.any(E != 0, axis=0)))
-    tried = {D: encode_layer(E, nrn, D, target) for D in (1, 2, 3, 4)}
+    wide = [4 * k for k in range(2, MAX_COPIES + 1) if wide and 4 * k * inputs <= target.core.axons]
+    tried = {D: encode_layer(E, nrn, D, target) for D in (1, 2, 3, 4, *wide)}
     errors = {str(D): enc.stats["rel_rms"] for D, enc in tried.items()}
     rank = {D: (round(enc.stats["rel_rms"], 12), D) for D, enc in tried.items()}
     best = min(tried, key=rank.__getitem__)                          # most precise, then fewest axons

@@ -9,19 +9,22 @@ weighs input i by any subset sum of its D type weights:
 
 D trades fan-in for precision: a core's 256 axons carry 256 / D inputs, and a neuron has
 2^D levels per input (D = 4 with s_j = q_j · (1, 2, 4, −8) is a 4-bit two's-complement
-weight, Diehl et al. 2016's 16 levels; D = 1 is Esser et al.'s one value per type).
+weight, Diehl et al. 2016's 16 levels; D = 1 is Esser et al.'s one value per type). Where a
+layer has few inputs, D = 4k delivers each input on k axons of every type: a neuron weighs
+it by Σ_g n_g s_j^g with n_g ∈ {0 … k} axons of type g, (k + 1)^4 levels (k = 2: 81;
+s_j = q_j · (1, b, b², −b³), b = k + 1, is a base-b weight with a negative top digit).
 
 `fit(W, D)` finds T (per input) and s (per neuron) by alternating minimisation of the
 squared error, as k-means does: with s fixed, each input takes the type subset, and each
 (neuron, input) the sub-subset, closest to its weights; with the choices fixed, each
 neuron's four weights are the least-squares solution. It starts from the binary-expansion
-weights above (BASE) and stops when no choice changes. `levels_choice` then picks the
-integer sub-subsets once the weights are integers.
+weights above (BASE) and stops when no choice (type set or level) changes. `choices` then
+picks the integer sub-subsets once the weights are integers.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, product
 
 import numpy as np
 
@@ -32,13 +35,25 @@ BASE = {1: (-2.0, -1.0, 1.0, 2.0), 2: (1.0, -1.0, 2.0, -2.0), 3: (1.0, 2.0, -4.0
 DIVISOR = {1: 2.0, 2: 2.0, 3: 4.0, 4: 8.0}
 
 
+def copies(D: int) -> int:
+    """k: the axons of each type an input gets at duplication D = 4k (1 for D <= 4)."""
+    return D // TYPES if D > TYPES else 1
+
+
 def subsets(D: int) -> list[tuple[int, ...]]:
-    """The type sets T an input on D axons may use (each of size D)."""
+    """The type multisets T an input on D axons may use (each of size D; for D = 4k, the one
+    holding every type k times)."""
+    if D > TYPES:
+        return [tuple(g for g in range(TYPES) for _ in range(copies(D)))]
     return list(combinations(range(TYPES), D))
 
 
 def selector(T: tuple[int, ...]) -> np.ndarray:
-    """[2^|T|, 4] 0/1: row l marks the types of the l-th sub-subset of T (l's bits)."""
+    """[levels, 4]: row l counts the axons of each type of the l-th sub-multiset of T (for a set,
+    row l marks the types of l's bits)."""
+    if len(set(T)) < len(T):
+        counts = [T.count(g) for g in range(TYPES)]
+        return np.array(list(product(*(range(c + 1) for c in counts))), dtype=np.float64)
     rows = np.zeros((1 << len(T), TYPES))
     for l in range(1 << len(T)):
         for b, g in enumerate(T):
@@ -85,21 +100,32 @@ def _refit(W: np.ndarray, C: np.ndarray, s_old: np.ndarray) -> np.ndarray:
 
 
 def fit(W: np.ndarray, D: int) -> Fit:
-    """Alternating least squares for duplication D (1..4); W is [n, m] (neurons × inputs)."""
+    """Alternating least squares for duplication D (1..4, or 4k); W is [n, m] (neurons × inputs). It
+    stops when no choice changes."""
     W = np.asarray(W, dtype=np.float64)
     n, m = W.shape
-    q = np.abs(W).max(axis=1, initial=0.0) / DIVISOR[D]
-    s = q[:, None] * np.array(BASE[D])[None, :]
+    s = start(W, D)
     options = subsets(D)
-    subset = np.full(m, -1)
+    subset, chosen = np.full(m, -1), None
     for rounds in range(1, MAX_ROUNDS + 1):
         costs = np.stack([_best_levels(W, s, T)[0].sum(axis=0) for T in options])    # [#T, m]
-        new = costs.argmin(axis=0)
-        if np.array_equal(new, subset):
+        subset = costs.argmin(axis=0)
+        C = choices(W, s, D, subset)
+        if chosen is not None and np.array_equal(C, chosen):
             break
-        subset = new
-        s = _refit(W, choices(W, s, D, subset), s)
+        chosen = C
+        s = _refit(W, C, s)
     return Fit(D, subset, s, rounds)
+
+
+def start(W: np.ndarray, D: int) -> np.ndarray:
+    """The starting weights [n, 4]: BASE[D] for D <= 4, else base-(k + 1) digits, scaled per neuron."""
+    peak = np.abs(W).max(axis=1, initial=0.0)
+    if D <= TYPES:
+        return (peak / DIVISOR[D])[:, None] * np.array(BASE[D])[None, :]
+    k = copies(D)
+    b = k + 1.0
+    return (peak / (k * b ** 3))[:, None] * np.array([1.0, b, b * b, -b ** 3])[None, :]
 
 
 def type_masks(D: int, subset: np.ndarray) -> np.ndarray:

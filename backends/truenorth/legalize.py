@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 
 from snnc.backends.truenorth import neuron
@@ -27,7 +28,7 @@ from snnc.interp.kernel import Context
 from snnc.ir.graph import Graph
 from snnc.ir.snn import CubaLI, CubaLIF, I, IF, LI, LIF
 from snnc.passes.approximation import Approximation
-from snnc.passes.populations import ALWAYS_ON, Population, PopulationSpec, populations
+from snnc.passes.populations import ALWAYS_ON, Population, Populations, PopulationSpec, populations
 from snnc.passes.registry import PassResult, register_pass
 
 NETX = ("this model holds Loihi's own integers (a lava-dl netx file); compile it for --target loihi or loihi1")
@@ -70,17 +71,32 @@ def constant(pop: Population) -> np.ndarray:
     return const + sum((a[:, 0] for (s, _), a in pop.lagged.items() if s == ALWAYS_ON), np.zeros(pop.size))
 
 
+def looped(view: Populations) -> set[str]:
+    """The populations on a loop of terms (feedback): partition keeps each on one core."""
+    g = nx.DiGraph()
+    for name, pop in view.populations.items():
+        g.add_edges_from((s, name) for s in (*pop.inputs, *(s for s, _ in pop.lagged)) if s in view.populations)
+    return {n for scc in nx.strongly_connected_components(g) for n in scc if len(scc) > 1 or g.has_edge(n, n)}
+
+
+def spare(pop: Population, loops: set[str]) -> bool:
+    """Whether a population's inputs may take more axons and their sources more copies: neither it
+    nor a source of it is on a loop (whose neurons stay on one core, with no room for copies)."""
+    return pop.node not in loops and not {*pop.inputs, *(s for s, _ in pop.lagged)} & loops
+
+
 def population_rules(graph: Graph, target) -> tuple[list[tuple[str, str]], list[Approximation]]:
     """(refusals as (node, message), approximations) of every population of a graph."""
     ctx = Context(dt=graph.dt, method=graph.method)
     view = populations(graph, SPEC)
     refusals, approximations = [], []
+    loops = looped(view)
     for name, pop in view.populations.items():
         problems = neuron.problems(pop.op, target, ctx)
         refusals += [(name, m) for m in problems]
         if problems:
             continue
-        for r in neuron.plan(pop.op, ctx, target, constant(pop)).rules:
+        for r in neuron.plan(pop.op, ctx, target, constant(pop), spare=spare(pop, loops)).rules:
             approximations.append(Approximation(name, pop.origin, r.rule, r.what, r.why))
     for name, ro in view.readouts.items():
         fed = [s for s in ro.inputs if s in view.inputs] + [s for s, _ in ro.lagged if s in view.inputs]

@@ -38,7 +38,7 @@ def test_lif_is_approximated_and_refused_under_strict_with_its_reason():
     res = run_pipeline(mlp([4, 3]), TN, pipeline=("truenorth-legalize",))
     leak = [a for a in res.approximations if a.rule == "truenorth.core.leak"]
     assert [a.node for a in leak] == ["lif0"] and leak[0].origin == "layers.1"
-    assert leak[0].what.startswith("a linear leak of λ = 1/4 (1 − α) θ per tick stands for the decay")
+    assert leak[0].what.startswith("a linear leak of λ = 3/10 (1 − α) θ per tick stands for the decay")
     assert _refusal(mlp([4, 3]), strict=True) == (
         "layers.1, node 'lif0', op 'snn.lif': snn.lif decays multiplicatively (v ← α v + ...), but a TrueNorth "
         "leak is linear (V += λ per tick): train with snn.if and express the leak as a bias, or convert an ANN "
