@@ -133,7 +133,10 @@ def tile(graph: Graph, target, options: TileOptions) -> PassResult:
                                                                        f"chip(s) x {target.cores_per_chip})")
     out = Graph(b.nodes, b.edges, inputs=graph.inputs, outputs=graph.outputs, dt=graph.dt, method=graph.method,
                 version=graph.version, metadata=dict(graph.metadata), mapping=_mapping(graph, net, b.tiles, target))
-    stats = {"tiles": len(b.tiles), "tiles_available": target.total_tiles, "per_population": b.stats,
+    place, placed = _placement(out, target)
+    out = out.replace(mapping=out.mapping.replace(place=place))
+    stats = {"tiles": len(b.tiles), "tiles_available": target.total_tiles, "placement": placed,
+             "per_population": b.stats,
              "weight_rel_rms_max": max((s["weight_rel_rms"] for s in b.stats.values()), default=0.0),
              "buffers": len(b.buffers), "host_readouts": len(net.readouts)}
     return PassResult(out, provenance=b.provenance, stats=stats)
@@ -158,9 +161,21 @@ def host_outputs(graph: Graph, net: Populations) -> dict[str, HostOutput]:
     return out
 
 
+def _placement(graph: Graph, target) -> tuple[dict[int, Position], dict]:
+    """Tiles onto the chips' tile meshes. A tile's columns reach every tile that reads its
+    population (spikes at 0.1 per tick, as `place` assumes); recursive bisection and local
+    search (`snnc.passes.place.arrange`) place them, kept when they beat the row-by-row fill,
+    so a net spread over several chips keeps the tiles that talk on one chip."""
+    from snnc.passes.place import PlaceOptions, arrange, element_rates, messages
+    n = len(graph.mapping.cores)
+    W = messages(graph, n, element_rates(graph, PlaceOptions()))
+    return arrange(W, target, [graph.mapping.place[k] for k in range(n)])
+
+
 def _mapping(graph: Graph, net: Populations, tiles: list[str], target) -> Mapping:
     """The mapping record: inputs pass as values, every population is one layer of latency 0 held
-    whole by its node, and tile k (in the order made) is logical core k, placed row by row."""
+    whole by its node, and tile k (in the order made) is logical core k, first placed row by row
+    (`_placement` then moves them where messages travel less)."""
     rows, cols = target.mesh
     place = {}
     for k in range(len(tiles)):

@@ -62,7 +62,7 @@ class PartitionOptions:
                            choices=("auto",) + STRATEGIES)
     core_slack: float = option(0.05, "auto picks the least traffic among partitions using at most this fraction "
                                      "more cores than the fewest", low=0.0, high=1.0)
-    refine: int = option(8, "passes of local search on each partition (0: none)", low=0)
+    refine: int = option(4, "passes of local search on the most promising partitions (0: none)", low=0)
     activity: float = option(activity.DEFAULT_RATE, "spikes per neuron per tick assumed without calibration inputs",
                              low=0.0, high=1.0)
     calibration: object = option(None, "inputs [T, B, *input_shape] (an array or a .npy path): rates measured by "

@@ -93,22 +93,29 @@ def place(graph: Graph, target, options: PlaceOptions, progress) -> PassResult:
     if n > target.total_cores:
         raise ConstraintViolation(target=target.name, rule="cores", where="graph", value=f"{n} cores",
                                   limit=f"{target.total_cores} ({target.chips} chip(s) x {target.cores_per_chip})")
+    W = messages(graph, n, element_rates(graph, options))
+    place, stats = arrange(W, target, [position(c, target) for c in range(n)], options)
+    progress(f"{n} cores placed by {stats['method']}")
+    return PassResult(graph.replace(mapping=graph.mapping.replace(place=place)), stats=stats)
+
+
+def arrange(W: np.ndarray, target, start: list[Position], options: PlaceOptions = PlaceOptions()) \
+        -> tuple[dict[int, Position], dict]:
+    """Positions of the cores exchanging messages W [n, n] (`options.method`), kept when they cost
+    less than `start`, and the statistics the pass records."""
+    n = W.shape[0]
     rows, cols = target.mesh
     mesh = placement.Mesh.of(target, options.inter_chip if options.inter_chip >= 0 else float(rows + cols))
-    W = messages(graph, n, element_rates(graph, options))
-    snake = np.array([position(c, target).as_list() for c in range(n)], np.int64)
-    chosen, method, moves = snake, "snake", 0
+    first = np.array([p.as_list() for p in start], np.int64).reshape(n, 4)
+    chosen, method, moves = first, "snake", 0
     if options.method == "auto" and n > 1:
         pos = placement.bisection(W, mesh)
         pos, moves = placement.local_search(W, pos, mesh, passes=options.passes)
-        if placement.cost(W, pos, mesh) < placement.cost(W, snake, mesh):
+        if placement.cost(W, pos, mesh) < placement.cost(W, first, mesh):
             chosen, method = pos, "bisection"
-    progress(f"{n} cores placed by {method} ({moves} local moves)")
-    stats = {"cores": n, "chips": len({int(p[0]) for p in chosen}), "method": method,
-             **placement.report(W, chosen, mesh),
-             "snake_mean_hops": placement.report(W, snake, mesh)["mean_hops"]}
-    return PassResult(graph.replace(mapping=graph.mapping.replace(place=placement.as_positions(chosen))),
-                      stats=stats)
+    stats = {"cores": n, "chips": len({int(p[0]) for p in chosen}), "method": method, "local_moves": moves,
+             **placement.report(W, chosen, mesh), "snake_mean_hops": placement.report(W, first, mesh)["mean_hops"]}
+    return placement.as_positions(chosen), stats
 
 
 def element_rates(graph: Graph, options: PlaceOptions) -> dict[str, np.ndarray]:

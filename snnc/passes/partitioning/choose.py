@@ -12,8 +12,8 @@ Candidates (each made legal by the greedy cut, `cut.py`):
     metis        METIS blocks, repaired (`external.metis`; when pymetis is installed)
 
 The graph partitioners are asked for as many blocks as the lower bound and as the best
-in-house candidate need. `auto` (all strategies) runs METIS on nets whose nets average at
-most 512 pins (on all-to-all layers every cut sends every spike everywhere) and leaves
+in-house candidate need. `auto` (all strategies) runs METIS on nets of up to 2·10^6 synapses whose nets average
+at most 512 pins (on all-to-all layers every cut sends every spike everywhere) and leaves
 Mt-KaHyPar out: its deterministic mode took 15 to 190 s on 2.7·10^5 to 1.9·10^6 pins here,
 and its repaired partitions were no better than the spatial cut on the benchmark conv net
 (benchmarks/README.md); ask for it with `strategy = kahypar`. The most promising
@@ -37,7 +37,8 @@ from snnc.passes.partitioning.problem import Problem
 STRATEGIES = ("contiguous", "spatial", "kahypar", "metis")
 NEEDS = {"kahypar": "mtkahypar", "metis": "pymetis"}
 MAX_MEAN_NET = 512                                   # auto skips graph partitioners on denser nets
-AUTO_EXTERNAL = ("metis",)                            # the graph partitioners auto tries
+AUTO_EXTERNAL = ("metis",)                            # the graph partitioners auto tries ...
+MAX_AUTO_PINS = 2_000_000                             # ... on up to this many synapses (METIS: ~5 s per 10^6)
 REFINE_WORK = 4e8                                     # synapses × cores beyond which refinement is skipped
 REFINED = 2                                           # candidates refined (the cheapest before refinement)
 
@@ -131,7 +132,8 @@ def _worth(problem: Problem, name: str, strategies) -> bool:
     not all-to-all (dense layers gain nothing from it) and Mt-KaHyPar never (module docstring)."""
     if len(strategies) == 1:
         return True
-    return name in AUTO_EXTERNAL and problem.synapses / max(problem.n_nets, 1) <= MAX_MEAN_NET
+    return (name in AUTO_EXTERNAL and problem.synapses / max(problem.n_nets, 1) <= MAX_MEAN_NET
+            and problem.synapses <= MAX_AUTO_PINS)
 
 
 def _keep_whole(problem: Problem, seqs: list[np.ndarray], whole: set) -> tuple[list[np.ndarray], list[bool]]:
@@ -144,27 +146,33 @@ def _keep_whole(problem: Problem, seqs: list[np.ndarray], whole: set) -> tuple[l
     return rest + [problem.vertices(g) for g in sorted(whole)], [False] * len(rest) + [True] * len(whole)
 
 
-def improve(problem: Problem, cand: Candidate, *, movable, progress=None, passes: int = 8) -> Candidate:
-    """`cand` after local search and an attempt to empty its least loaded cores."""
+def improve(problem: Problem, cand: Candidate, *, movable, progress=None, passes: int = 4) -> list[Candidate]:
+    """`cand` after local search, and after an attempt to empty its least loaded cores (which may
+    cost traffic; the choice weighs both)."""
     K = cand.cores
     if not local.fits(problem, K) or passes <= 0:
-        return cand
+        return []
     t0 = time.perf_counter()
     assign, info = local.refine(problem, cand.assign, K, movable=movable, passes=passes)
-    lb = problem.lower_bound()["cores"]
-    shrunk, emptied = local.dissolve(problem, assign, K, movable=movable) if K > lb else (assign, 0)
-    if emptied:
-        K2 = int(shrunk.max()) + 1
-        assign, more = local.refine(problem, shrunk, K2, movable=movable, passes=passes)
-        info["moves"] += more["moves"]
+    made = [_refined(problem, cand, f"{cand.name}+refined", assign, {"refined_moves": info["moves"]})]
+    if K > problem.lower_bound()["cores"]:
+        shrunk, emptied = local.dissolve(problem, assign, K, movable=movable)
+        if emptied:
+            shrunk, more = local.refine(problem, shrunk, K - emptied, movable=movable, passes=passes)
+            made.append(_refined(problem, cand, f"{cand.name}+dissolved", shrunk,
+                                 {"refined_moves": info["moves"] + more["moves"], "emptied_cores": emptied}))
+    made = [c for c in made if c is not None]
+    for c in made:
+        _say(progress, f"{c.name}: {c.cores} core(s), traffic {c.evaluation.traffic:.4g} messages/tick, "
+                       f"{time.perf_counter() - t0:.1f} s")
+    return made
+
+
+def _refined(problem: Problem, cand: Candidate, name: str, assign: np.ndarray, info: dict) -> Candidate | None:
     ev = evaluate(problem, assign)
     if not ev.legal:                                   # refinement keeps legality; this is a safeguard
-        return cand
-    _say(progress, f"{cand.name} refined: {ev.cores} core(s), traffic {ev.traffic:.4g} messages/tick, "
-                   f"{time.perf_counter() - t0:.1f} s")
-    return Candidate(cand.name, assign, ev, {**cand.info, "refined_moves": info["moves"], "emptied_cores": emptied,
-                                             "unrefined": {"cores": cand.cores,
-                                                           "traffic": round(cand.evaluation.traffic, 4)}})
+        return None
+    return Candidate(name, assign, ev, {**cand.info, **info})
 
 
 def rank(cands: list[Candidate], core_slack: float) -> list[Candidate]:
@@ -177,15 +185,15 @@ def rank(cands: list[Candidate], core_slack: float) -> list[Candidate]:
 
 
 def choose(problem: Problem, *, strategies=STRATEGIES, whole_groups=(), core_slack: float = 0.05,
-           passes: int = 8, pack: bool = True, progress=None) -> Choice:
+           passes: int = 4, pack: bool = True, progress=None) -> Choice:
     """The cheapest candidate after refining the most promising ones (module docstring)."""
     movable = ~np.isin(problem.group_of, sorted(whole_groups))
     cands = rank(candidates(problem, strategies, whole_groups=whole_groups, pack=pack, progress=progress),
                  core_slack)
     work = problem.synapses * max(c.cores for c in cands)
     if pack and passes > 0 and work <= REFINE_WORK:
-        cands = [improve(problem, c, movable=movable, progress=progress, passes=passes) if i < REFINED else c
-                 for i, c in enumerate(cands)]
+        cands = cands + [r for c in cands[:REFINED]
+                         for r in improve(problem, c, movable=movable, progress=progress, passes=passes)]
     elif pack and passes > 0:
         _say(progress, f"refinement skipped: {problem.synapses} synapses x {max(c.cores for c in cands)} cores "
                        f"> {REFINE_WORK:.0e}")

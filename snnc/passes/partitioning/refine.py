@@ -60,20 +60,25 @@ class State:
         return float(self.p.rate @ reach.sum(axis=1))
 
     # -- gains ---------------------------------------------------------------------------------
-    def gains(self, v: int) -> np.ndarray:
-        """Traffic saved by moving `v` to each core (0 for its own)."""
+    def gains(self, v: int, full: bool = False) -> np.ndarray:
+        """Traffic saved by moving `v` to each core (0 for its own; −inf where it cannot be positive).
+
+        Leaving core a saves the sources that reach a through v alone; joining b costs the sources
+        that do not reach b yet; v's own spikes save one message where its destinations are. When
+        leaving saves nothing, only the cores holding v's destinations can gain, so the others are
+        not evaluated (unless `full`)."""
         p, a = self.p, self.assign[v]
         srcs = p.net_src[p.in_nets(v)]
         u, m = np.unique(srcs, return_counts=True)
         r, own = p.rate[u], self.own[u]
-        rows = self.src[u]
-        leave = float(r[(rows[:, a] == m) & (own != a)].sum())
-        empty = rows == 0
-        placed = own >= 0
-        empty[np.flatnonzero(placed), own[placed]] = False
-        join = r @ empty
+        leave = float(r[(self.src[u, a] == m) & (own != a)].sum())
         reach = self.src[v] > 0
-        gain = leave - join + p.rate[v] * (reach.astype(np.float64) - float(reach[a]))
+        cols = np.arange(self.K) if full or leave > EPS else np.flatnonzero(reach)
+        gain = np.full(self.K, -np.inf)
+        if len(cols):
+            empty = self.src[np.ix_(u, cols)] == 0
+            empty &= own[:, None] != cols[None, :]
+            gain[cols] = leave - r @ empty + p.rate[v] * (reach[cols].astype(np.float64) - float(reach[a]))
         gain[a] = 0.0
         return gain
 
@@ -130,9 +135,26 @@ class State:
     def legal_at(self, cores: np.ndarray) -> bool:
         return bool(np.all(self.loads[cores] <= self.limit[None, :]))
 
+    def fits_at(self, v: int, b: int) -> bool:
+        """Whether core `b` can take `v` (its own resources only; a necessary condition)."""
+        p = self.p
+        nets = p.in_nets(v)
+        cb = self.cnt[nets, b]
+        proj = p.net_proj[nets]
+        sparse = ~p.proj_dense[proj]
+        ob = p.lut_off[proj] + cb
+        load = self.loads[b].copy()
+        load[0] += p.slots[v]
+        load[1] += np.count_nonzero(cb == 0)
+        load[2] += self.lam[p.out_nets(v)].sum()
+        load[3] += float((p.lut[ob + 1] - p.lut[ob])[sparse].sum())
+        return bool(np.all(load <= self.limit))
+
     def try_move(self, v: int, b: int) -> bool:
         """Move `v` to `b` if every touched core stays legal."""
         a = int(self.assign[v])
+        if not self.fits_at(v, b):
+            return False
         self.move(v, b)
         if self.legal_at(np.union1d(self.touched(v), [a])):
             return True
@@ -179,7 +201,7 @@ def dissolve(problem: Problem, assign: np.ndarray, K: int, *, movable: np.ndarra
             continue
         done = []
         for v in members:
-            gain = st.gains(int(v))
+            gain = st.gains(int(v), full=True)
             gain[core] = -np.inf
             gain[np.bincount(st.assign, minlength=K) == 0] = -np.inf
             moved = False

@@ -167,7 +167,7 @@ def _tile_entry(i, **changes):
 RULE_BREAKS = [
     (edit_json, "tiles.json", _tile_entry(2, position=[0, 8, 0]),
      "tile 2: position chip 0 row 8 column 0 does not exist (1 chip(s) of 64 tiles, mesh 8x8) (analog.mesh)"),
-    (edit_json, "tiles.json", _tile_entry(2, position=[0, 0, 1]), "tile 2: shares its position with tile 1 "
+    (edit_json, "tiles.json", _tile_entry(2, position=[0, 0, 0]), "tile 2: shares its position with tile 1 "
                                                                    "(analog.mesh)"),
     (edit_json, "tiles.json", _tile_entry(1, rows=[200, 244]),
      "tile 1: rows [200, 244] x columns [0, 40] of 'lif1' from 'x' (lag 0) overlap tile 0 (analog.tiles)"),
