@@ -58,7 +58,7 @@ def test_a_row_shows_type_default_allowed_values_and_meaning(capsys):
     rows = {k: v.split(None, 4) for k, v in field_rows(out).items()}
     assert rows["prune.threshold"][1:4] == ["float", "0.0", "[0,"]          # "[0, 1]" splits in two
     assert " [0, 1] " in field_rows(out)["prune.threshold"]
-    assert rows["loihi-quantize.input_bits"][1:4] == ["int", "8", "[2,"]
+    assert rows["loihi-quantize.input_bits"][1:4] == ["int", "12", "[2,"]
     assert "spikes | graded" in field_rows(out)["loihi-quantize.input"]
     assert "true | false" in field_rows(out)["loihi-partition.pack"]
 
