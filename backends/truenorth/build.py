@@ -86,7 +86,7 @@ class _Builder:
         self.provenance: dict[str, tuple[str, ...]] = {}
         self.stats: dict[str, dict] = {}
         self.approximations: list[Approximation] = []
-        self.taken = set(graph.nodes)
+        self.taken = {*view.populations, *view.readouts, *graph.inputs, *graph.outputs}
         self.looped = looped(view)
         self.encoders: dict[str, tuple[str, float]] = {}        # graph input -> (its spike encoder, peak)
         self.plans = {name: neuron.plan(p.op, self.ctx, target, constant(p), spare=spare(p, self.looped))

@@ -49,6 +49,8 @@ def relay_long_delays(net: Netlist, L: dict[str, int], target) -> dict:
         keep = ~long
         link.source, link.axon, link.delay, link.lag = (a[keep] for a in (link.source, link.axon, link.delay,
                                                                             link.lag))
+        if not keep.any():                       # the chain's last stage feeds the destination now
+            net.links.remove(link)
     net.mapping = net.mapping.replace(roles=roles)
     return {"relay_cores": len(made), "relay_neurons": relays}
 

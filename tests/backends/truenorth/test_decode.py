@@ -82,6 +82,47 @@ def test_wide_layers_and_splitters_round_trip(n_in, hidden, fan_out, made):
     assert all(v.any() for v in layers.values()) and made in set(mapped.mapping.roles.values()) | set(mapped.mapping.roles)
 
 
+def _recurrent_readout_net():
+    """6 → 8 LIF fed back into itself (snnTorch RLeaky's shape) → an LI readout on the host."""
+    from snnc.ir import GraphBuilder
+    from snnc.ir.snn import LI, Linear
+    from tests.netbuild import lif
+    rng = np.random.default_rng(5)
+    b = GraphBuilder()
+    b.input("x", (6,))
+    b.add("fc", Linear(weight=rng.standard_normal((8, 6)) * 1.5), "x")
+    b.add("h", lif(8, reset_mode="subtract", reset_timing="next_step"), "fc")
+    b.add("rec", Linear(weight=rng.standard_normal((8, 8)) * 0.5), "h")
+    b.connect("rec", "h", recurrent=True)
+    b.add("ro_fc", Linear(weight=rng.standard_normal((3, 8))), "h")
+    b.output("y", b.add("ro", LI(tau=np.full(3, 5e-3), r=np.ones(3), v_leak=np.zeros(3)), "ro_fc"), (3,))
+    return b.build()
+
+
+def _converted_ann():
+    """A 6-5-3 ReLU MLP converted with current coding: its input reaches the chip through a host encoder."""
+    from snnc.ir import GraphBuilder
+    from snnc.ir.ann import ReLU
+    from snnc.ir.snn import Affine
+    rng = np.random.default_rng(6)
+    b = GraphBuilder()
+    h = b.add("fc1", Affine(weight=rng.normal(0, 0.6, (5, 6)), bias=rng.normal(0, 0.1, 5)), b.input("x", (6,)))
+    b.output("y", b.add("fc2", Affine(weight=rng.normal(0, 0.6, (3, 5)), bias=np.zeros(3)),
+                        b.add("relu", ReLU(), h)), (3,))
+    return snnc.load(b.build(), convert_ann=True, calibration=rng.uniform(0, 1, (50, 6)))
+
+
+@pytest.mark.parametrize("build", [_recurrent_readout_net, _converted_ann,
+                                   lambda: __import__("tests.backends.truenorth.test_lowering",
+                                                      fromlist=["_loop"])._loop(20, self_loop=True)],
+                         ids=["feedback-and-readout", "input-encoder", "relays"])
+def test_host_programs_feedback_and_relays_round_trip(build):
+    """The host program (readouts, input encoders), routes behind recurrent edges and relay cores
+    decode to the mapped graph, run like it and emit the same bytes."""
+    mapped, _ = _round_trip(build(), {}, 2)
+    assert mapped.mapping.roles or mapped.mapping.latency
+
+
 def _round_trip(g, options: dict, seed: int):
     """Compile; decode; the decoded graph equals the mapped one, runs like it, emits the same bytes."""
     mapped = run_pipeline(g, TN, options=options).graph
@@ -228,6 +269,35 @@ def test_the_output_element_not_read_is_named_by_its_core_file(small):
         decode(bad, TN)
     assert str(err.value) == (f"cores/core_{core:04d}.npz: neuron {neuron} sends to host element 4, which no output "
                               f"or host node of host.npz reads")
+
+
+@pytest.fixture(scope="module")
+def hosted():
+    """An artifact with a host program (LI readout) and a route behind a recurrent edge."""
+    return snnc.compile(_recurrent_readout_net(), "truenorth")
+
+
+HOSTED = [
+    (lambda a: _edit(a, "host.json", lambda h: h["reads"][0].__setitem__("stream", "nope")),
+     "host_program.snnir: its inputs ['ro_fc.chip'] are not graph inputs (in order) then the streams host.json "
+     "reads ['nope']"),
+    (lambda a: _edit(a, "host.json", lambda h: h["host_latency"].pop("ro")),
+     "host.json: 'host_latency' names ['ro_fc'], the program runs ['ro', 'ro_fc']"),
+    (lambda a: _edit(a, "host.json", _set("sends", ["ghost"])),
+     "host.json: 'sends' names ['ghost'], which the program does not run"),
+    (lambda a: _drop(a, "host_program.snnir"),
+     "host.json: names host nodes ('reads', 'host_latency') but host_program.snnir is missing"),
+    (lambda a: _edit(a, f"{CORE0}.npz", lambda z: z["dest.delay"].__setitem__(
+        np.flatnonzero(z["dest.core"] == 0)[0], 0)),
+     f"{CORE0}.json: route 'h.to.h' is recurrent but an entry has delay 0"),
+]
+
+
+@pytest.mark.parametrize("corrupt, message", HOSTED, ids=[m.split(":")[0] + f"-{i}" for i, (_, m) in enumerate(HOSTED)])
+def test_a_broken_host_program_or_recurrent_route_is_refused(hosted, corrupt, message):
+    with pytest.raises(MalformedInputError) as err:
+        decode(corrupt(hosted), TN)
+    assert str(err.value).startswith(message)
 
 
 def test_verify_reports_files_that_do_not_decode_and_exits_1(small, tmp_path, capsys):
