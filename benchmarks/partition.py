@@ -95,7 +95,8 @@ def show(row: dict) -> None:
     best = min(b["cores"] for b in base)
     limit = max(math.floor(row["lower_bound"] * 1.05), best)
     o = row["ours"]
-    print(f"{row['net']:<6} {row['neurons']:>6} neurons {row['synapses']:>9} synapses  lower bound {row['lower_bound']}")
+    print(f"{row['net']:<6} {row['neurons']:>6} neurons {row['synapses']:>9} synapses  "
+          f"lower bound {row['lower_bound']}")
     print(f"   ours ({o['partitioner']}, {o['seconds']:.1f} s): {cell(o)}; contiguous {cell(row['contiguous'])}; "
           f"METIS+repair {cell(row['metis'])}; KaHyPar+repair {cell(row['kahypar'])}")
     for k in ("contiguous", "metis", "kahypar"):

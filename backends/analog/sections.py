@@ -21,6 +21,8 @@ from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.errors import UsageError
 from snnc.interp.engine import run
 from snnc.ir.graph import Graph
+from snnc.ir.mapping import Position
+from snnc.passes.place import chip_hops
 
 
 class EvalData:
@@ -98,6 +100,21 @@ def partial_sum_adds(tiles: list[dict]) -> int:
     return sum((k - 1) * (cols[1] - cols[0]) for (_, cols), k in blocks.items())
 
 
+def chip_crossings(tiles: list[dict], rate, target) -> float:
+    """Spikes per tick times chip-to-chip hops: each element a tile reads comes from the nearest chip
+    holding a tile of its source population (0 on one chip; graph inputs come from the host)."""
+    chips: dict[str, set[int]] = {}
+    for t in tiles:
+        chips.setdefault(t["population"], set()).add(t["position"][0])
+    out = 0.0
+    for t in tiles:
+        home = chips.get(t["source"])
+        if home and t["position"][0] not in home:
+            hops = min(chip_hops(Position(c, 0, 0), Position(t["position"][0], 0, 0), target) for c in home)
+            out += rate(t["source"]) * (t["rows"][1] - t["rows"][0]) * hops
+    return out
+
+
 def estimate(graph: Graph, tiles: list[dict], target, options: EmitOptions, activity: dict | None) -> dict:
     """Energy and time of one inference from the target's costs (FORMAT.md, "Estimate")."""
     c, tm = target.costs, target.timing
@@ -110,8 +127,9 @@ def estimate(graph: Graph, tiles: list[dict], target, options: EmitOptions, acti
     adds = partial_sum_adds(tiles) if target.crossbar.partial_sums == "digital" else 0
     neurons = sum(graph.op(p).shape[0] for p in pops)
     spikes = sum(rate(p) * graph.op(p).shape[0] for p in pops)
+    crossings = chip_crossings(tiles, rate, target)
     dyn_pj = (rows * c.row_drive_pj + reads * c.column_read_pj + adds * c.partial_sum_pj
-              + neurons * c.neuron_update_pj + spikes * c.spike_pj)
+              + neurons * c.neuron_update_pj + spikes * c.spike_pj + crossings * target.links.energy_pj)
     tick_ns = graph.dt * 1e9 if tm.continuous else len(pops) * (tm.mvm_ns + tm.neuron_ns)
     time_ns = tick_ns * ticks
     energy_pj = dyn_pj * ticks + c.static_mw * 1e-3 * time_ns * 1e-9 * 1e12
@@ -119,7 +137,8 @@ def estimate(graph: Graph, tiles: list[dict], target, options: EmitOptions, acti
                             "activity_from": "ideal-chip run of the evaluation data" if activity else "assumed",
                             "costs_source": c.source, "costs_note": c.note},
             "per_tick": {"dynamic_pj": dyn_pj, "time_ns": tick_ns, "row_drives": rows, "column_reads": reads,
-                         "partial_sum_adds": adds, "neuron_updates": neurons, "spikes": spikes},
+                         "partial_sum_adds": adds, "neuron_updates": neurons, "spikes": spikes,
+                         **({"chip_crossings": crossings} if crossings else {})},
             "per_inference": {"energy_uj": energy_pj * 1e-6, "time_us": time_ns * 1e-3,
                               "static_uj": c.static_mw * 1e-3 * time_ns * 1e-9 * 1e6}}
 

@@ -25,6 +25,7 @@ from snnc.errors import UsageError
 from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.snn import Input
 from snnc.ir.text import print_graph
+from snnc.passes.place import chip_hops
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,16 @@ def emit(graph, target, options: EmitOptions = EmitOptions()) -> Emitted:
     files.update(host_program(graph, net))
     sections = {"io": io_ann, "layers": _layers(graph, tables, io_ann, m.parts),
                 "resources": _resources(per_core, target),
-                "estimate": estimate(per_core, host_in, target, options, io_ann)}
+                "estimate": estimate(per_core, host_in, target, options, io_ann,
+                                     chip_crossings(graph, tables, target))}
     return Emitted(files, sections)
+
+
+def chip_crossings(graph, tables, target) -> int:
+    """Chip-to-chip hops summed over every neuron's destination (0 on one chip)."""
+    place = graph.mapping.place
+    return sum(chip_hops(place[idx], place[int(d)], target) for idx, _, _, dest in tables if len(dest)
+               for d in dest[:, 1] if d != HOST)
 
 
 def core_meta(graph, net: Netlist, idx: int, name: str, op, dest: np.ndarray) -> dict:
@@ -251,23 +260,26 @@ def _resources(per_core: list[dict], target) -> dict:
             "limits": limits, "per_core": per_core}
 
 
-def estimate(per_core: list[dict], host_in: dict, target, options: EmitOptions, io_ann: dict) -> dict:
+def estimate(per_core: list[dict], host_in: dict, target, options: EmitOptions, io_ann: dict,
+             crossings: int = 0) -> dict:
     """Energy per tick and power at the target's tick from its per-event energies.
 
     Every neuron and every input element spikes with probability `activity` per tick; a
     spike on an axon drives every synapse of its crossbar row (a synaptic event each), and
-    every spike of a neuron with a destination sends one packet (a spike). Static power is
-    not modelled (the target data says why)."""
+    every spike of a neuron with a destination sends one packet (a spike), which costs the
+    target's `links.energy_pj` more for every chip it crosses. Static power is not modelled
+    (the target data says why)."""
     a, e = options.activity, target.energy
     synapses = sum(c["synapses"] for c in per_core)
     spikes = sum(c["destinations"] for c in per_core)
-    energy = a * synapses * e.synaptic_event_pj + a * spikes * e.spike_pj
+    energy = a * synapses * e.synaptic_event_pj + a * spikes * e.spike_pj + a * crossings * target.links.energy_pj
     fill = max((o.get("latency", 0) for o in io_ann.get("outputs", {}).values()), default=0)
     ticks = options.ticks + fill
     return {"assumptions": {"activity": a, "ticks": options.ticks, "pipeline_fill_ticks": fill,
                             "tick_s": target.timing.tick_s, "energy_source": e.source,
                             "static_power": "not modelled"},
-            "per_tick": {"synaptic_events": a * synapses, "spikes": a * spikes, "energy_pj": energy},
+            "per_tick": {"synaptic_events": a * synapses, "spikes": a * spikes, "energy_pj": energy,
+                         **({"chip_crossings": a * crossings} if crossings else {})},
             "power_mw": energy * 1e-12 / target.timing.tick_s * 1e3,
             "per_inference": {"ticks": ticks, "energy_uj": energy * ticks * 1e-6,
                               "time_ms": ticks * target.timing.tick_s * 1e3}}

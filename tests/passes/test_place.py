@@ -153,3 +153,20 @@ def test_verify_says_when_the_partitioner_used_is_missing(tmp_path):
     assert _cannot_relower(art2, g) == ("pass loihi-partition chose what no_such_partitioner_module computed, "
                                         "and no_such_partitioner_module is not installed here")
     assert _cannot_relower(art, g) == ""
+
+
+@pytest.mark.parametrize("family", ["truenorth", "analog"])
+def test_the_other_families_charge_messages_between_chips(family):
+    """One core (tile) per chip: every message between layers crosses chips, and the estimate pays
+    the target's chip-to-chip cost for it (none when the link is free)."""
+    from tests.netbuild import if_neurons
+    base = get_target(family)
+    t = dataclasses.replace(base, chips=4, cores_per_chip=1, mesh=(1, 1), chip_mesh=(2, 2))
+    g = mlp([8, 6, 4], gain=3.0, neuron=if_neurons)
+    art = snnc.compile(g, t)
+    free = snnc.compile(g, dataclasses.replace(t, links=dataclasses.replace(t.links, energy_pj=0.0)))
+    tick = art.manifest["estimate"]["per_tick"]
+    assert tick["chip_crossings"] > 0
+    key = "energy_pj" if family == "truenorth" else "dynamic_pj"
+    assert tick[key] == pytest.approx(free.manifest["estimate"]["per_tick"][key]
+                                      + tick["chip_crossings"] * t.links.energy_pj)

@@ -40,7 +40,7 @@ class CoreFill:
         self.cnt = np.zeros(problem.n_nets, np.int32)
         self.rows = np.zeros(len(problem.projections), np.int64)
         self.present = np.zeros(len(problem.projections), np.int64)
-        self.dense_in = [np.flatnonzero(problem.proj_dense & (problem.proj_dst == g)) for g in range(len(problem.groups))]
+        self.dense_in = problem.dense_in
         self.limit = problem.limits.vector()
         self.load = np.zeros(len(RESOURCES))
         self.members: list[int] = []

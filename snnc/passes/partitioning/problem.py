@@ -165,6 +165,7 @@ class Problem:
         self.sout_net = order.astype(np.int64)
         self.sout_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.net_src, minlength=self.n_sources))])
         self.placed_src = self.net_src < self.n
+        self.dense_in = [np.flatnonzero(self.proj_dense & (self.proj_dst == g)) for g in range(len(self.groups))]
 
     def in_nets(self, v: int) -> np.ndarray:
         return self.vin_net[self.vin_ptr[v]:self.vin_ptr[v + 1]]

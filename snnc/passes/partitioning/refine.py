@@ -43,7 +43,7 @@ class State:
         self.limit = p.limits.vector()
         self.rows = np.zeros((len(p.projections), K), np.int64)
         self.present = np.zeros((len(p.projections), K), np.int64)
-        self.dense_in = [np.flatnonzero(p.proj_dense & (p.proj_dst == g)) for g in range(len(p.groups))]
+        self.dense_in = p.dense_in
         for k in np.flatnonzero(p.proj_dense):
             self.rows[k] = np.bincount(self.assign[p.vertices(p.proj_dst[k])], minlength=K)[:K]
             self.present[k] = (self.cnt[p.net_proj == k] > 0).sum(axis=0)
