@@ -144,13 +144,14 @@ def test_compile_then_inspect_the_artifact(tmp_path, capsys):
     code, stdout, err = run_cli(["compile", ROOT / "examples" / "digits" / "digits.snnir", "--target", "loihi",
                                  "-o", out, "--quiet"], capsys)
     assert code == 0, err
-    assert stdout.startswith(f"wrote {out}: 1 core(s) on 1 chip(s), 138 neurons, 9472 synapses (")
+    # 128 + 10 neurons and the always-on one whose synapses bring each neuron's bias (138 of them)
+    assert stdout.startswith(f"wrote {out}: 1 core(s) on 1 chip(s), 139 neurons, 9610 synapses (")
     code, stdout, err = run_cli(["inspect", out], capsys)
     assert code == 0, err
     lines = stdout.splitlines()
-    assert lines[0] == "artifact for target loihi: 1 core(s) on 1 chip(s), 138 neurons, 9472 synapses"
+    assert lines[0] == "artifact for target loihi: 1 core(s) on 1 chip(s), 139 neurons, 9610 synapses"
     assert lines[1].startswith("  estimate per inference: ") and "µJ" in lines[1]
-    assert "loihi.cuba" in stdout and "total: 6 nodes, 138 neurons" in stdout
+    assert "loihi.cuba" in stdout and "total: 10 nodes, 139 neurons" in stdout
 
 
 def _converted_ann(tmp_path):
