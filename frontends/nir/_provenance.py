@@ -10,7 +10,7 @@ semantics in metadata and are never fingerprinted.
 |---|---|---|
 | snnTorch (`snntorch.export_to_nir`, 1.0) | every neuron a LIF or CubaLIF with r = τ_mem/dt and w_in = τ_syn/dt at dt = 1e-4 s, v_leak = 0, v_reset = 0 | dt = 1e-4, euler; snnTorch's default reset (`reset_mechanism="subtract"`, `reset_delay=True`): subtract, next_step |
 | sinabs (`sinabs.to_nir`) | a SumPool2d, or a Flatten whose stored input type is [0, 0, 0, 0]; every neuron an IF, LIF or LI with r = 1, v_leak = 0 | dt = 1 (sinabs counts time in ticks: IF v += x, LIF α = exp(−1/τ)), exact; MembraneSubtract: subtract, immediate; Flatten dims as torch's, counting the batch axis (sinabs writes `nn.Flatten`'s own) |
-| Norse (`norse.torch.to_nir`) | every neuron has r = 1, and a CubaLIF (LIFCell) with w_in = 1 is among them | Norse resets as NIR means (to v_reset, immediately): nothing changes |
+| Norse (`norse.torch.to_nir`) | every neuron has r = 1 and time constants below 1e-4 s (Norse writes τ = dt/τ_inv), and a CubaLIF (LIFCell) with w_in = 1 is among them | Norse resets as NIR means (to v_reset, immediately): nothing changes |
 | Spyx (`spyx.nir.to_nir`) | Haiku layer keys (`linear`, `LIF_1`, ...) and r = β = 1 − dt/τ on every leaky neuron | announced only: such files hold Haiku's [N_in, N_out] weights and r = β, which no NIR reader reads back (`snnc.frontends.jax.load_spyx_nir` reads NIR files for Spyx's neurons) |
 
 Everything a framework cannot show (snnTorch's `reset_mechanism="zero"`, sinabs's
@@ -119,16 +119,24 @@ def _stored_zero_shape(node) -> bool:
     return a.size > 0 and a.dtype.kind in "iuf" and bool(np.all(a == 0))
 
 
+NORSE_TAU = 1e-4        # norse.torch.to_nir writes τ = dt/τ_inv (dt · τ): below this for any usual dt and τ
+
+
 def _norse(nodes) -> Provenance | None:
     neurons = _neurons(nodes)
     if not neurons or not all(_all(n.r, 1.0) for _, n in neurons if hasattr(n, "r")):
         return None
     if not any(isinstance(n, nir.CubaLIF) and _all(n.w_in, 1.0) for _, n in neurons):
         return None
+    taus = [np.asarray(getattr(n, f), np.float64) for _, n in neurons for f in ("tau", "tau_mem", "tau_syn")
+            if hasattr(n, f)]
+    if not taus or not all(t.size and np.all(t > 0) and np.all(t < NORSE_TAU) for t in taus):
+        return None
     return Provenance(
-        "Norse", "neurons with r = 1 and a CubaLIF with w_in = 1 (a LIFCell), as norse.torch.to_nir "
-                 "writes them",
-        rule="Norse resets as NIR means (to v_reset, immediately)",
+        "Norse", f"neurons with r = 1 and time constants below {NORSE_TAU:g} s (Norse writes dt/tau_inv), a "
+                 f"CubaLIF with w_in = 1 (a LIFCell) among them, as norse.torch.to_nir writes them",
+        rule="Norse resets as NIR means (to v_reset, immediately); its time constants are read as written, "
+             "as Norse's own from_nir reads them",
         override="pass --reset-mode/--reset-timing for another rule")
 
 

@@ -173,9 +173,11 @@ def test_norse_export_keeps_nirs_reset_and_says_why(tmp_path):
     g, notes = load_noting(tmp_path / "n.nir")
     f = tmp_path / "n.nir"
     assert notes == [DT_NOTE.format(f=f, dt="0.001", why="snnc's default", method="euler"),
-                     f"{f}: written by Norse (neurons with r = 1 and a CubaLIF with w_in = 1 (a LIFCell), as "
-                     f"norse.torch.to_nir writes them); Norse resets as NIR means (to v_reset, immediately); pass "
-                     f"--reset-mode/--reset-timing for another rule"]
+                     f"{f}: written by Norse (neurons with r = 1 and time constants below 0.0001 s (Norse writes "
+                     f"dt/tau_inv), a CubaLIF with w_in = 1 (a LIFCell) among them, as norse.torch.to_nir writes "
+                     f"them); Norse resets as NIR means (to v_reset, immediately); its time constants are read as "
+                     f"written, as Norse's own from_nir reads them; pass --reset-mode/--reset-timing for another "
+                     f"rule"]
     lif = g.op("1")
     assert isinstance(lif, snn.CubaLIF) and (lif.reset_mode, lif.reset_timing) == ("value", "immediate")
 
@@ -193,6 +195,14 @@ def test_spyx_export_is_named_and_read_with_nirs_meaning(tmp_path):
                         "Haiku's [N_in, N_out] weights and r = beta, which no NIR reader reads back); "
                         "snnc.frontends.jax.load_spyx_nir reads a NIR file as Spyx's neurons run it")
     assert (g.op("LIF").reset_mode, g.op("LIF").reset_timing, g.metadata["provenance"]) == ("value", "immediate", "Spyx")
+
+
+def test_a_hand_built_cuba_graph_is_not_taken_for_norse():
+    """r = 1 and w_in = 1 are NIR's plain defaults; only Norse's dt/tau_inv time constants tell its files."""
+    cuba = nir.CubaLIF(tau_syn=np.full(3, 5e-3), tau_mem=np.full(3, 1e-2), r=np.ones(3), v_leak=np.zeros(3),
+                       v_threshold=np.ones(3), w_in=np.ones(3))
+    g, notes = load_noting(nir.NIRGraph.from_list(cuba))
+    assert "provenance" not in g.metadata and "does not show which framework" in notes[1]
 
 
 def test_a_file_that_shows_no_framework_gets_nirs_meaning_and_says_so():
