@@ -74,7 +74,7 @@ def test_cli_compiles_the_state_dict_for_loihi_and_converts_it_to_nir(saved, tmp
     args = ["--torch-class", f"{source}:TutorialNet", "--torch-args", '{"num_steps": 25}']
     assert main(["compile", str(weights), "--target", "loihi", "-o", str(tmp_path / "net.loihi"), *args]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith(f"wrote {tmp_path / 'net.loihi'}: ") and "1010 neurons" in out
+    assert out.startswith(f"wrote {tmp_path / 'net.loihi'}: ") and "1011 neurons" in out     # + the always-on one
     assert "snnc: note: TutorialNet: no dt in the model; assuming dt = 0.001 s" in err
     assert main(["convert", str(weights), "-o", str(tmp_path / "net.nir"), *args]) == 0
     capsys.readouterr()
