@@ -32,7 +32,7 @@ from snnc.backends.truenorth import neuron
 from snnc.backends.truenorth.encode import EncodeOptions, choose_duplication
 from snnc.backends.truenorth.latency import annotate, balance, late_approximation, late_entries, latencies
 from snnc.backends.truenorth.relay import relay_long_delays
-from snnc.backends.truenorth.legalize import SPEC, constant, looped, spare
+from snnc.backends.truenorth.legalize import SPEC, constant, looped, spare, tap_source, tapped
 from snnc.backends.truenorth.netlist import Netlist, new_link
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node, unique_name
@@ -89,7 +89,7 @@ class _Builder:
         self.taken = {*view.populations, *view.readouts, *graph.inputs, *graph.outputs}
         self.looped = looped(view)
         self.encoders: dict[str, tuple[str, float]] = {}        # graph input -> (its spike encoder, peak)
-        self.plans = {name: neuron.plan(p.op, self.ctx, target, constant(p), spare=spare(p, self.looped))
+        self.plans = {name: neuron.plan(p.op, self.ctx, target, constant(p), tapped=tapped(p, self.looped))
                       for name, p in view.populations.items()}
 
     # -- sources -----------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ class _Builder:
         base.update({(s, k + shift): a for (s, k), a in pop.lagged.items()})
         out: dict[tuple[str, int], np.ndarray] = {}
         for (s, lag), a in base.items():
-            for k, h in enumerate(np.ones((1, pop.size)) if taps is None or s == ALWAYS_ON else taps):
+            for k, h in enumerate(taps if taps is not None and tap_source(s, self.looped) else np.ones((1, pop.size))):
                 key = (s, lag + k)
                 out[key] = out[key] + h[:, None] * a if key in out else h[:, None] * a
         coded = {}

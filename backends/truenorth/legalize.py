@@ -85,6 +85,16 @@ def spare(pop: Population, loops: set[str]) -> bool:
     return pop.node not in loops and not {*pop.inputs, *(s for s, _ in pop.lagged)} & loops
 
 
+def tap_source(src: str, loops: set[str]) -> bool:
+    """Whether an input term from `src` may be repeated on filter taps: a graph input (the host
+    drives any number of axons) or a population on no loop (its copies may leave its core)."""
+    return src != ALWAYS_ON and src not in loops
+
+
+def tapped(pop: Population, loops: set[str]) -> bool:
+    return any(tap_source(s, loops) for s in (*pop.inputs, *(s for s, _ in pop.lagged)))
+
+
 def population_rules(graph: Graph, target) -> tuple[list[tuple[str, str]], list[Approximation]]:
     """(refusals as (node, message), approximations) of every population of a graph."""
     ctx = Context(dt=graph.dt, method=graph.method)
@@ -96,7 +106,7 @@ def population_rules(graph: Graph, target) -> tuple[list[tuple[str, str]], list[
         refusals += [(name, m) for m in problems]
         if problems:
             continue
-        for r in neuron.plan(pop.op, ctx, target, constant(pop), spare=spare(pop, loops)).rules:
+        for r in neuron.plan(pop.op, ctx, target, constant(pop), tapped=tapped(pop, loops)).rules:
             approximations.append(Approximation(name, pop.origin, r.rule, r.what, r.why))
     for name, ro in view.readouts.items():
         fed = [s for s in ro.inputs if s in view.inputs] + [s for s, _ in ro.lagged if s in view.inputs]

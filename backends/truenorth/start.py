@@ -67,10 +67,12 @@ def bias_start(graph: Graph, target, options: StartOptions) -> PassResult:
         op, left = shifted(node.op, L, target.formats)
         shifted_neurons += int(np.count_nonzero(op.alpha != node.op.alpha))
         net.cores[name] = Node(name, op, node.origin)
-        if left.any():
-            pop = m.parts[name].population if name in m.parts else name
+        part = m.parts.get(name)
+        held = left[part.first:part.first + part.count] if part else left      # copies are not counted again
+        if held.any():
+            pop = part.population if part else name
             approximations.setdefault(pop, (L, node.origin, 0))
-            approximations[pop] = (L, node.origin, approximations[pop][2] + int(left.sum()))
+            approximations[pop] = (L, node.origin, approximations[pop][2] + int(held.sum()))
     records = tuple(Approximation(pop, origin, "truenorth.core.reset",
                                   f"{n} neuron(s) start {L} tick(s) of bias ahead of the model",
                                   WHY.format(L=L)) for pop, (L, origin, n) in approximations.items())

@@ -12,13 +12,7 @@ from tests.matrix.cells import missing, run_cell
 from tests.matrix.models import MODELS
 
 TARGET = "truenorth"
-# Known gap: a CUBA population on a loop keeps its neurons on one core, with no room for the copies its
-# synaptic filter's taps need, so its filter is dropped; on the Braille-style RNN that alone costs
-# decision agreement 0.89 and count agreement 0.83 in float, and the chip agrees 0.91 and 0.82.
-GAPS = {"NIR Braille-style RNN (nir package)": "recurrent CUBA: the current filter is dropped (decisions 0.91)"}
-CELLS = [pytest.param(case, id=case.name, marks=([pytest.mark.slow] if case.slow else [])
-                      + ([pytest.mark.xfail(strict=True, reason=GAPS[case.name])] if case.name in GAPS else []))
-         for case in MODELS]
+CELLS = [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in MODELS]
 
 
 @pytest.mark.parametrize("case", CELLS)
