@@ -15,11 +15,12 @@ The network becomes the shared partitioning problem (`snnc.passes.partitioning`)
 vertex per compartment, one net per (synapse node, source neuron), rates from a calibration
 run of the interpreter when `calibration` inputs are given, else `activity` for every
 neuron. Several legal partitions are made (contiguous slicing of each population, a
-space-filling cut of feature maps, Mt-KaHyPar's and METIS's blocks repaired), each refined
-by local search, and the one with least traffic within `core_slack` of the fewest cores is
-kept (`choose.py`); `strategy` forces one. A neuron's output axons depend on how its
-destinations are cut (the second-order growth nengo-loihi's splitter sizes for only after
-the fact): every cut is repeated with those counts until it is legal.
+space-filling cut and a recursive bisection of feature maps, METIS's blocks repaired), the
+most promising refined by local search, and the one with least traffic within `core_slack`
+of the fewest cores is kept (`choose.py`); `strategy` forces one, or `all` tries Mt-KaHyPar
+too. A neuron's output axons depend on how its destinations are cut (the second-order
+growth nengo-loihi's splitter sizes for only after the fact): every cut is repeated with
+those counts until it is legal.
 
 A core holds one part of each population it has neurons of: the part's neurons, in
 increasing order, are a contiguous range or sorted runs of ranges (`PartOf.runs`). The
@@ -58,8 +59,9 @@ LIMIT_KEYS = {"neurons": "neurons", "input_axons": "input_axons", "output_axons"
 class PartitionOptions:
     pack: bool = option(True, "several parts may share a core when their sums fit (false: one part per core, "
                               "populations sliced contiguously)")
-    strategy: str = option("auto", "which partitioner: the cheapest by measured cost (auto) or one of them",
-                           choices=("auto",) + STRATEGIES)
+    strategy: str = option("auto", "which partitioner: the cheapest by measured cost of those that pay off "
+                                   "(auto), of every one (all, slow), or one of them",
+                           choices=("auto", "all") + STRATEGIES)
     core_slack: float = option(0.05, "auto picks the least traffic among partitions using at most this fraction "
                                      "more cores than the fewest", low=0.0, high=1.0)
     refine: int = option(4, "passes of local search on the most promising partitions (0: none)", low=0)
@@ -69,8 +71,8 @@ class PartitionOptions:
                                        "an interpreter run weight the traffic", type_name="array or .npy path")
 
     def __post_init__(self):
-        if self.strategy not in ("auto",) + STRATEGIES:
-            raise ValueError(f"strategy must be one of auto, {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.strategy not in ("auto", "all") + STRATEGIES:
+            raise ValueError(f"strategy must be one of auto, all, {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.calibration is not None and not isinstance(self.calibration, activity.InputData):
             object.__setattr__(self, "calibration", activity.InputData(self.calibration))
 
@@ -163,12 +165,12 @@ def partition(graph: Graph, target, options: PartitionOptions, progress) -> Pass
     pops = [n for n in graph.schedule() if isinstance(graph.op(n), COMPARTMENTS)]
     net = problem_of(graph, target, activity.rates(graph, pops, options.calibration, options.activity))
     _refuse_split_drives(graph, net, target)
-    strategies = STRATEGIES if options.strategy == "auto" else (options.strategy,)
+    strategies = STRATEGIES if options.strategy in ("auto", "all") else (options.strategy,)
     progress(f"{net.problem.n} neurons, {net.problem.synapses} synapses, {net.problem.n_nets} nets; "
              f"lower bound {net.problem.lower_bound()['cores']} cores")
     try:
         choice = choose(net.problem, strategies=strategies, whole_groups=net.whole, core_slack=options.core_slack,
-                        passes=options.refine, pack=options.pack, progress=progress)
+                        passes=options.refine, pack=options.pack, every=options.strategy == "all", progress=progress)
     except cut.Unfit as exc:
         raise _violation(net, exc, target) from None
     return _rebuild(graph, target, net, _canonical(choice.best.assign), choice.stats())

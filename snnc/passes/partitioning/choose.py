@@ -16,7 +16,8 @@ in-house candidate need. `auto` (all strategies) runs METIS on nets of up to 2·
 at most 512 pins (on all-to-all layers every cut sends every spike everywhere) and leaves
 Mt-KaHyPar out: its deterministic mode took 15 to 190 s on 2.7·10^5 to 1.9·10^6 pins here,
 and its repaired partitions were no better than the spatial cut on the benchmark conv net
-(benchmarks/README.md); ask for it with `strategy = kahypar`. The most promising
+(benchmarks/README.md); ask for it with `strategy = kahypar`, or for every partitioner on
+any size of problem with `all`. The most promising
 candidates (`REFINED`, by the rule below) are then refined by local search (`refine.py`).
 The choice: among candidates within `core_slack` of the fewest cores any candidate needs,
 the one with the least traffic (ties: fewer cores, then the order above).
@@ -78,8 +79,9 @@ def _say(progress, text: str) -> None:
 
 
 def candidates(problem: Problem, strategies=STRATEGIES, *, whole_groups=(), pack: bool = True,
-               progress=None) -> list[Candidate]:
-    """The legal, unrefined candidates of `strategies` that apply to `problem`."""
+               every: bool = False, progress=None) -> list[Candidate]:
+    """The legal, unrefined candidates of `strategies` that apply to `problem` (`every`: the graph
+    partitioners too, whatever the size of the problem)."""
     whole = set(whole_groups)
     placed = [g for g, grp in enumerate(problem.groups) if grp.placed]
     out = [_timed("contiguous", progress, lambda: cut_and_pack(problem, orders.natural(problem),
@@ -96,7 +98,7 @@ def candidates(problem: Problem, strategies=STRATEGIES, *, whole_groups=(), pack
     lb = problem.lower_bound()["cores"]
     best = min(c.cores for c in out if c is not None)
     for name in ("kahypar", "metis"):
-        if name in strategies and external.available(NEEDS[name]) and _worth(problem, name, strategies):
+        if name in strategies and external.available(NEEDS[name]) and (every or _worth(problem, name, strategies)):
             for k in sorted({lb, best}):
                 out.append(_timed(f"{name}:{k}", progress, lambda: repair(
                     problem, getattr(external, name)(problem, k), order, whole_groups=sorted(whole)), blocks=k))
@@ -185,11 +187,11 @@ def rank(cands: list[Candidate], core_slack: float) -> list[Candidate]:
 
 
 def choose(problem: Problem, *, strategies=STRATEGIES, whole_groups=(), core_slack: float = 0.05,
-           passes: int = 4, pack: bool = True, progress=None) -> Choice:
+           passes: int = 4, pack: bool = True, every: bool = False, progress=None) -> Choice:
     """The cheapest candidate after refining the most promising ones (module docstring)."""
     movable = ~np.isin(problem.group_of, sorted(whole_groups))
-    cands = rank(candidates(problem, strategies, whole_groups=whole_groups, pack=pack, progress=progress),
-                 core_slack)
+    cands = rank(candidates(problem, strategies, whole_groups=whole_groups, pack=pack, every=every,
+                            progress=progress), core_slack)
     work = problem.synapses * max(c.cores for c in cands)
     if pack and passes > 0 and work <= REFINE_WORK:
         cands = cands + [r for c in cands[:REFINED]
