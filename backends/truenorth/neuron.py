@@ -64,6 +64,12 @@ approximation the lowering lists (`Approximation`) and `--strict` refuses:
 - **Reset mode** the target lacks (rule `neurons.reset_modes`): subtraction becomes a reset
   to 0 and a reset to v_reset becomes subtraction (the residue above threshold is lost or
   kept).
+- **Threshold of a subtracting neuron** (rule `truenorth.core.threshold`): the chip fires at
+  V ≥ α and subtracts α; the model fires at v > θ and subtracts θ. With α = round(k θ) the
+  subtraction is right (the rate is set by it) and a membrane exactly at threshold fires a
+  tick early: on integer arithmetic (ternary weights, θ = 3) output counts agree 0.88
+  (`approximation_costs.py`), on real-valued weights equality is rare. A reset to a value
+  (α = floor(k θ) + 1) or none is exact.
 - **Graded spikes** (rule `truenorth.core.spike`): a spike is one bit, so a graded spike's
   payload v~ (≥ θ) is taken as θ: receivers weigh each spike by θ (the overshoot above
   threshold is lost).
@@ -96,6 +102,8 @@ LEAK_WHY = ("snn.lif decays multiplicatively (v ← α v + ...), but a TrueNorth
 CUBA_WHY = ("snn.cuba_lif has no TrueNorth equivalent: a TrueNorth neuron holds one state, its membrane, and "
             "no synaptic current")
 GRADED_WHY = "graded spikes are not supported: a TrueNorth spike is one bit"
+THRESHOLD_WHY = ("a TrueNorth neuron resetting by subtraction subtracts the register it compares with (V ≥ α), "
+                 "but the model fires at v > θ: no register holds both the strict comparison and the subtraction")
 
 
 @dataclass
@@ -157,7 +165,7 @@ def plan(op, ctx: Context, target, const: np.ndarray, *, tapped: bool = True) ->
     if isinstance(op, IF):
         gain = flat(ctx.dt * op.r)
         return Plan(gain, Neurons(gain * const, np.zeros(len(theta), bool), np.full(len(theta), np.inf), theta,
-                                  v_reset, mode), payload, 0, rules)
+                                  v_reset, mode), payload, 0, _threshold_rule(mode, rules))
     lag = 0
     taps = None
     if isinstance(op, CubaLIF):
@@ -174,7 +182,14 @@ def plan(op, ctx: Context, target, const: np.ndarray, *, tapped: bool = True) ->
     neurons, what = _leaky(bias, alpha, theta, v_reset, mode, LEAK_FRACTION[(mode, timing)])
     if what:
         rules.append(Rule("truenorth.core.leak", what, LEAK_WHY))
-    return Plan(gain, neurons, payload, lag, rules, taps)
+    return Plan(gain, neurons, payload, lag, _threshold_rule(mode, rules), taps)
+
+
+def _threshold_rule(mode: str, rules: list[Rule]) -> list[Rule]:
+    if mode == "subtract":
+        rules.append(Rule("truenorth.core.threshold", "fire at V ≥ θ, the register the reset subtracts, where the "
+                          "model fires at v > θ: a membrane exactly at threshold fires a tick early", THRESHOLD_WHY))
+    return rules
 
 
 def _filter_what(K: int) -> str:
