@@ -63,12 +63,16 @@ def onnx_opset(case: Case, rng: random.Random) -> Case:
 
 
 def onnx_outputs(case: Case, rng: random.Random) -> Case:
+    """The graph's outputs removed (a graph must have one), or the first renamed to a value no node makes."""
+    remove = rng.random() < 0.6
+
     def edit(m):
-        if rng.random() < 0.6:
+        if remove:
             del m.graph.output[:]
         else:
             m.graph.output[0].name = "no_such_value"
-    return _onnx_edit(case, edit, "remove or rename the outputs")
+    return _onnx_edit(case, edit, "remove or rename the outputs",
+                      "a graph without outputs" if remove else "an output no node computes")
 
 
 def onnx_cast(case: Case, rng: random.Random) -> Case:
@@ -141,7 +145,7 @@ def onnx_dims(case: Case, rng: random.Random) -> Case:
             return False
         rng.choice(list(dims)).dim_value = huge
     return _onnx_edit(case, edit, f"declare a dimension of {huge}",
-                      "a declared size past the limits" if huge > 10**8 else "")
+                      "a declared size past the limits" if huge > 10**8 else "a negative dimension" if huge < 0 else "")
 
 
 def onnx_rewire(case: Case, rng: random.Random) -> Case:
