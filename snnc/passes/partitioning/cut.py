@@ -142,22 +142,22 @@ def _close(fill: CoreFill) -> Piece:
 
 
 def pack(fill: CoreFill, pieces: list[Piece], enabled: bool = True) -> list[list[int]]:
-    """Pieces into cores, first fit (a piece joins the first core where the union fits)."""
+    """Pieces into cores, first fit (a piece joins the first core where the union fits: the sum of
+    the loads, checked exactly when the two share a group and so may share nets)."""
     cores: list[list[int]] = []
-    loads: list[np.ndarray] = []
+    loads = np.zeros((0, len(RESOURCES)))
     groups: list[set] = []
     members: list[list[np.ndarray]] = []
     for i, piece in enumerate(pieces):
         home = None
-        if enabled:
-            for k in range(len(cores)):
-                if np.all(loads[k] + piece.load <= fill.limit) and (
-                        not (groups[k] & piece.groups) or _union_fits(fill, members[k], piece)):
-                    home = k
+        if enabled and len(cores):
+            for k in np.flatnonzero(np.all(loads + piece.load <= fill.limit, axis=1)):
+                if not (groups[k] & piece.groups) or _union_fits(fill, members[k], piece):
+                    home = int(k)
                     break
         if home is None:
             cores.append([])
-            loads.append(np.zeros(len(RESOURCES)))
+            loads = np.vstack([loads, np.zeros(len(RESOURCES))])
             groups.append(set())
             members.append([])
             home = len(cores) - 1
