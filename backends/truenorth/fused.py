@@ -1,9 +1,13 @@
-"""Fused steppers of the `truenorth.*` dialect: the cores and routes of one depth as one step.
+"""Fused steppers of the `truenorth.*` dialect.
 
 A mapped TrueNorth network is hundreds of `truenorth.core` nodes and thousands of
-`truenorth.route` nodes; stepped node by node, Python overhead is most of a tick. Here
-(see `snnc.interp.fusion`):
+`truenorth.route` nodes; stepped node by node, Python overhead is most of a tick, and the
+crossbars hold several times the source model's synapses. Here (see `snnc.interp.fusion`):
 
+  * `network.NetworkGroup` (a region fuser): each region of deterministic cores and the
+    routes between them (region.py) as one step per tick, each set of identical neurons
+    computed once and duplicated axons folded (classes.py, stages.py).
+  * What no region holds (stochastic cores, strict mode, probed routes) steps by depth:
   * `CoreGroup`: deterministic cores (no stochastic synapse, leak or threshold) of one
     depth and one crossbar shape: one batched matmul of active axons [C, B, A] with the
     effective weights c_ij · s_j^{G_i} [C, A, N] (float32: every column's absolute sum is
@@ -18,12 +22,24 @@ import numpy as np
 
 from snnc.backends.truenorth.ops import RESET_LINEAR, RESET_NORMAL, Core, Route
 from snnc.errors import SimulationError
+from snnc.backends.truenorth.network import NetworkGroup
+from snnc.backends.truenorth.region import deterministic as _deterministic
+from snnc.backends.truenorth.region import regions
 from snnc.interp import jit
-from snnc.interp.fusion import Group, Into, MembersGroup, exact_matmul_dtype, register_fuser
+from snnc.interp.fusion import (Group, Into, MembersGroup, exact_matmul_dtype, register_fuser,
+                                register_region_fuser)
 
 
-def _deterministic(op: Core) -> bool:
-    return not (op.stochastic_weight.any() or op.stochastic_leak.any() or op.threshold_mask_bits.any())
+@register_region_fuser(Core, Route)
+def fuse_network(graph, names, ctx, batch, probed):
+    """One `NetworkGroup` per region (none in strict mode: there the first saturating neuron is
+    named in node order, by the cores' own steppers)."""
+    if ctx.strict:
+        return []
+    key = ("truenorth.regions", tuple(names), frozenset(probed))
+    if key not in graph.derived:
+        graph.derived[key] = regions(graph, names, probed)
+    return [NetworkGroup(graph, r, names, ctx, batch, probed) for r in graph.derived[key]]
 
 
 @register_fuser(Core)

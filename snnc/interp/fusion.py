@@ -21,8 +21,15 @@ every edge into that port, as for a single node) and writes *outputs* (`Group.ou
   * `Into(consumer, port, members)`: the sum of the edges from `members` (outputs on port
     "output") into `consumer.port`. The engine then adds this one value instead of those
     edges' values, so a group of synapse blocks can hand each neuron group its summed input.
-Every edge leaving a member must be covered by a `Value` of its source or an `Into` of its
-destination (the engine checks this).
+Every edge leaving a member for a node outside the group must be covered by a `Value` of its
+source or an `Into` of its destination (the engine checks this); edges between members are
+the group's own business.
+
+A *region fuser* (`register_region_fuser`) is offered every node of its op classes, at every
+depth, and may return groups whose members span depths (a whole mapped network stepped as
+one). Such a group must be convex in the same-tick graph: no same-tick path leaves it and
+comes back (`convex_pieces` cuts a node set into such pieces). The engine then runs each
+group once per tick, after every group it reads from in that tick.
 """
 from __future__ import annotations
 
@@ -142,6 +149,82 @@ def register_fuser(op_cls: type):
         FUSERS[op_cls] = fn
         return fn
     return deco
+
+
+#: Region fusers: (op classes offered, fuser), in registration order. Nodes a region fuser
+#: leaves out of its groups are offered to the per-depth fusers.
+REGION_FUSERS: list[tuple[tuple[type, ...], Fuser]] = []
+
+
+def register_region_fuser(*op_classes: type):
+    """Decorator: the function fuses nodes of `op_classes` into groups that may span depths."""
+    def deco(fn: Fuser) -> Fuser:
+        if any(set(op_classes) & set(classes) for classes, _ in REGION_FUSERS):
+            raise TypeError(f"a region fuser for {', '.join(c.name for c in op_classes)} is registered twice")
+        REGION_FUSERS.append((tuple(op_classes), fn))
+        return fn
+    return deco
+
+
+def convex_pieces(graph, names) -> list[frozenset[str]]:
+    """`names` cut into pieces, each convex in the same-tick graph (no same-tick path from a
+    piece through a node outside it back into it), so that each can run as one step. A weakly
+    connected part with an outside node X on such a path is cut into the members not reachable
+    from X (convex) and the rest (cut again); then parts whose union stays convex are joined."""
+    todo, done = [frozenset(names)], []
+    while todo:
+        for part in _components(graph, todo.pop()):
+            between = _between(graph, part)
+            if not between:
+                done.append(part)
+                continue
+            below = _reached(graph, between, forward=True, through=True) & part
+            done.extend(_components(graph, part - below))
+            todo.append(frozenset(below))
+    joined: list[frozenset[str]] = []
+    for part in sorted(done, key=min):
+        k = next((k for k, p in enumerate(joined) if not _between(graph, p | part)), None)
+        if k is None:
+            joined.append(part)
+        else:
+            joined[k] = joined[k] | part
+    return joined
+
+
+def _between(graph, part) -> set[str]:
+    """Outside nodes on a same-tick path from `part` back into it."""
+    return _reached(graph, part, forward=True) & _reached(graph, part, forward=False)
+
+
+def _components(graph, names: frozenset[str]) -> list[frozenset[str]]:
+    """Weakly connected components of `names` over the edges between them."""
+    seen, parts = set(), []
+    for start in sorted(names):
+        if start in seen:
+            continue
+        stack, part = [start], {start}
+        while stack:
+            n = stack.pop()
+            for other in [e.dst for e in graph.out_edges(n)] + [e.src for e in graph.in_edges(n)]:
+                if other in names and other not in part:
+                    part.add(other)
+                    stack.append(other)
+        seen |= part
+        parts.append(frozenset(part))
+    return parts
+
+
+def _reached(graph, start, *, forward: bool, through: bool = False) -> set[str]:
+    """Nodes outside `start` (with `through`: any node) reached from it by same-tick edges."""
+    step = (lambda n: [e.dst for e in graph.out_edges(n) if not graph.deferred(e)]) if forward else \
+        (lambda n: [e.src for e in graph.in_edges(n) if not graph.deferred(e)])
+    stack, seen = list(start), set(start)
+    while stack:
+        for m in step(stack.pop()):
+            if m not in seen:
+                seen.add(m)
+                stack.append(m)
+    return seen if through else seen - set(start)
 
 
 def exact_matmul_dtype(bound: int):

@@ -3,19 +3,22 @@
 Every value of a tick (a graph input, a group's output) gets a slot number; each input
 port a group reads, and each graph output, becomes a `fetch` function that sums its
 slots (same-tick slots from this tick's list, recurrent ones from the previous tick's).
-Immediate groups run by depth in the same-tick graph, then by schedule position: a
-topological order of that graph, so the order of work of SPEC §3 holds.
+Immediate groups run in a topological order of the same-tick graph with each group
+contracted to one node (groups of one depth, or convex groups spanning depths), ties broken
+by depth and schedule position, so the order of work of SPEC §3 holds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
+import heapq
+
 import networkx as nx
 import numpy as np
 
 from snnc.errors import SimulationError
-from snnc.interp.fusion import FUSERS, Group, Into, NodeGroup, Value
+from snnc.interp.fusion import FUSERS, REGION_FUSERS, Group, Into, NodeGroup, Value
 from snnc.interp.kernel import Context, stepper_for
 from snnc.ir.graph import Graph
 
@@ -44,8 +47,7 @@ class Plan:
 def build_plan(graph: Graph, ctx: Context, batch: int, *, record: tuple[str, ...] = (),
                fuse: bool = True) -> Plan:
     """Plan a run of `graph` (already verified) for a batch of `batch` rows."""
-    order = [n for n in graph.schedule() if n not in graph.inputs and n not in graph.outputs]
-    depth = _depths(graph)
+    order, depth = _layout(graph)
     probed = {r.partition(":")[0] for r in record}
     groups = _fused_groups(graph, order, depth, ctx, batch, probed) if fuse else []
     claimed = {m for g in groups for m in g.members}
@@ -53,9 +55,56 @@ def build_plan(graph: Graph, ctx: Context, batch: int, *, record: tuple[str, ...
         if n not in claimed:
             op = graph.op(n)
             groups.append(NodeGroup(n, op, stepper_for(op)(op, ctx, batch, n)))
+    return _wire(graph, _ordered(graph, groups, order, depth), batch, record)
+
+
+def _layout(graph: Graph) -> tuple[list[str], dict[str, int]]:
+    """The nodes to step in schedule order and their depths; the graph is immutable, so once per graph."""
+    key = "interp.layout"
+    if key not in graph.derived:
+        order = [n for n in graph.schedule() if n not in graph.inputs and n not in graph.outputs]
+        graph.derived[key] = (order, _depths(graph))
+    order, depth = graph.derived[key]
+    return list(order), depth
+
+
+def _ordered(graph: Graph, groups: list[Group], order: list[str], depth: dict[str, int]) -> list[Group]:
+    """Groups in a topological order of the same-tick graph contracted by group (`_group_order`)."""
+    key = ("interp.group-order", tuple(g.members for g in groups))
+    if key not in graph.derived:
+        graph.derived[key] = _group_order(graph, [g.members for g in groups], order, depth)
+    return [groups[k] for k in graph.derived[key]]
+
+
+def _group_order(graph: Graph, groups: list[tuple[str, ...]], order: list[str], depth: dict[str, int]) -> list[int]:
+    """Kahn's algorithm on the groups (member tuples), ties by (depth, schedule position): the
+    sort by depth when no group spans depths."""
     position = {n: i for i, n in enumerate(order)}
-    groups.sort(key=lambda g: (depth[g.members[0]], min(position[m] for m in g.members)))
-    return _wire(graph, groups, batch, record)
+    key = [(min(depth[m] for m in g), min(position[m] for m in g)) for g in groups]
+    of = {m: k for k, g in enumerate(groups) for m in g}
+    after: dict[int, set[int]] = {k: set() for k in range(len(groups))}
+    waiting = [0] * len(groups)
+    for e in graph.edges:
+        a, b = of.get(e.src), of.get(e.dst)
+        if a is None or b is None or a == b or graph.deferred(e) or b in after[a]:
+            continue
+        after[a].add(b)
+        waiting[b] += 1
+    ready = [(key[k], k) for k in range(len(groups)) if not waiting[k]]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, k = heapq.heappop(ready)
+        out.append(k)
+        for b in after[k]:
+            waiting[b] -= 1
+            if not waiting[b]:
+                heapq.heappush(ready, (key[b], b))
+    if len(out) != len(groups):
+        stuck = next(g for k, g in enumerate(groups) if waiting[k])
+        raise SimulationError(f"internal error: the group of '{stuck[0]}' is on a same-tick cycle of groups "
+                              f"(a group spanning depths is not convex)")
+    return out
 
 
 def _depths(graph: Graph) -> dict[str, int]:
@@ -73,13 +122,21 @@ def _fused_groups(graph, order, depth, ctx, batch, probed) -> list[Group]:
     """Offer each fuser its nodes: all of them for a delayed op, else one depth at a time."""
     from snnc.interp.kernel import _load_steppers
     _load_steppers()                                  # backends register their fusers with their steppers
+    groups = []
+    for classes, fuser in REGION_FUSERS:
+        key = ("interp.region-offer", classes)
+        if key not in graph.derived:
+            graph.derived[key] = [n for n in order if isinstance(graph.op(n), classes) and not graph.op(n).delayed]
+        offered = list(graph.derived[key])
+        if offered:
+            groups.extend(fuser(graph, offered, ctx, batch, probed))
+    claimed = {m for g in groups for m in g.members}
     offers: dict[tuple, list[str]] = {}
     for n in order:
         op = graph.op(n)
-        if type(op) in FUSERS:
+        if type(op) in FUSERS and n not in claimed:
             key = (type(op), None if op.delayed else depth[n])
             offers.setdefault(key, []).append(n)
-    groups = []
     for (cls, _), names in offers.items():
         if len(names) > 1:
             groups.extend(FUSERS[cls](graph, names, ctx, batch, probed))
@@ -98,7 +155,10 @@ def _wire(graph: Graph, groups: list[Group], batch: int, record) -> Plan:
             slots[_key(o, k)] = len(slots)
             if isinstance(o, Into):
                 into_edges.update((m, o.consumer, o.port) for m in o.members)
-    _check_covered(graph, group_of, slots, into_edges)
+    checked = ("interp.covered", tuple(g.members for g in groups), tuple(slots))
+    if checked not in graph.derived:                 # the same grouping of this graph was checked before
+        _check_covered(graph, group_of, slots, into_edges)
+        graph.derived[checked] = True
     wiring = _PortWiring(graph, slots, into_edges, batch)
     delayed, immediate, absorbing = [], [], []
     for k, g in enumerate(groups):
@@ -121,7 +181,7 @@ def _key(o: Value | Into, group: int) -> tuple:
 
 def _check_covered(graph, group_of, slots, into_edges) -> None:
     for e in graph.edges:
-        if e.src not in group_of or ("value", e.src, e.src_port) in slots:
+        if e.src not in group_of or ("value", e.src, e.src_port) in slots or group_of.get(e.dst) is group_of[e.src]:
             continue
         if (e.src, e.dst, e.dst_port) not in into_edges or e.recurrent or e.src_port != "output":
             raise SimulationError(f"internal error: the group of node '{e.src}' gives neither its value nor its "

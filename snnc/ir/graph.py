@@ -206,6 +206,13 @@ class Graph:
         return self
 
     @cached_property
+    def derived(self) -> dict:
+        """Results other stages derive from this graph and keep with it, by a key they choose
+        (e.g. the interpreter's analysis of a mapped network): the graph is immutable, so each
+        is computed once. Not pickled with the graph."""
+        return {}
+
+    @cached_property
     def _diagnostics(self) -> tuple:
         from snnc.ir.verify import verify_graph
         return tuple(verify_graph(self))

@@ -185,7 +185,7 @@ def truenorth_mesh(seed, *, stochastic_every=0):
 @pytest.mark.parametrize("rate", [0.02, 0.5])          # cores summed spike by spike, and by matmul
 def test_truenorth_cores_and_routes_fused_equal_unfused(seed, stochastic_every, rate):
     g = truenorth_mesh(seed, stochastic_every=stochastic_every)
-    assert fused_group_count(g) >= 2
+    assert fused_group_count(g) >= 1                   # a region of cores and routes, or groups by depth
     x = rates(30, 3, 8, p=rate, seed=seed).astype(np.int64)
     out = runs_agree(g, {"x": x}, seed=11, record=["c1.0:v", "c0.1"])
     assert sum(int(v.sum()) for v in out.values()) > 0
