@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.backends.truenorth import rows as R
 from snnc.backends.truenorth.classes import Classes
 
 DENSE_MIN_CELLS = 1024          # a component with fewer cells is summed sparsely
@@ -64,9 +65,8 @@ class Stages:
 
 
 def build_stages(c: Classes) -> Stages:
-    n = len(c.rows)
     level = _levels(c)
-    position = np.zeros(n, np.int64)
+    position = np.zeros(len(c), np.int64)
     stages = []
     for s in range(1, int(level.max(initial=0)) + 1):
         st = _stage(c, np.flatnonzero(level == s))
@@ -77,15 +77,11 @@ def build_stages(c: Classes) -> Stages:
 
 def _levels(c: Classes) -> np.ndarray:
     """1 + the longest chain of delay-0 reads from a class back to the inputs."""
-    src, dst = [], []
-    for u, (keys, _) in enumerate(c.rows):
-        sig, delay = keys // c.span, keys % c.span
-        now = sig[(delay == 0) & (sig >= c.n_in)] - c.n_in
-        src.append(now)
-        dst.append(np.full(len(now), u))
-    src = np.concatenate(src) if src else np.zeros(0, np.int64)
-    dst = np.concatenate(dst) if dst else np.zeros(0, np.int64)
-    level = np.ones(len(c.rows), np.int64)
+    owner = np.repeat(np.arange(len(c)), np.diff(c.ptr))
+    sig, delay = c.keys // c.span, c.keys % c.span
+    now = (delay == 0) & (sig >= c.n_in)
+    src, dst = sig[now] - c.n_in, owner[now]
+    level = np.ones(len(c), np.int64)
     while True:
         new = level.copy()
         np.maximum.at(new, dst, level[src] + 1)
@@ -95,42 +91,51 @@ def _levels(c: Classes) -> np.ndarray:
 
 
 def _stage(c: Classes, members: np.ndarray) -> Stage:
-    col_of, sign = np.zeros(len(members), np.int64), np.zeros(len(members), np.int64)
-    table: dict = {}
-    ent_key, ent_col, ent_val = [], [], []
-    for k, u in enumerate(members):
-        keys, vals = c.rows[u]
-        if not len(keys):
-            continue
-        s = 1 if vals[0] > 0 else -1
-        canon = vals * s
-        new = len(table)
-        col = table.setdefault((keys.tobytes(), canon.tobytes()), new)
-        col_of[k], sign[k] = col, s
-        if col == new:
-            ent_key.append(keys)
-            ent_col.append(np.full(len(keys), col))
-            ent_val.append(canon)
-    cat = (lambda parts: np.concatenate(parts).astype(np.int64)) if ent_key else (lambda parts: np.zeros(0, np.int64))
-    keys, cols, vals = cat(ent_key), cat(ent_col), cat(ent_val)
+    """The stage of classes `members`: its matrix of distinct columns up to sign, in blocks."""
+    take, owner = R.entries(c.ptr, members)
+    ptr = np.concatenate([[0], np.cumsum(c.ptr[members + 1] - c.ptr[members])]).astype(np.int64)
+    keys, vals = c.keys[take], c.vals[take]
+    sign = np.zeros(len(members), np.int64)
+    summed = np.flatnonzero(np.diff(ptr) > 0)
+    sign[summed] = np.sign(vals[ptr[summed]])
+    col_of, reps = _distinct_columns(ptr, keys, vals, sign, summed)
+    at, col = R.entries(ptr, reps)
+    keys, cols, vals = keys[at], col, vals[at] * sign[reps][col]
+    n_cols = len(reps)
     row_keys, rows = np.unique(keys, return_inverse=True)
     rows = rows.ravel()
-    row_perm, col_perm, blocks = _arrange(rows, cols, vals, len(row_keys), len(table))
+    row_perm, col_perm, blocks = _arrange(rows, cols, vals, len(row_keys), n_cols)
     rows, cols = row_perm[rows], col_perm[cols]
     dense = np.zeros(len(rows), bool)
     for r0, r1, c0, c1, f in blocks:
         dense |= (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
     row_keys = row_keys[np.argsort(row_perm)]
-    col_of = np.where(sign == 0, len(table), col_perm[col_of] if len(table) else col_of)   # n_cols: always 0
-    order = np.argsort(col_of, kind="stable")                          # classes by column
+    col_of = np.where(sign == 0, n_cols, col_perm[np.minimum(col_of, max(n_cols - 1, 0))] if n_cols else n_cols)
+    order = np.argsort(col_of, kind="stable")                          # classes by column (n_cols: always 0)
     members, col_of, sign = members[order], col_of[order], sign[order]
-    st = Stage(members, row_keys // c.span, row_keys % c.span, len(table), col_of, sign, blocks)
-    bounds = [(c0, c1) for _, _, c0, c1, _ in blocks] + [(blocks[-1][3] if blocks else 0, len(table) + 1)]
+    st = Stage(members, row_keys // c.span, row_keys % c.span, n_cols, col_of, sign, blocks)
+    bounds = [(c0, c1) for _, _, c0, c1, _ in blocks] + [(blocks[-1][3] if blocks else 0, n_cols + 1)]
     st.parts = [(c0, c1, int(np.searchsorted(col_of, c0)), int(np.searchsorted(col_of, c1))) for c0, c1 in bounds]
     st.column_bound = int(np.bincount(cols, np.abs(vals), minlength=1).max())
     st.rest_first = blocks[-1][3] if blocks else 0
-    st.rest = Sparse.of(cols[~dense] - st.rest_first, rows[~dense], vals[~dense], len(table) - st.rest_first)
+    st.rest = Sparse.of(cols[~dense] - st.rest_first, rows[~dense], vals[~dense], n_cols - st.rest_first)
     return st
+
+
+def _distinct_columns(ptr, keys, vals, sign, summed):
+    """(column of each row, first row of each column): rows `summed` (non-empty) grouped by their
+    entries times their sign, by hash, checked exactly (by signature after a collision)."""
+    col_of = np.zeros(len(ptr) - 1, np.int64)
+    h = R.row_hash(ptr, keys, vals, sign)[summed]
+    ids, first = R.first_of_each(h)
+    if not R.same(ptr, keys, vals, summed, ptr, keys, vals, summed[first][ids], sign[summed], sign[summed][first][ids]):
+        table: dict = {}
+        for k, u in enumerate(summed):
+            seg = slice(ptr[u], ptr[u + 1])
+            ids[k] = table.setdefault((keys[seg].tobytes(), (vals[seg] * sign[u]).tobytes()), len(table))
+        ids, first = R.first_of_each(ids)
+    col_of[summed] = ids
+    return col_of, summed[first]
 
 
 def _arrange(rows, cols, vals, n_rows, n_cols):

@@ -58,10 +58,9 @@ def test_the_analysis_folds_duplicated_axons_and_merges_copies_and_signed_pairs(
     w, c, st = network.analysis(g, frozenset(group.members), list(group.members), set())
     axons = sum(len(w.entries[k][0]) for k in w.cores)
     neurons = sum(g.op(k).neurons for k in w.cores)
-    rows = sum(len(r[0]) for r in c.rows)
-    assert len(c.rows) < neurons                                   # copies are one class
-    assert rows < sum(int(g.op(k).crossbar.sum()) for k in w.cores)   # D axons of one input are one row
-    assert sum(s.n_cols for s in st.stages) < len(c.rows)          # ± partial pairs share a column
+    assert len(c) < neurons                                        # copies are one class
+    assert len(c.keys) < sum(int(g.op(k).crossbar.sum()) for k in w.cores)   # D axons of one input: one row
+    assert sum(s.n_cols for s in st.stages) < len(c)               # ± partial pairs share a column
     assert axons > 0
 
 
@@ -179,3 +178,22 @@ def test_convex_pieces_cut_a_region_around_an_outside_node():
     assert sorted(map(sorted, regions(g, ["r0", "a", "r1", "x", "r2", "b"], set()))) == [["a", "r0", "r1"],
                                                                                           ["b", "r2"]]
     runs_agree(g, {"in": rates(12, 2, 4, p=0.5).astype(np.int64)}, seed=3)
+
+
+def test_hash_collisions_fall_back_to_exact_signatures(monkeypatch):
+    """Every column hashing alike (as if all collided) must still give the exact classes."""
+    from snnc.backends.truenorth import rows
+    g = compiled("copies", 4)
+    (group,) = network_groups(g)
+    want = network.analysis(g, frozenset(group.members), list(group.members), set())
+    monkeypatch.setattr(rows, "linear_hash", lambda w, keys: np.zeros(w.shape[1], np.uint64))
+    monkeypatch.setattr(rows, "row_hash", lambda ptr, keys, vals, scale=None: np.zeros(len(ptr) - 1, np.uint64))
+    from snnc.backends.truenorth import classes
+    calls = []
+    monkeypatch.setattr(classes, "_exact", lambda *a, _f=classes._exact: calls.append(1) or _f(*a))
+    g2 = compiled("copies", 4)                                      # a fresh graph: nothing cached
+    w, c, st = network.analysis(g2, frozenset(group.members), list(group.members), set())
+    assert calls                                                    # the exact refinement ran
+    assert np.array_equal(c.of, want[1].of) and np.array_equal(c.keys, want[1].keys)
+    assert [s.n_cols for s in st.stages] == [s.n_cols for s in want[2].stages]
+    runs_agree(g2, {"x": rates(20, 2, 90, p=0.3).astype(np.int64)})
