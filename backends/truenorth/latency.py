@@ -32,6 +32,7 @@ import dataclasses
 import numpy as np
 
 from snnc.backends.truenorth.netlist import Link, Netlist
+from snnc.backends.truenorth.relay import ROLE, hop
 from snnc.errors import ConstraintViolation
 from snnc.ir.mapping import Layer
 from snnc.passes.approximation import Approximation
@@ -52,10 +53,10 @@ class Late:
 
 
 def _lo(net: Netlist, link: Link, target) -> int:
-    """The smallest delay of a link: 0 from the host or to it, delay.lo between cores, and delay.hi
-    into a relay (`relay.py`: each stage of a chain holds the spike as long as it can)."""
-    if net.mapping.roles.get(link.dst) == "relay":
-        return target.formats.delay.hi
+    """The smallest delay of a link: 0 from the host or to it, delay.lo between cores, and a relay
+    chain's hop into a relay (`relay.py`: each stage holds the spike nearly as long as it can)."""
+    if net.mapping.roles.get(link.dst) == ROLE:
+        return hop(target)
     return target.formats.delay.lo if link.src in net.cores and link.dst in net.cores else 0
 
 

@@ -2,12 +2,14 @@
 
 A route entry must arrive d = L(dst) − L(src) + k ticks after its spike (`latency.py`); a
 destination axon holds at most `formats.delay.hi` ticks (the scheduler), and the host at most
-`core.scheduler_ticks − 1`. An entry with a longer d goes through m = ceil(d / hi) − 1 relay
-neurons instead: each relay has one axon (type 0, weight 1), threshold α = 1 and resets to 0,
-so it fires exactly in the tick its spike arrives; it is entered `hi` ticks after the
-previous stage fired (links into a relay core have the smallest delay `hi`, `latency._lo`),
-and the last stage sends with the rest, d − m · hi ∈ [1, hi]. Stage j of a chain from S runs
-at latency L(S) + j · hi. Exact: relays copy spikes. The entries of one link that need
+`core.scheduler_ticks − 1`. An entry with a longer d goes through m = ceil(d / h) − 1 relay
+neurons instead, h = hop(target) = delay.hi − SLACK: each relay has one axon (type 0, weight
+1), threshold α = 1 and resets to 0, so it fires exactly in the tick its spike arrives; it is
+entered h ticks after the previous stage fired (links into a relay core have the smallest
+delay h, `latency._lo`), and the last stage sends with the rest, d − m · h ∈ [1, h]: SLACK
+ticks below the range, for the ticks later passes may add to the destination's latency (a
+fan-in split, a splitter). Stage j of a chain from S runs at latency L(S) + j · h. Exact:
+relays copy spikes. The entries of one link that need
 the same number of stages share the stages' cores (one relay per entry per stage), in role
 `relay`; `truenorth-partition` cuts and copies them like any core.
 """
@@ -20,6 +22,12 @@ from snnc.backends.truenorth.netlist import Link, Netlist, new_link
 from snnc.ir.graph import Node
 
 ROLE = "relay"
+SLACK = 2
+
+
+def hop(target) -> int:
+    """Ticks between two stages of a relay chain."""
+    return max(1, target.formats.delay.hi - SLACK)
 
 
 def relay_core(n: int, membrane_bits: int):
@@ -32,8 +40,8 @@ def relay_core(n: int, membrane_bits: int):
 
 def relay_long_delays(net: Netlist, L: dict[str, int], target) -> dict:
     """Replace every entry whose delay would exceed the range by a relay chain; return statistics."""
-    hi = target.formats.delay.hi
-    top = {True: hi, False: target.core.scheduler_ticks - 1}
+    h = hop(target)
+    top = {True: target.formats.delay.hi, False: target.core.scheduler_ticks - 1}
     roles = dict(net.mapping.roles)
     made, relays = [], 0
     for link in list(net.links):
@@ -41,7 +49,7 @@ def relay_long_delays(net: Netlist, L: dict[str, int], target) -> dict:
         long = d > top[link.src in net.cores]
         if not long.any():
             continue
-        stages = np.where(long, -(-d // hi) - 1, 0)
+        stages = np.where(long, -(-d // h) - 1, 0)
         for m in np.unique(stages[long]):
             pick = stages == m
             made += _chain(net, link, pick, int(m), target, roles)
