@@ -106,7 +106,7 @@ def test_delays_beyond_the_scheduler_go_through_relays_exactly():
     g = b.build()
     art = snnc.compile(g, "truenorth")
     roles = art.graph.mapping.roles
-    assert sorted(r for r in roles.values()) == ["neurons", "neurons", "relay", "relay"]
+    assert sorted(r for r in roles.values()) == ["neurons", "neurons", "relay", "relay", "relay"]   # 41 ticks: 13, 13, 13, 2
     assert art.manifest["approximations"] == []
     x = rates(90, 3, 6, p=0.5)
     y = snnc.simulate(g, x)
