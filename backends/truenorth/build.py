@@ -16,13 +16,21 @@ source's core (the host holds spikes that arrive before the readout's latest sou
 output then holds the readout's float values: verify compares them with the model's.
 
 Inputs are binary spikes (host encoding `spikes`): an input element's spike makes its
-axons active in the tick the host sends it. Outputs fed by a population are its spikes
-(`graded` with scale 1/θ for a graded population: each spike stands for θ).
+axons active in the tick the host sends it. A model that takes real values (a converted
+ANN with current coding, `convert_ann.declared_input`; option `input`) gets them as host
+encoding `values`, coded as spikes on the host: per element and sign an `snn.if` encoder of
+threshold `input_range` (the model's declared peak), whose spikes reach the chip instead
+(an approximation). A CUBA population's terms are repeated on its current filter's taps
+(`neuron.filter_taps`) where their sources can take the copies (`legalize.tap_source`).
+Entries whose delay exceeds the scheduler go through relay chains (`relay.py`, exact).
+Outputs fed by a population are its spikes (`graded` with scale 1/θ for a graded
+population: each spike stands for θ).
 
 Statistics per layer: D, inputs, axons, the weight approximation error (relative RMS and
 max) and, with D chosen per layer, the error every D would have had. Approximations: a
 layer whose weights the factorisation does not realise exactly (rule `core.axon_types`),
-a bias the model delays (it acts from the first tick), feedback that arrives late.
+a bias the model delays (it acts from the first tick), feedback that arrives late, a
+real-valued input coded as spikes.
 """
 from __future__ import annotations
 
@@ -31,9 +39,9 @@ import numpy as np
 from snnc.backends.truenorth import neuron
 from snnc.backends.truenorth.encode import EncodeOptions, choose_duplication
 from snnc.backends.truenorth.latency import annotate, balance, late_approximation, late_entries, latencies
-from snnc.backends.truenorth.relay import relay_long_delays
 from snnc.backends.truenorth.legalize import SPEC, constant, looped, spare, tap_source, tapped
 from snnc.backends.truenorth.netlist import Netlist, new_link
+from snnc.backends.truenorth.relay import relay_long_delays
 from snnc.interp.kernel import Context
 from snnc.ir.graph import Edge, Graph, Node, unique_name
 from snnc.ir.mapping import HostInput, HostOutput, Mapping, PartOf, Piece

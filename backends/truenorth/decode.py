@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.backends.truenorth.files import (CORE_ARRAYS, CORE_PREFIX, DEST_FIELDS, HOST, HOST_JSON, HOST_NPZ,
-                                           HOST_PROGRAM, HOST_PROGRAM_NPZ, NEURON_ARRAYS)
+                                           HOST_PROGRAM, NEURON_ARRAYS)
 from snnc.backends.truenorth.netlist import ROLES
 from snnc.backends.truenorth.ops import SCHEDULER_TICKS, Core, Route
+from snnc.backends.truenorth.program import read_program
 from snnc.errors import IRVerificationError, MalformedInputError
 from snnc.ir.graph import Edge, Graph, Node
 from snnc.ir.mapping import Mapping, PartOf, Position
@@ -115,7 +116,7 @@ def decode(art, target=None) -> Graph:
     files = _Files(art)
     host = _host_json(files)
     cores = _cores(files)
-    program = _program(files, host)
+    program = read_program(files, host)
     _names_distinct(files, _named(host, cores, program))
     by_index = {c.index: c for c in cores}
     routes = _declared_routes(files, host, cores)
@@ -182,43 +183,6 @@ def _host_json(files: _Files) -> _Host:
                                             for v in latency.values()):
         raise files.fail(HOST_JSON, "'host_latency' must map host nodes to integers >= 0")
     return _Host(attrs, inputs, outputs, mapping, reads, sends, dict(latency))
-
-
-# -- host_program.snnir --------------------------------------------------------------------------------
-def _program(files: _Files, host: _Host) -> Graph | None:
-    """The float nodes the host runs: their graph, whose inputs are the streams host.json's reads
-    name and whose outputs are graph outputs; None when there is no program."""
-    if HOST_PROGRAM not in files.art.files:
-        if host.reads or host.sends or host.latency:
-            raise files.fail(HOST_JSON, f"names host nodes ('reads', 'host_latency') but {HOST_PROGRAM} is missing")
-        return None
-    from snnc.errors import SnncError
-    from snnc.ir.text import parse_graph
-    sidecar = files.art.arrays(HOST_PROGRAM_NPZ) if HOST_PROGRAM_NPZ in files.art.files else {}
-    try:
-        text = files.art.files[HOST_PROGRAM].decode("utf-8")
-        g = parse_graph(text, sidecar=sidecar, file=files.where(HOST_PROGRAM))
-    except (UnicodeDecodeError, SnncError) as exc:
-        raise files.fail(HOST_PROGRAM, f"not a host program this snnc can read ({exc})") from None
-    streams = [stream for _, stream, _ in host.reads]
-    graph_inputs = [x for x, _ in host.inputs]
-    read = [x for x in g.inputs if x in graph_inputs]
-    if list(g.inputs) != read + streams or read != [x for x in graph_inputs if x in read]:
-        raise files.fail(HOST_PROGRAM, f"its inputs {list(g.inputs)} are not graph inputs (in order) then the "
-                                       f"streams host.json reads {streams}")
-    for node, stream, _ in host.reads:
-        fed = [e.dst for e in g.out_edges(stream)]
-        if fed != [node]:
-            raise files.fail(HOST_PROGRAM, f"stream '{stream}' feeds {fed}, host.json says it feeds '{node}'")
-    outputs = [o for o, _, _ in host.outputs]
-    if any(o not in outputs for o in g.outputs):
-        raise files.fail(HOST_PROGRAM, f"its outputs {list(g.outputs)} are not all graph outputs {outputs}")
-    body = set(g.nodes) - set(g.inputs) - set(g.outputs)
-    if not set(host.sends) <= body:
-        raise files.fail(HOST_JSON, f"'sends' names {sorted(set(host.sends) - body)}, which the program does not run")
-    if set(host.latency) != body:
-        raise files.fail(HOST_JSON, f"'host_latency' names {sorted(host.latency)}, the program runs {sorted(body)}")
-    return g
 
 
 # -- cores/core_NNNN.{json,npz} ------------------------------------------------------------------------

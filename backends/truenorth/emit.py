@@ -18,13 +18,10 @@ import numpy as np
 from snnc.artifact import io_json, json_bytes, npz_bytes
 from snnc.backend import Emitted
 from snnc.backends.truenorth.cores import NEURON_FIELDS, ROW_FIELDS
-from snnc.backends.truenorth.files import (CORE_FILE, DEST_FIELDS, HOST, HOST_JSON, HOST_NPZ, HOST_PROGRAM,
-                                           HOST_PROGRAM_NPZ)
+from snnc.backends.truenorth.files import CORE_FILE, DEST_FIELDS, HOST, HOST_JSON, HOST_NPZ
 from snnc.backends.truenorth.netlist import Link, Netlist
+from snnc.backends.truenorth.program import host_program, stream_names
 from snnc.errors import UsageError
-from snnc.ir.graph import Edge, Graph, Node, unique_name
-from snnc.ir.snn import Input
-from snnc.ir.text import print_graph
 from snnc.passes.place import chip_hops
 
 
@@ -197,40 +194,6 @@ def _host_files(graph, net: Netlist, io_ann: dict, host_in: dict, reads: dict) -
         meta["sends"] = [n for n in net.host if net.out_of(n)]
         meta["host_latency"] = {n: graph.mapping.latency[n] for n in net.host}
     return json_bytes(meta), npz_bytes(arrays)
-
-
-def stream_names(net: Netlist) -> dict[str, str]:
-    """The host program's input that stands for the chip's spikes into each host node the chip feeds."""
-    taken = set(net.host) | set(net.inputs) | set(net.outputs) | set(net.cores) | {l.name for l in net.links}
-    out = {}
-    for n in net.host:
-        if net.into(n):
-            out[n] = unique_name(f"{n}.chip", taken)
-            taken.add(out[n])
-    return out
-
-
-def host_program(graph, net: Netlist) -> dict[str, bytes]:
-    """host_program.snnir (+ .npz): the float nodes the host runs, as a graph whose inputs are the
-    chip's spikes into each (one per host node the chip feeds) and whose outputs are the graph
-    outputs they feed; nothing when the host runs none."""
-    if not net.host:
-        return {}
-    streams = stream_names(net)
-    read = [x for x in graph.inputs if any(e.src == x for e in net.host_edges)]
-    nodes = [net.inputs[x] for x in read] + [Node(s, Input(shape=(net.into(n)[0].n_axons,)), "")
-                                             for n, s in streams.items()]
-    nodes += list(net.host.values())
-    outputs = [o for o in graph.outputs if any(e.src in net.host for e in graph.in_edges(o))]
-    nodes += [net.outputs[o] for o in outputs]
-    edges = [Edge(s, n) for n, s in streams.items()] + list(net.host_edges)
-    program = Graph(nodes, edges, inputs=read + list(streams.values()), outputs=outputs, dt=graph.dt,
-                    method=graph.method)
-    sidecar: dict[str, np.ndarray] = {}
-    files = {HOST_PROGRAM: print_graph(program, sidecar=sidecar).encode("utf-8")}
-    if sidecar:
-        files[HOST_PROGRAM_NPZ] = npz_bytes(sidecar)
-    return files
 
 
 def _layers(graph, tables, io_ann: dict, parts: dict) -> list[dict]:
