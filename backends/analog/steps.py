@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.analog import device
+from snnc.backends.analog import device, kernels
 from snnc.backends.analog.ops import Crossbar, LIFCircuit
 from snnc.errors import SimulationError
 from snnc.interp.kernel import Stepper, register_stepper
@@ -79,6 +79,7 @@ class CrossbarStepper(Stepper):
         self.cols = slice(op.col_offset, op.col_offset + C)
         self.rows = slice(op.row_offset, op.row_offset + R)
         self.noise = np.empty((self.n, self.b, C)) if op.out_noise else None
+        self.bias = np.broadcast_to(np.asarray(op.bias, np.float64), (C,)).copy()
         self.window = None
         if op.out_noise:                              # a slice of a larger run: draw its reads, keep ours
             whole, rows = ctx.whole_rows(batch)
@@ -87,7 +88,11 @@ class CrossbarStepper(Stepper):
     def step(self, inputs):
         op = self.op
         x = np.asarray(inputs["input"], dtype=np.float64).reshape(self.n, self.b, -1)[:, :, self.rows]
-        u = device.dac(x / op.x_max if op.x_max != 1.0 else x, op.dac_bits)
+        if self.ctx.jit and kernels.dac_kernel is not None:
+            u = np.empty(x.shape)
+            kernels.dac_kernel(x, float(op.x_max), device.levels(op.dac_bits) if op.dac_bits else 0, u)
+        else:
+            u = device.dac(x / op.x_max if op.x_max != 1.0 else x, op.dac_bits)
         a = np.matmul(u, self.w)                                   # [N, B, C]
         a = device.ir_drop(a, self.w, u, op.ir_drop, op.ir_drop_g_ratio)
         if self.noise is not None:
@@ -96,8 +101,15 @@ class CrossbarStepper(Stepper):
                     r.standard_normal(out=self.noise[i])
                 else:
                     self.noise[i] = r.standard_normal((self.window[0], self.noise.shape[2]))[self.window[1]]
-            a += op.out_noise * self.noise
-        y = device.adc(a, op.adc_bits, op.adc_bound) * self.factor + op.bias
+        if self.ctx.jit and kernels.readout_kernel is not None:
+            y = np.empty_like(a)
+            step = op.adc_bound / device.levels(op.adc_bits) if op.adc_bits else 0.0
+            kernels.readout_kernel(a, _NO_NOISE if self.noise is None else self.noise, float(op.out_noise), step,
+                                   float(op.adc_bound), self.factor, self.bias, y)
+        else:
+            if self.noise is not None:
+                a += op.out_noise * self.noise
+            y = device.adc(a, op.adc_bits, op.adc_bound) * self.factor + op.bias
         if y.shape[2] != op.n_out:
             full = np.zeros((self.n, self.b, op.n_out))
             full[:, :, self.cols] = y
@@ -106,6 +118,9 @@ class CrossbarStepper(Stepper):
 
     def state(self):
         return {}
+
+
+_NO_NOISE = np.zeros((0, 0, 0))
 
 
 def _factor(sigma: float, xi: np.ndarray) -> np.ndarray:
@@ -144,6 +159,8 @@ class LIFCircuitStepper(Stepper):
     def step(self, inputs):
         op = self.op
         x = np.asarray(inputs["input"], dtype=np.float64).reshape(self.n, self.b, *op.shape)
+        if self.ctx.jit and kernels.lif_kernel is not None:
+            return {"output": self._compiled(x)}
         c = self.rest + self.gain * x
         if self.delayed and op.reset_mode == "value":
             start = np.where(self.z, op.v_reset, self.v)
@@ -167,6 +184,18 @@ class LIFCircuitStepper(Stepper):
             self.v = v_tilde - z * op.v_subtract
         self.z = z
         return {"output": z.astype(np.float64).reshape(self.batch, *op.shape)}
+
+    def _compiled(self, x):
+        """`step` by kernels.lif (the same operations, element by element)."""
+        op, flat = self.op, (self.n, self.b, -1)
+        per = lambda a: np.ascontiguousarray(np.broadcast_to(a, (self.n, 1, *op.shape)).reshape(self.n, 1, -1))  # noqa: E731
+        unit = lambda a: np.broadcast_to(np.asarray(a, np.float64), op.shape).reshape(-1)  # noqa: E731
+        out = np.empty(self.v.shape)
+        kernels.lif_kernel(np.ascontiguousarray(x).reshape(flat), self.v.reshape(flat), self.z.reshape(flat),
+                           self.refrac.reshape(flat), per(self.a), per(self.rest), per(self.gain), per(self.theta),
+                           unit(op.v_reset), unit(op.v_subtract), self.n_refrac, self.delayed,
+                           op.reset_mode == "value", out.reshape(flat))
+        return out.reshape(self.batch, *op.shape)
 
     def state(self):
         return {"v": self.v.reshape(self.batch, *self.op.shape),

@@ -32,11 +32,12 @@ def region_cores(graph, batch=2, record=()):
 
 # -- compiled networks -----------------------------------------------------------------------------
 def compiled(fan_out: str, duplication: int, seed: int = 0):
-    """90 → 12 → 6 IF neurons: 90 inputs on D axons each exceed a core's 256 axons for D ≥ 3
-    (partial sums); the first layer's 12 neurons reach both later cores (copies or splitters)."""
+    """90 → 40 → 6 IF neurons: 90 inputs on D axons each exceed a core's 256 axons for D ≥ 3
+    (partial sums, whose ± pairs over an input group make dense blocks); the first layer's
+    neurons reach both later cores (copies or splitters)."""
     rng = np.random.default_rng(seed)
-    g = chain([rng.normal(0, 0.4, (12, 90)), rng.normal(0, 0.5, (6, 12))], theta=1.0,
-              skip=(0, 1, rng.normal(0, 0.5, (6, 12))))
+    g = chain([rng.normal(0, 0.3, (40, 90)), rng.normal(0, 0.4, (6, 40))], theta=1.0,
+              skip=(0, 1, rng.normal(0, 0.4, (6, 40))))
     return snnc.compile(g, "truenorth", truenorth_partition={"fan_out": fan_out},
                         truenorth_encode={"duplication": duplication}).graph
 
@@ -124,7 +125,11 @@ def test_random_meshes_equal_the_reference(seed, variant, rate):
 @pytest.mark.parametrize("batch", [1, 2, 9])                     # spike by spike, and by matmul
 def test_batch_sizes_take_both_summing_paths(batch):
     g = compiled("copies", 4, seed=3)
-    out = runs_agree(g, {"x": rates(20, batch, 90, p=0.4, seed=batch).astype(np.int64)})
+    (group,) = network_groups(g, batch)
+    assert any("block" in p and p["linear"] for s in group.stages for p in s["parts"]) or \
+        any(s["packed"] is not None for s in group.stages)        # dense blocks of partial-sum neurons
+    every_v = [f"{n}:v" for n in g.nodes if isinstance(g.op(n), Core)]      # partial sums' floors show in V
+    out = runs_agree(g, {"x": rates(20, batch, 90, p=0.4, seed=batch).astype(np.int64)}, record=every_v)
     assert sum(int(v.sum()) for v in out.values()) > 0
 
 
