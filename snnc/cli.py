@@ -639,6 +639,9 @@ def _targets(args) -> int:
     widths = [max(len(r[i]) for r in rows) for i in (0, 1)]
     for name, family, rest in rows:
         print(f"{name.ljust(widths[0])}  {family.ljust(widths[1])}  {rest}")
+    systems = [f"{t.name}@{s.name} ({s.chips} chips)" for t in targets.values() for s in t.systems]
+    if systems:
+        print(f"multi-chip systems (--target NAME@SYSTEM): {', '.join(systems)}")
     return 0
 
 

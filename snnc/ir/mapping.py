@@ -396,9 +396,13 @@ def _check_parts(m: Mapping, graph) -> list:
             spans.setdefault(p.population, []).append((a, b, node))
     for pop, s in spans.items():
         s.sort()
+        if s[0][0] > 0:
+            out.append((s[0][2], f"mapping.parts: neurons [0, {s[0][0]}) of '{pop}' are held by no node"))
         for (a0, a1, n0), (b0, b1, n1) in zip(s, s[1:]):
             if b0 < a1:
                 out.append((n1, f"mapping.parts: neurons [{b0}, {b1}) of '{pop}' overlap those of '{n0}'"))
+            elif b0 > a1:
+                out.append((n1, f"mapping.parts: neurons [{a1}, {b0}) of '{pop}' are held by no node"))
     return out
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from snnc.ir.mapping import Position
 
 MAX_LOCAL = 1 << 25            # cores × slots beyond which local search is skipped (memory)
+LOCAL_WORK = 2e9               # element operations local search may spend (passes are cut to fit)
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,11 @@ def _halve(slots: np.ndarray, mesh: Mesh) -> np.ndarray:
 
 
 def _split(sym: np.ndarray, cores: np.ndarray, n1: int, pull: np.ndarray,
-           max_swaps: int = 256) -> tuple[np.ndarray, np.ndarray]:
+           max_swaps: int = 256, work: float = 2e7) -> tuple[np.ndarray, np.ndarray]:
     """Cores into the first n1 and the rest with little weight between the two sets and to the
-    cores outside (Kernighan–Lin swaps); `pull[i]` is what core i saves on the second side
-    rather than the first."""
+    cores outside (Kernighan–Lin swaps, each weighing every pair across: at most `work` pair
+    evaluations in all); `pull[i]` is what core i saves on the second side rather than the first."""
+    max_swaps = max(1, min(max_swaps, int(work // max(1, n1 * (len(cores) - n1)))))
     a, b = cores[:n1].copy(), cores[n1:].copy()
     if not len(a) or not len(b):
         return a, b
@@ -201,6 +203,7 @@ def local_search(W: np.ndarray, pos: np.ndarray, mesh: Mesh, *, passes: int = 16
     occ = np.full(S, -1, np.int64)
     occ[P] = np.arange(K)
     DP = mesh.distance(slots[P][:, None, :], slots[None, :, :]).astype(np.float64)    # d(slot of k, s)
+    passes = min(passes, max(1, int(LOCAL_WORK // (K * (S + len(v) + 1)))))
     ptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=K))])
     cur = np.bincount(r, weights=v * DP[c, P[r]], minlength=K)
     moves = 0

@@ -18,7 +18,7 @@ from snnc.ir.snn import Conv2d, Flatten, Linear
 from snnc.passes.manager import run_pipeline
 from snnc.passes.partitioning import activity, external, orders, refine
 from snnc.passes.partitioning.choose import STRATEGIES, candidates, choose
-from snnc.passes.partitioning.cost import core_traffic, evaluate
+from snnc.passes.partitioning.cost import evaluate
 from snnc.passes.partitioning.cut import CoreFill, cut_and_pack, repair
 from snnc.targets import get_target
 from tests.netbuild import lif, mlp, spikes
@@ -212,12 +212,6 @@ def test_the_lower_bound_holds_for_every_candidate(conv):
         assert c.cores >= lb["cores"]
 
 
-def test_core_traffic_adds_up_to_the_chip_traffic(conv):
-    _, _, _, problem = conv
-    assign, ev, _ = cut_and_pack(problem, orders.natural(problem))
-    assert core_traffic(problem, assign, ev.cores).sum() == pytest.approx(ev.chip_traffic)
-
-
 def test_a_core_fill_counts_what_evaluate_counts(conv):
     _, _, _, problem = conv
     fill = CoreFill(problem, np.zeros(problem.n))
@@ -263,3 +257,34 @@ def test_bad_calibration_inputs_are_refused():
         activity.InputData(np.zeros((4, 12)))
     with pytest.raises(UsageError, match="calibration inputs hold NaN or infinite values"):
         activity.InputData(np.full((2, 1, 3), np.nan))
+
+
+# -- the mapping record --------------------------------------------------------------------------------
+def test_parts_with_runs_round_trip_and_are_checked():
+    from snnc.errors import MalformedInputError
+    from snnc.ir.mapping import Layer, Mapping, PartOf, Piece, runs_of
+    runs = runs_of([2, 3, 4, 9, 11, 12])
+    assert runs == ((2, 5), (9, 10), (11, 13))
+    p = PartOf("lif0", 2, 6, 0, runs)
+    assert p.indices().tolist() == [2, 3, 4, 9, 11, 12]
+    m = Mapping(layers={"lif0": Layer(1, shape=(2, 8))}, parts={"lif0.0": p})
+    back = Mapping.from_json(m.to_json())
+    assert back == m and back.to_json()["parts"]["lif0.0"] == ["lif0", 2, 6, 0, [[2, 5], [9, 10], [11, 13]]]
+    assert Piece("y.0", 2, 6, runs).indices().tolist() == [2, 3, 4, 9, 11, 12]
+    with pytest.raises(MalformedInputError, match=r"mapping\.parts\.a: expected runs \[\[start, stop\], \.\.\.\]"):
+        Mapping.from_json({"parts": {"a": ["lif0", 0, 2, 0, [[0, 1, 2]]]}})
+
+
+def test_a_population_must_be_held_without_gaps_or_overlaps():
+    g = mlp([6, 8, 3])
+    art = snnc.compile(g, small(neurons=4))
+    m = art.graph.mapping
+    name = next(n for n, p in m.parts.items() if p.population == "lif0" and p.offset == 4)
+    moved = dict(m.parts)
+    moved[name] = snnc.ir.mapping.PartOf("lif0", 5, 4)             # neuron 4 now on no node, 8 beyond the layer
+    problems = [msg for msg in m.replace(parts=moved).verify(art.graph) if isinstance(msg, tuple)]
+    assert (name, "mapping.parts: neurons [4, 5) of 'lif0' are held by no node") in problems
+    bad = dict(m.parts)
+    bad[name] = snnc.ir.mapping.PartOf("lif0", 4, 4, 0, ((4, 6), (6, 8)))   # adjacent runs are not canonical
+    messages = [x[1] if isinstance(x, tuple) else x for x in m.replace(parts=bad).verify(art.graph)]
+    assert any("are not sorted, non-empty, disjoint, non-adjacent ranges" in msg for msg in messages)

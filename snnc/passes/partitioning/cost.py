@@ -28,15 +28,6 @@ class Evaluation:
     cores: int
     legal: bool
 
-    def over(self, problem: Problem) -> list[tuple[int, str, int, int]]:
-        """(core, resource, value, limit) of every exceeded limit."""
-        lim = problem.limits.vector()
-        bad = np.argwhere(self.loads > lim[None, :])
-        return [(int(k), RESOURCES[r], int(self.loads[k, r]), int(lim[r])) for k, r in bad]
-
-    def to_json(self) -> dict:
-        return {"cores": self.cores, "traffic": round(self.traffic, 6), "chip_traffic": round(self.chip_traffic, 6)}
-
 
 def pair_counts(problem: Problem, assign: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(net, core, pins) for every net and core it has pins on, sorted by net then core."""
@@ -91,17 +82,3 @@ def _traffic(problem: Problem, assign, K, net, core) -> tuple[float, float]:
     total = float((r * away).sum())
     chip = float((r * away * (s < problem.n)).sum())
     return total, chip
-
-
-def core_traffic(problem: Problem, assign: np.ndarray, K: int) -> np.ndarray:
-    """[K, K] messages per tick from core a (row) to core b (column), neurons' spikes only."""
-    net, core, _ = pair_counts(problem, assign, K)
-    src = problem.net_src[net]
-    keep = src < problem.n
-    key = distinct(src[keep] * K + core[keep])
-    s, c = key // K, key % K
-    a = assign[s]
-    out = np.zeros((K, K))
-    np.add.at(out, (a, c), problem.rate[s])
-    np.fill_diagonal(out, 0.0)
-    return out

@@ -99,9 +99,6 @@ class Limits:
     def vector(self) -> np.ndarray:
         return np.array([math.inf if getattr(self, r) is None else getattr(self, r) for r in RESOURCES])
 
-    def key(self, i: int) -> str:
-        return RESOURCES[i]
-
 
 @dataclass
 class Problem:
