@@ -41,7 +41,7 @@ MAX_MEAN_NET = 512                                   # auto skips graph partitio
 AUTO_EXTERNAL = ("metis",)                            # the graph partitioners auto tries ...
 MAX_AUTO_PINS = 2_000_000                             # ... on up to this many synapses (METIS: ~5 s per 10^6)
 REFINE_WORK = 4e8                                     # synapses × cores beyond which refinement is skipped
-REFINED = 2                                           # candidates refined (the cheapest before refinement)
+REFINED = 1                                           # candidates refined (the cheapest before refinement)
 
 
 @dataclass
