@@ -24,21 +24,25 @@ axis. A verify of a dataset streams it through both runs this way, e.g.
 
 and compares the joined arrays as it compares one run's.
 
-Workers: `workers=1` runs in this process; `workers=N` in a pool of N processes started
-from a forkserver (the graph is sent to each once; a script that calls this needs the usual
-`if __name__ == "__main__":` guard, and each chunk's inputs are pickled to its worker, so
-pass spikes as bool or uint8 rather than int64); `ray=ADDRESS` (or "auto", or "local" to start a local Ray) submits the
-chunks as Ray tasks. Progress: `progress` (a `snnc.progress.Reporter`) advances by the
+Workers: `workers=1` runs in this process; `workers=N` in this process and N − 1 worker
+processes started from a forkserver (the graph is sent to each once; a script that calls
+this needs the usual `if __name__ == "__main__":` guard). This process runs chunks while the
+workers start, so two workers are two cores busy from the first moment. Chunks and results
+cross processes compactly: arrays of 0s and 1s (spikes, in any dtype) as packed bits,
+rebuilt bit for bit (`snnc.interp.shipping`). `ray=ADDRESS` (or "auto", or "local" to start a
+local Ray) submits the chunks as Ray tasks. Progress: `progress` (a `snnc.progress.Reporter`) advances by the
 samples of each chunk as it completes.
 """
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import copyreg
 import dataclasses
 import functools
 import io
 import multiprocessing
+import os
 import pickle
 from types import MappingProxyType
 from typing import Callable, Mapping
@@ -46,6 +50,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from snnc.errors import SimulationError, UsageError
+from snnc.interp import shipping
 from snnc.interp.engine import RunResult, run
 from snnc.ir.graph import Graph
 from snnc.progress import SILENT, Reporter
@@ -145,24 +150,85 @@ def _init_worker(packed) -> None:
 
 
 def _in_worker(fn, chunk, window):
-    return fn(_WORKER["graph"], chunk, window)
+    return shipping.pack(fn(_WORKER["graph"], shipping.unpack(chunk), window))
 
 
 def _on_processes(fn, graph, tasks, workers, progress):
-    # forkserver: workers start from a clean server process, not from this one's threads (BLAS,
-    # torch, JAX), which a plain fork can deadlock; spawn where there is no forkserver
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                      else "spawn")
-    packed = pack_graph(graph)
-    with futures.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                     initializer=_init_worker, initargs=(packed,)) as pool:
-        pending = {pool.submit(_in_worker, fn, chunk, window): k for k, (chunk, window) in enumerate(tasks)}
-        results = [None] * len(tasks)
-        for done in futures.as_completed(pending):
-            k = pending[done]
-            results[k] = done.result()
-            progress.advance(_batch(tasks[k][0]))
+    """The tasks over this process and workers − 1 others: the others take chunks from the end
+    (up to two each in hand) while they start, this process runs chunks from the front."""
+    results = [None] * len(tasks)
+    todo = list(range(len(tasks)))
+    others = min(workers - 1, len(tasks) - 1)
+    threads = max(1, (os.cpu_count() or 1) // workers)          # N processes share the cores: no oversubscription
+    with _blas_threads(threads), _child_blas_threads(threads), \
+            futures.ProcessPoolExecutor(max_workers=others, mp_context=_context(fn), initializer=_init_worker,
+                                        initargs=(pack_graph(graph),)) as pool:
+        held: dict[futures.Future, int] = {}
+
+        def collect(done):
+            for f in done:
+                k = held.pop(f)
+                results[k] = shipping.unpack(f.result())
+                progress.advance(_batch(tasks[k][0]))
+            while len(todo) > 1 and len(held) < 2 * others:
+                k = todo.pop()
+                held[pool.submit(_in_worker, fn, shipping.pack(tasks[k][0]), tasks[k][1])] = k
+
+        collect(())
+        while todo or held:
+            if todo:
+                k = todo.pop(0)
+                results[k] = fn(graph, *tasks[k])
+                progress.advance(_batch(tasks[k][0]))
+                collect([f for f in held if f.done()])
+            else:
+                collect(futures.wait(held, return_when=futures.FIRST_COMPLETED).done)
     return results
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int):
+    """This process's BLAS/OpenMP pools limited to n threads (where threadpoolctl is installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(n):
+        yield
+
+
+@contextlib.contextmanager
+def _child_blas_threads(n: int):
+    """Processes started meanwhile (the forkserver, when it starts now, and so its workers) read n
+    from the environment when their BLAS loads."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: str(n) for k in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _context(fn):
+    """Worker processes start from a forkserver (not by forking this process, whose BLAS, torch or
+    JAX threads a plain fork can deadlock); spawn where there is no forkserver. The server
+    imports nothing but a calling script's `__main__` when `fn` lives there: this process waits
+    for the server to start, while each worker imports what it runs after its fork, beside
+    this process's first chunk."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__"] if getattr(getattr(fn, "func", fn), "__module__", "") == "__main__"
+                               else [])
+    return ctx
 
 
 def _on_ray(fn, graph, tasks, address, progress):
