@@ -37,26 +37,25 @@ def binary(a: np.ndarray) -> bool:
 
 
 def pack(obj):
-    if isinstance(obj, np.ndarray):
-        if obj.size >= 64 and binary(obj):
-            return Bits(np.packbits(obj.reshape(-1).astype(bool)), obj.shape, obj.dtype.str)
-        return obj
-    if isinstance(obj, dict):
-        return {k: pack(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(pack(v) for v in obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **{f.name: pack(getattr(obj, f.name)) for f in dataclasses.fields(obj)})
-    return obj
+    return _walk(obj, _pack_array)
 
 
 def unpack(obj):
-    if isinstance(obj, Bits):
-        return obj.array()
+    return _walk(obj, lambda leaf: leaf.array() if isinstance(leaf, Bits) else leaf)
+
+
+def _pack_array(leaf):
+    if isinstance(leaf, np.ndarray) and leaf.size >= 64 and binary(leaf):
+        return Bits(np.packbits(leaf.reshape(-1).astype(bool)), leaf.shape, leaf.dtype.str)
+    return leaf
+
+
+def _walk(obj, leaf):
+    """`obj` with `leaf` applied to everything that is not a dict, list, tuple or dataclass."""
     if isinstance(obj, dict):
-        return {k: unpack(v) for k, v in obj.items()}
+        return {k: _walk(v, leaf) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(unpack(v) for v in obj)
+        return type(obj)(_walk(v, leaf) for v in obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **{f.name: unpack(getattr(obj, f.name)) for f in dataclasses.fields(obj)})
-    return obj
+        return dataclasses.replace(obj, **{f.name: _walk(getattr(obj, f.name), leaf) for f in dataclasses.fields(obj)})
+    return leaf(obj)
