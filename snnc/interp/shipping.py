@@ -51,7 +51,9 @@ def _pack_array(leaf):
 
 
 def _walk(obj, leaf):
-    """`obj` with `leaf` applied to everything that is not a dict, list, tuple or dataclass."""
+    """`obj` with `leaf` applied to everything that is not a dict, list, tuple or dataclass (or Bits)."""
+    if isinstance(obj, Bits):
+        return leaf(obj)
     if isinstance(obj, dict):
         return {k: _walk(v, leaf) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
