@@ -68,7 +68,7 @@ class NetworkGroup(Group):
         w, c, st = analysis(graph, region, order, probed)
         self.ctx, self.batch, self.tick = ctx, batch, 0
         self.compiled = bool(ctx.jit) and kernels.neuron_kernel is not None
-        self.members = tuple(n for n in order if n in region)
+        self.members = w.members
         self.inputs = tuple((r, "input") for r in w.inputs)
         self.in_slices = _slices(w.input_sizes)
         self._layout(w, c, st)

@@ -114,6 +114,7 @@ class Wiring:
     recurrent_out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     core_values: tuple[str, ...]            # cores whose output leaves the region (or is probed)
     acyclic: bool                           # no recurrent edge inside: cores in order see their sources first
+    members: tuple[str, ...] = ()           # the region's nodes in schedule order
 
 
 def wiring(graph, region: frozenset[str], order: list[str], probed) -> Wiring:
@@ -141,7 +142,8 @@ def wiring(graph, region: frozenset[str], order: list[str], probed) -> Wiring:
     values = tuple(c for c in cores if c in probed or any(e.dst not in region for e in graph.out_edges(c)))
     acyclic = not any(e.recurrent for n in region for e in graph.out_edges(n) if e.dst in region)
     return Wiring(cores, routes, inputs, sizes, core_offset, core_offset[cores[-1]] + graph.op(cores[-1]).neurons
-                  if cores else n_in, entries, outputs, recurrent_out, values, acyclic)
+                  if cores else n_in, entries, outputs, recurrent_out, values, acyclic,
+                  tuple(n for n in order if n in region))
 
 
 def _route_entries(op: Route, first: int, extra: int):

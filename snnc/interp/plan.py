@@ -130,14 +130,16 @@ def _fused_groups(graph, order, depth, ctx, batch, probed) -> list[Group]:
         offered = list(graph.derived[key])
         if offered:
             groups.extend(fuser(graph, offered, ctx, batch, probed))
-    claimed = {m for g in groups for m in g.members}
-    offers: dict[tuple, list[str]] = {}
-    for n in order:
-        op = graph.op(n)
-        if type(op) in FUSERS and n not in claimed:
-            key = (type(op), None if op.delayed else depth[n])
-            offers.setdefault(key, []).append(n)
-    for (cls, _), names in offers.items():
+    claimed = frozenset(m for g in groups for m in g.members)
+    key = ("interp.depth-offers", claimed)
+    if key not in graph.derived:
+        offers: dict[tuple, list[str]] = {}
+        for n in order:
+            op = graph.op(n)
+            if type(op) in FUSERS and n not in claimed:
+                offers.setdefault((type(op), None if op.delayed else depth[n]), []).append(n)
+        graph.derived[key] = offers
+    for (cls, _), names in graph.derived[key].items():
         if len(names) > 1:
             groups.extend(FUSERS[cls](graph, names, ctx, batch, probed))
     return groups
