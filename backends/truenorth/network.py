@@ -89,19 +89,14 @@ class NetworkGroup(Group):
         self.offset = np.concatenate([[0], np.cumsum(self.ring * self.n)]).astype(np.int64)
         self.hist = np.zeros((int(self.offset[-1]), self.batch), np.uint8)
 
-    def _reader(self, st, signal_class, delay) -> np.ndarray:
-        """[P, k]: at tick t, signal i (read `delay[i]` ticks late) is row [t mod P, i] of hist, with
-        P the least common multiple of the rings read (row base + ((t − delay) mod ring) · n)."""
+    def _reader(self, st, signal_class, delay) -> "_Reader":
         s = _stage_of(st, signal_class)
         pos = np.where(signal_class < st.n_in, signal_class, st.position[np.maximum(signal_class - st.n_in, 0)])
-        base, ring, n = self.offset[s] + pos, self.ring[s], self.n[s]
-        period = int(np.lcm.reduce(np.unique(ring))) if len(ring) else 1
-        t = np.arange(period)[:, None]
-        return base + ((t - np.asarray(delay, np.int64)) % ring) * n
+        return _Reader(self.offset[s] + pos, np.asarray(delay, np.int64), self.ring[s], self.n[s])
 
     @staticmethod
     def _rows(reader, t):
-        return reader[t % len(reader)]
+        return reader.rows(t)
 
     def _slot(self, stage: int, t: int) -> int:
         return int(self.offset[stage] + (t % self.ring[stage]) * self.n[stage])
@@ -241,6 +236,25 @@ class NetworkGroup(Group):
             here = level[u] == s["k"]
             v[:, here] = s["v"][position[u[here]]].T
         return {"v": v}
+
+
+class _Reader:
+    """Where signals read `delay` ticks late lie in hist: at tick t, row base + ((t − delay) mod
+    ring) · n. The rows of every tick mod P (P the least common multiple of the rings read) are
+    tabled when P is small, as it is (rings are delays + 1)."""
+
+    PERIOD_TABLED = 64
+
+    def __init__(self, base, delay, ring, n):
+        self.base, self.delay, self.ring, self.n = base, delay, ring, n
+        period = int(np.lcm.reduce(np.unique(ring))) if len(ring) else 1
+        self.table = self._at(np.arange(period)[:, None]) if period <= self.PERIOD_TABLED else None
+
+    def _at(self, t):
+        return self.base + ((t - self.delay) % self.ring) * self.n
+
+    def rows(self, t: int) -> np.ndarray:
+        return self.table[t % len(self.table)] if self.table is not None else self._at(t)
 
 
 def _packed(s, regs: _Registers, v, blocks) -> tuple | None:

@@ -202,3 +202,9 @@ def test_hash_collisions_fall_back_to_exact_signatures(monkeypatch):
     assert np.array_equal(c.of, want[1].of) and np.array_equal(c.keys, want[1].keys)
     assert [s.n_cols for s in st.stages] == [s.n_cols for s in want[2].stages]
     runs_agree(g2, {"x": rates(20, 2, 90, p=0.3).astype(np.int64)})
+
+
+def test_rings_read_without_a_table_give_the_same_run(monkeypatch):
+    """Rings whose least common multiple is large are read tick by tick instead of tabled."""
+    monkeypatch.setattr(network._Reader, "PERIOD_TABLED", 1)
+    runs_agree(mesh(2), {"x": rates(20, 3, 10, p=0.4, seed=2).astype(np.int64)}, record=["c1.2:v"])
