@@ -149,3 +149,31 @@ def test_predicted_classes_follow_the_readout():
     assert predicted_classes(y, readout).tolist() == [1]
     spikes = readout.replace(metadata={**readout.metadata, "convert_ann.readout": "spikes"})
     assert predicted_classes(y, spikes).tolist() == [0]
+
+
+def _same_report(a, b):
+    ja, jb = json.loads(a.json_text()), json.loads(b.json_text())
+    assert ja == jb
+
+
+def test_a_verify_streamed_over_worker_processes_reports_exactly_what_one_run_does():
+    g = mlp([30, 20, 6], gain=3.0)
+    art = snnc.compile(g, "loihi")
+    x, labels = spikes(30, 9, 30, seed=3), np.arange(9) % 6
+    one = snnc.verify(art, model=g, inputs=x, labels=labels)
+    assert one.lowering.differences == 0 and not one.lowering.skipped
+    _same_report(one, snnc.verify(art, model=g, inputs=x, labels=labels, batch_size=4))
+    _same_report(one, snnc.verify(art, model=g, inputs=x, labels=labels, workers=2, batch_size=3))
+
+
+def test_a_verify_on_ray_reports_exactly_what_one_run_does():
+    ray = pytest.importorskip("ray")
+    g = mlp([30, 20, 6], gain=3.0)
+    art = snnc.compile(g, "analog")                 # a chip whose read noise draws across the batch
+    x = spikes(20, 6, 30, seed=4)
+    one = snnc.verify(art, model=g, inputs=x, seed=3)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        _same_report(one, snnc.verify(art, model=g, inputs=x, seed=3, batch_size=2, ray="local"))
+    finally:
+        ray.shutdown()
